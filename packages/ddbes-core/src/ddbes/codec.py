@@ -1,0 +1,145 @@
+"""The codec: how events, states and times become bytes and come back.
+
+Events come back exactly as storage returns them: JSON types only, with ``datetime``, ``date``
+and ``UUID`` values turned into strings (datetimes as ISO-8601; aware ones in UTC with a ``Z``).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from ddbes.errors import InvalidEvent
+from ddbes.model import Event
+
+__all__ = [
+    "COMPRESSION_THRESHOLD",
+    "compress",
+    "decode",
+    "decode_events",
+    "decompress",
+    "encode",
+    "encode_events",
+    "format_time",
+    "normalize_events",
+    "parse_time",
+]
+
+COMPRESSION_THRESHOLD = 1024
+"""Payloads at least this large are compressed when compression makes them smaller."""
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return format_time(value) if value.tzinfo is not None else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        raise TypeError(f"a {type(value).__name__} is not JSON: use a list")
+    raise TypeError(f"a value of type {type(value).__name__} is not JSON-serializable")
+
+
+def encode(value: Any) -> bytes:
+    """Compact UTF-8 JSON (no NaN or infinities)."""
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+    ).encode()
+
+
+def decode(data: bytes | str) -> Any:
+    """The inverse of :func:`encode`."""
+    return json.loads(data)
+
+
+def normalize_events(events: Event | Iterable[Event], *, aggregate_id: str = "") -> tuple[Event, ...]:
+    """Validate events and return them as storage will give them back.
+
+    Raises:
+        InvalidEvent: an event is not a dict, lacks a non-empty string ``"type"``, has non-string
+            keys, or holds a value JSON cannot represent; or there are no events at all.
+    """
+    where = f" for {aggregate_id}" if aggregate_id else ""
+    if isinstance(events, Mapping):
+        events = [events]  # type: ignore[list-item]
+    elif isinstance(events, (str, bytes)) or not isinstance(events, Iterable):
+        raise InvalidEvent(f"events{where} must be a dict or a list of dicts, not {type(events).__name__}")
+    listed = list(events)
+    if not listed:
+        raise InvalidEvent(f"a commit{where} needs at least one event")
+    for index, event in enumerate(listed):
+        if not isinstance(event, dict):
+            raise InvalidEvent(f"event {index}{where} is a {type(event).__name__}, not a dict")
+        kind = event.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise InvalidEvent(f"event {index}{where} needs a non-empty string 'type', got {kind!r}")
+    try:
+        data = encode(listed)
+    except (TypeError, ValueError) as exc:
+        raise InvalidEvent(f"events{where} are not JSON-serializable: {exc}") from exc
+    decoded: list[Event] = decode(data)
+    for index, event in enumerate(decoded):
+        if event.keys() != listed[index].keys():
+            raise InvalidEvent(f"event {index}{where} has keys that are not strings")
+    return tuple(decoded)
+
+
+def encode_events(events: Iterable[Event]) -> bytes:
+    """Events as compact JSON (a list)."""
+    return encode(list(events))
+
+
+def decode_events(data: bytes | str) -> tuple[Event, ...]:
+    """Events from :func:`encode_events` output."""
+    decoded = decode(data)
+    if not isinstance(decoded, list):
+        raise ValueError("stored events are not a JSON list")
+    return tuple(decoded)
+
+
+def compress(data: bytes) -> tuple[bytes, bool]:
+    """``(payload, compressed)``: zlib-compressed when that makes a payload of at least
+    :data:`COMPRESSION_THRESHOLD` bytes smaller, else the data unchanged."""
+    if len(data) < COMPRESSION_THRESHOLD:
+        return data, False
+    packed = zlib.compress(data, 6)
+    if len(packed) < len(data):
+        return packed, True
+    return data, False
+
+
+def decompress(data: bytes, compressed: bool) -> bytes:
+    """The inverse of :func:`compress`."""
+    return zlib.decompress(data) if compressed else data
+
+
+def format_time(moment: datetime) -> str:
+    """An aware datetime as ISO-8601 UTC with microseconds and a ``Z``: sorts as it compares."""
+    if moment.tzinfo is None:
+        raise ValueError(f"a naive datetime ({moment.isoformat()}) has no time zone: use an aware one")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(moment: datetime | str) -> datetime:
+    """An aware UTC datetime from an aware datetime or an ISO-8601 string with an offset or ``Z``.
+
+    Raises:
+        ValueError: the string is not ISO-8601, or the time has no time zone.
+    """
+    if isinstance(moment, str):
+        try:
+            parsed = datetime.fromisoformat(moment)
+        except ValueError as exc:
+            raise ValueError(f"{moment!r} is not an ISO-8601 time") from exc
+    elif isinstance(moment, datetime):
+        parsed = moment
+    else:
+        raise TypeError(f"a time must be a datetime or an ISO-8601 string, not {type(moment).__name__}")
+    if parsed.tzinfo is None:
+        raise ValueError(f"{moment!r} has no time zone: use an aware datetime or add 'Z'/an offset")
+    return parsed.astimezone(UTC)

@@ -1,0 +1,145 @@
+"""The errors ddbes raises. Every one of them derives from :class:`DdbesError`.
+
+::
+
+    DdbesError
+     ├── ConfigurationError        no store configured, bad option values, missing table or adapter
+     ├── InvalidEvent              an event that is not a JSON object with a non-empty string "type"
+     ├── InvalidFilter             a stream filter that is not a list of filter sets (also a ValueError)
+     ├── AggregateNotFound         ``load(..., fail=True)`` found no commits
+     ├── ConcurrencyError
+     │    ├── VersionConflict      another commit already took this version
+     │    └── CommitInProgress     a second ``commit`` on an instance while one is in flight
+     ├── RetriesExhausted          a retry policy gave up; ``.errors`` lists every failure
+     ├── CommitTooLarge            a commit does not fit in one storage item; nothing was written
+     ├── StoreError                a storage backend failed
+     │    ├── StoreUnavailable     unreachable, throttled past retries, or timed out
+     │    └── CheckpointConflict   a checkpoint would move backwards
+     ├── SnapshotUnreadable        a stored snapshot cannot be decoded
+     └── ProjectionFailed          a projector handler kept failing on one commit
+
+Adapters translate their SDK's exceptions into these at one boundary and chain the original
+(``raise ... from exc``), so no botocore or websockets exception ever crosses a port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AggregateNotFound",
+    "CheckpointConflict",
+    "CommitInProgress",
+    "CommitTooLarge",
+    "ConcurrencyError",
+    "ConfigurationError",
+    "DdbesError",
+    "InvalidEvent",
+    "InvalidFilter",
+    "ProjectionFailed",
+    "RetriesExhausted",
+    "SnapshotUnreadable",
+    "StoreError",
+    "StoreUnavailable",
+    "VersionConflict",
+]
+
+
+class DdbesError(Exception):
+    """Root of every error raised by ddbes."""
+
+
+class ConfigurationError(DdbesError):
+    """ddbes is not configured well enough to do what was asked (the message says how to fix it)."""
+
+
+class InvalidEvent(DdbesError, ValueError):
+    """An event is not a JSON-serializable dict with a non-empty string ``"type"``."""
+
+
+class InvalidFilter(DdbesError, ValueError):
+    """A stream filter is malformed (wrong shape, bad regular expression, over a limit)."""
+
+
+class AggregateNotFound(DdbesError):
+    """A keyed aggregate has no commits (raised by ``load(..., fail=True)``)."""
+
+    def __init__(self, aggregate_type: str, aggregate_key: str) -> None:
+        self.aggregate_type = aggregate_type
+        self.aggregate_key = aggregate_key
+        super().__init__(f"{aggregate_type} with key {aggregate_key!r} does not exist")
+
+
+class ConcurrencyError(DdbesError):
+    """Base of the errors caused by concurrent writers."""
+
+
+class VersionConflict(ConcurrencyError):
+    """Another commit already holds ``version`` of ``aggregate_id``; nothing was written."""
+
+    def __init__(self, aggregate_id: str, version: int, message: str | None = None) -> None:
+        self.aggregate_id = aggregate_id
+        self.version = version
+        super().__init__(
+            message
+            or f"version {version} of {aggregate_id} is already taken by another commit: "
+            "hydrate the aggregate and try again, or commit with retry=True"
+        )
+
+
+class CommitInProgress(ConcurrencyError):
+    """``commit`` was called on an aggregate instance that is already committing."""
+
+
+class RetriesExhausted(DdbesError):
+    """A retry policy ran out of attempts; ``errors`` holds the failure of every attempt."""
+
+    def __init__(self, errors: Sequence[BaseException]) -> None:
+        self.errors: list[BaseException] = list(errors)
+        last = f": last error: {self.errors[-1]}" if self.errors else ""
+        super().__init__(f"retries exhausted after {len(self.errors)} attempts{last}")
+
+
+class CommitTooLarge(DdbesError):
+    """A commit is larger than the store can hold in one item; nothing was written."""
+
+    def __init__(self, aggregate_id: str, size: int, limit: int) -> None:
+        self.aggregate_id = aggregate_id
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"commit to {aggregate_id} is {size} bytes after encoding, over the limit of "
+            f"{limit} bytes: split it into several commits or keep large payloads elsewhere"
+        )
+
+
+class StoreError(DdbesError):
+    """A storage backend failed."""
+
+
+class StoreUnavailable(StoreError):
+    """A storage backend could not be reached, kept throttling, or timed out.
+
+    The outcome of a write that raised this is unknown: retry it with the same ``commit_id``,
+    which is idempotent.
+    """
+
+
+class CheckpointConflict(StoreError):
+    """A checkpoint save would move a checkpoint backwards; it was left unchanged."""
+
+
+class SnapshotUnreadable(DdbesError):
+    """A stored snapshot could not be decoded (corrupt, truncated, or of an unknown format)."""
+
+
+class ProjectionFailed(DdbesError):
+    """A projector handler kept failing on one commit; the checkpoint stays before it."""
+
+    def __init__(self, message: str, *, position: int | None, aggregate_id: str, version: int,
+                 log_partition: int = 0) -> None:
+        self.position = position
+        self.aggregate_id = aggregate_id
+        self.version = version
+        self.log_partition = log_partition
+        super().__init__(message)

@@ -1,0 +1,74 @@
+"""Value objects: commits and snapshots."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+__all__ = ["Commit", "Event", "Snapshot", "log_partition_for"]
+
+Event = dict[str, Any]
+"""An event: a JSON object with a non-empty string ``"type"``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Commit:
+    """One atomic append of one or more events to one aggregate, at one version.
+
+    ``position`` is the commit's place in the global log: dense (1, 2, 3, ...) and totally
+    ordered within its ``log_partition``. It is ``None`` until the commit is stored.
+    """
+
+    commit_id: str
+    aggregate_type: str
+    aggregate_key: str
+    version: int
+    committed_at: datetime
+    events: tuple[Event, ...]
+    position: int | None = None
+    log_partition: int = 0
+
+    @property
+    def aggregate_id(self) -> str:
+        """``"<aggregate_type>:<aggregate_key>"``."""
+        return f"{self.aggregate_type}:{self.aggregate_key}"
+
+    def stored_at(self, position: int, log_partition: int) -> Commit:
+        """This commit as stored at ``position`` of ``log_partition``."""
+        return replace(self, position=position, log_partition=log_partition)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """The state of one aggregate at one version: a cache, never the truth.
+
+    ``checksum`` identifies the code that produced ``state`` (the aggregate's upcasters and its
+    ``snapshot_version``); a snapshot whose checksum differs from the loading class's is ignored.
+    ``state`` must be JSON-compatible: stores return it as JSON decodes it.
+    """
+
+    aggregate_type: str
+    aggregate_key: str
+    version: int
+    state: Any
+    head_commit_id: str
+    head_committed_at: datetime
+    checksum: str
+
+    @property
+    def aggregate_id(self) -> str:
+        """``"<aggregate_type>:<aggregate_key>"``."""
+        return f"{self.aggregate_type}:{self.aggregate_key}"
+
+
+def log_partition_for(aggregate_type: str, aggregate_key: str, log_partitions: int) -> int:
+    """The log partition of an aggregate: a stable hash of its id, the same in every process.
+
+    Every adapter must use this function so that a log written by one adapter reads the same
+    through another.
+    """
+    if log_partitions <= 1:
+        return 0
+    return zlib.crc32(f"{aggregate_type}:{aggregate_key}".encode()) % log_partitions

@@ -1,0 +1,195 @@
+"""The ports: what the core needs from the outside world.
+
+Each port is an abstract base class whose docstrings are the specification every adapter must
+meet, including the exact :mod:`ddbes.errors` it raises. The contract suites in
+:mod:`ddbes.testing.contracts` check an adapter against them. Ports are synchronous (boto3 is);
+asyncio code calls them through :func:`asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import datetime
+
+from ddbes.model import Commit, Snapshot
+
+__all__ = ["CheckpointStore", "Clock", "CommitStore", "SnapshotStore"]
+
+
+class CommitStore(ABC):
+    """The commit log: every aggregate's commits, and one global log of them all.
+
+    Guarantees every implementation gives:
+
+    * **Atomic, optimistic appends.** A commit is stored whole or not at all, at exactly the
+      version it names; a version that another commit holds is a :class:`VersionConflict`.
+    * **Idempotent by** ``commit_id``. Appending a commit whose ``commit_id`` is already stored at
+      that version returns the stored commit and writes nothing, so a write whose outcome is
+      unknown (a timeout, :class:`StoreUnavailable`) is retried safely with the same commit.
+    * **A global log that never loses a commit.** The log is split into ``log_partitions``
+      (an aggregate maps to one by :func:`ddbes.model.log_partition_for`). Within a partition each
+      stored commit gets the next dense position: 1, 2, 3, ... with no hole and no duplicate, in
+      the order the commits were stored; a reader that resumes after position ``p`` sees every
+      commit stored after ``p``.
+    * **Isolated keys.** An aggregate key never reads another key's commits, whatever characters
+      the keys contain (``"a"``, ``"a:5"``, ``"a.b"``).
+    * **Reads are strongly consistent** and follow every page of the backend.
+    """
+
+    @property
+    @abstractmethod
+    def log_partitions(self) -> int:
+        """The number of global log partitions (fixed when the store is created)."""
+
+    @abstractmethod
+    def append(self, commit: Commit) -> Commit:
+        """Store ``commit`` (whose ``position`` is ignored) atomically.
+
+        Args:
+            commit: a commit with ``version >= 1``, at least one event, a non-empty
+                ``aggregate_type`` and ``aggregate_key``, and an aware ``committed_at``.
+
+        Returns:
+            The commit as stored: with its ``position`` and ``log_partition`` set. When a commit
+            with the same ``commit_id`` is already stored at that version, that stored commit.
+
+        Raises:
+            VersionConflict: another commit holds this version; nothing was written.
+            CommitTooLarge: the commit cannot be stored in one item; nothing was written.
+            StoreUnavailable: the backend failed or timed out; the outcome is unknown, so retry
+                with the same commit.
+            ConfigurationError: the backing table or resource does not exist.
+            ValueError: the commit is malformed (version below 1, empty type or key, no events,
+                a naive ``committed_at``).
+        """
+
+    @abstractmethod
+    def read_commits(
+        self,
+        aggregate_type: str,
+        aggregate_key: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Commit]:
+        """One aggregate's commits, ordered by version.
+
+        Args:
+            from_version: the lowest version to return (inclusive).
+            to_version: the highest version to return (inclusive); ``None`` for no bound.
+            until: return only commits with ``committed_at <= until`` (an aware datetime).
+            descending: newest first.
+            limit: at most this many commits (``None``: all of them).
+
+        Returns:
+            An iterator that fetches further pages lazily; each commit has its ``position``.
+
+        Raises:
+            StoreUnavailable, ConfigurationError: as for :meth:`append`.
+        """
+
+    @abstractmethod
+    def read_log(
+        self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
+    ) -> Iterator[Commit]:
+        """The global log of one partition, strictly after position ``after``, in order.
+
+        Returns:
+            Commits with positions ``after + 1, after + 2, ...`` with no gap, up to the head at
+            the time of reading (or ``limit`` commits).
+
+        Raises:
+            ValueError: ``log_partition`` is not below :attr:`log_partitions`, or ``after < 0``.
+            StoreUnavailable, ConfigurationError: as for :meth:`append`.
+        """
+
+    @abstractmethod
+    def head_position(self, log_partition: int = 0) -> int:
+        """The position of the newest commit in a log partition; 0 when it is empty.
+
+        Raises:
+            ValueError: ``log_partition`` is not below :attr:`log_partitions`.
+            StoreUnavailable, ConfigurationError: as for :meth:`append`.
+        """
+
+    @abstractmethod
+    def aggregate_keys(self, aggregate_type: str) -> Iterator[str]:
+        """The keys of every aggregate of ``aggregate_type`` that has a commit, each once, sorted.
+
+        Raises:
+            StoreUnavailable, ConfigurationError: as for :meth:`append`.
+        """
+
+
+class SnapshotStore(ABC):
+    """The latest snapshot of each aggregate. A cache: losing one only costs a replay."""
+
+    @abstractmethod
+    def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
+        """The latest snapshot of an aggregate, or ``None`` if there is none.
+
+        Raises:
+            SnapshotUnreadable: a snapshot is stored but cannot be decoded.
+            StoreUnavailable: the backend failed or cannot be reached.
+        """
+
+    @abstractmethod
+    def put(self, snapshot: Snapshot) -> None:
+        """Store ``snapshot``, replacing the aggregate's previous one.
+
+        Raises:
+            ValueError: the state is not JSON-compatible.
+            StoreUnavailable: the backend failed or cannot be reached.
+        """
+
+    @abstractmethod
+    def delete(self, aggregate_type: str, aggregate_key: str) -> None:
+        """Remove an aggregate's snapshot; no error when there is none.
+
+        Raises:
+            StoreUnavailable: the backend failed or cannot be reached.
+        """
+
+    @abstractmethod
+    def clear(self, aggregate_type: str | None = None) -> None:
+        """Remove every snapshot of ``aggregate_type``, or every snapshot this store holds.
+
+        Removes only what this store wrote (its own prefix, table or namespace), every page of it.
+
+        Raises:
+            StoreUnavailable: the backend failed or cannot be reached.
+        """
+
+
+class CheckpointStore(ABC):
+    """Where projectors keep their position in each log partition."""
+
+    @abstractmethod
+    def get(self, name: str, log_partition: int = 0) -> int:
+        """The saved position of projector ``name`` in a log partition; 0 when none is saved.
+
+        Raises:
+            StoreUnavailable: the backend failed or cannot be reached.
+        """
+
+    @abstractmethod
+    def save(self, name: str, position: int, log_partition: int = 0) -> None:
+        """Move the checkpoint forward to ``position``. Saving the current position is a no-op.
+
+        Raises:
+            CheckpointConflict: the stored position is already beyond ``position``; it is left as is.
+            ValueError: ``position`` is negative.
+            StoreUnavailable: the backend failed or cannot be reached.
+        """
+
+
+class Clock(ABC):
+    """A source of the current time."""
+
+    @abstractmethod
+    def now(self) -> datetime:
+        """The current time, as an aware UTC datetime."""

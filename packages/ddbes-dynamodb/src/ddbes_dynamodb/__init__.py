@@ -1,0 +1,1 @@
+"""ddbes dynamodb adapter (in progress)."""

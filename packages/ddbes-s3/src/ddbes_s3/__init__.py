@@ -1,0 +1,1 @@
+"""ddbes s3 adapter (in progress)."""

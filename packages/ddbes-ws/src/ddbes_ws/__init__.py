@@ -1,0 +1,1 @@
+"""ddbes ws adapter (in progress)."""
