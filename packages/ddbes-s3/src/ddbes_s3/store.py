@@ -1,0 +1,217 @@
+"""``S3SnapshotStore``: the latest snapshot of each aggregate, one S3 object per aggregate."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ddbes.errors import ConfigurationError, StoreUnavailable
+from ddbes.model import Snapshot
+from ddbes.ports import SnapshotStore
+from ddbes_s3._body import FORMAT, decode_body, encode_body
+from ddbes_s3._errors import error_code, translate_errors
+from ddbes_s3._keys import is_snapshot_key, normalize_prefix, object_key, type_prefix
+
+__all__ = ["DEFAULT_CLIENT_CONFIG", "S3SnapshotStore"]
+
+DEFAULT_CLIENT_CONFIG: dict[str, Any] = {
+    "connect_timeout": 5,
+    "read_timeout": 30,
+    "retries": {"mode": "standard", "max_attempts": 3},
+}
+"""botocore ``Config`` options of the client the store builds when it is given none. Snapshots are
+a cache: better to give up after a few seconds and replay than to hang a load for minutes."""
+
+_DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+_LIST_PAGE = 1000
+
+
+class S3SnapshotStore(SnapshotStore):
+    """Snapshots in an S3 bucket (or any S3-compatible store), under an optional ``prefix``.
+
+    Each aggregate has one object, ``{prefix}{type}/{key}.json`` with the type and key
+    percent-encoded (see ``docs/snapshots.md``), so any characters are safe and no two
+    aggregates share an object. A non-empty ``prefix`` is used as a folder: ``"snapshots"``
+    means ``"snapshots/"``. :meth:`clear` removes only objects of that layout under the prefix,
+    so stores with other prefixes in the same bucket, nested ones included, are left alone.
+
+    Args:
+        bucket: the bucket's name. :meth:`create_bucket` creates it.
+        prefix: the key prefix of every object this store writes.
+        client: a boto3 S3 client. Without one, the store builds one on first use (with
+            ``endpoint_url`` and ``region_name``, short timeouts and 3 attempts:
+            :data:`DEFAULT_CLIENT_CONFIG`). boto3 clients are thread-safe, and so is the store.
+        endpoint_url: an S3-compatible endpoint (``http://127.0.0.1:9000``), without a client.
+        region_name: the region, without a client (default: boto3's configuration).
+
+    Errors: a missing bucket, refused credentials or access are :class:`ConfigurationError`;
+    an unreachable endpoint, timeouts, throttling and server errors are
+    :class:`StoreUnavailable`; a body that cannot be decoded is :class:`SnapshotUnreadable`.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        client: Any = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+    ) -> None:
+        if not bucket:
+            raise ConfigurationError(f"S3SnapshotStore needs a bucket name, got {bucket!r}")
+        if client is not None and (endpoint_url is not None or region_name is not None):
+            raise ValueError("pass either a client or endpoint_url/region_name, not both")
+        self._bucket = bucket
+        self._prefix = normalize_prefix(prefix)
+        self._client = client
+        self._endpoint_url = endpoint_url
+        self._region_name = region_name
+        self._client_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"S3SnapshotStore(bucket={self._bucket!r}, prefix={self._prefix!r})"
+
+    @property
+    def bucket(self) -> str:
+        """The bucket's name."""
+        return self._bucket
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of every object this store writes (``""`` or ending with ``/``)."""
+        return self._prefix
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client (built on first use when none was given)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._build_client()
+        return self._client
+
+    def _build_client(self) -> Any:
+        import boto3  # noqa: PLC0415 (importing boto3 costs ~0.2 s: only when a client is needed)
+        from botocore.config import Config  # noqa: PLC0415
+
+        with translate_errors("create a client", self._bucket):
+            return boto3.client(
+                "s3",
+                endpoint_url=self._endpoint_url,
+                region_name=self._region_name,
+                config=Config(**DEFAULT_CLIENT_CONFIG),
+            )
+
+    def key_for(self, aggregate_type: str, aggregate_key: str) -> str:
+        """The object key of an aggregate's snapshot."""
+        return object_key(self._prefix, aggregate_type, aggregate_key)
+
+    def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
+        key = self.key_for(aggregate_type, aggregate_key)
+        with translate_errors(f"read snapshot {key!r}", self._bucket):
+            try:
+                response = self.client.get_object(Bucket=self._bucket, Key=key)
+            except ClientError as exc:
+                if error_code(exc) == "NoSuchKey":
+                    return None
+                raise
+            with response["Body"] as body:
+                data: bytes = body.read()
+        return decode_body(
+            data,
+            aggregate_type=aggregate_type,
+            aggregate_key=aggregate_key,
+            where=f"s3://{self._bucket}/{key}",
+        )
+
+    def put(self, snapshot: Snapshot) -> None:
+        body, compressed = encode_body(snapshot)
+        key = self.key_for(snapshot.aggregate_type, snapshot.aggregate_key)
+        with translate_errors(f"write snapshot {key!r}", self._bucket):
+            self.client.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/octet-stream" if compressed else "application/json",
+                Metadata={
+                    "ddbes-snapshot-format": str(FORMAT),
+                    "ddbes-compression": "zlib" if compressed else "none",
+                },
+            )
+
+    def delete(self, aggregate_type: str, aggregate_key: str) -> None:
+        key = self.key_for(aggregate_type, aggregate_key)
+        with translate_errors(f"delete snapshot {key!r}", self._bucket):
+            self.client.delete_object(Bucket=self._bucket, Key=key)
+
+    def clear(self, aggregate_type: str | None = None) -> None:
+        listed = self._prefix
+        if aggregate_type is not None:
+            listed = type_prefix(self._prefix, aggregate_type)
+        start_after = ""
+        # Pages restart after the last key seen (StartAfter), not from a continuation token,
+        # so deleting a page before listing the next cannot make the listing skip anything.
+        while True:
+            request: dict[str, Any] = {
+                "Bucket": self._bucket,
+                "Prefix": listed,
+                "MaxKeys": _LIST_PAGE,
+            }
+            if start_after:
+                request["StartAfter"] = start_after
+            with translate_errors(f"list snapshots under {listed!r}", self._bucket):
+                page = self.client.list_objects_v2(**request)
+            contents = page.get("Contents", [])
+            keys = [item["Key"] for item in contents if is_snapshot_key(self._prefix, item["Key"])]
+            for start in range(0, len(keys), _DELETE_BATCH):
+                self._delete_keys(keys[start : start + _DELETE_BATCH])
+            if not contents or not page.get("IsTruncated"):
+                return
+            start_after = contents[-1]["Key"]
+
+    def _delete_keys(self, keys: list[str]) -> None:
+        with translate_errors(f"delete {len(keys)} snapshots", self._bucket):
+            response = self.client.delete_objects(
+                Bucket=self._bucket,
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+        errors = response.get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise StoreUnavailable(
+                f"S3 failed to delete {len(errors)} of {len(keys)} snapshots in bucket "
+                f"{self._bucket!r}, e.g. {first.get('Key')!r}: {first.get('Code')} "
+                f"{first.get('Message', '')}".rstrip()
+            )
+
+    def create_bucket(self) -> None:
+        """Create the bucket (in the client's region); nothing happens when it exists already.
+
+        Raises:
+            ConfigurationError: the name is taken by another account, or is not a valid name.
+            StoreUnavailable: S3 cannot be reached.
+        """
+        request: dict[str, Any] = {"Bucket": self._bucket}
+        region = self.client.meta.region_name
+        if region and region != "us-east-1":
+            request["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        with translate_errors("create the bucket", self._bucket):
+            try:
+                self.client.create_bucket(**request)
+            except ClientError as exc:
+                code = error_code(exc)
+                if code == "BucketAlreadyOwnedByYou":
+                    return
+                if code == "BucketAlreadyExists":
+                    raise ConfigurationError(
+                        f"S3 bucket {self._bucket!r} already exists and belongs to another "
+                        "account: choose another bucket name"
+                    ) from exc
+                if code == "InvalidBucketName":
+                    raise ConfigurationError(
+                        f"{self._bucket!r} is not a valid S3 bucket name"
+                    ) from exc
+                raise
