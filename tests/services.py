@@ -68,10 +68,21 @@ class DynamoDBLocal:
     def start(self) -> None:
         storage = ["-dbPath", str(self.db_path)] if self.db_path else ["-inMemory"]
         self.process = subprocess.Popen(
-            ["java", "-Xmx512m", "-Djava.library.path=./DynamoDBLocal_lib", "-jar",
-             "DynamoDBLocal.jar", *storage, "-sharedDb", "-disableTelemetry",
-             "-port", str(self.port)],
-            cwd=self.jar_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "java",
+                "-Xmx512m",
+                "-Djava.library.path=./DynamoDBLocal_lib",
+                "-jar",
+                "DynamoDBLocal.jar",
+                *storage,
+                "-sharedDb",
+                "-disableTelemetry",
+                "-port",
+                str(self.port),
+            ],
+            cwd=self.jar_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
 
@@ -128,8 +139,11 @@ class MotoServer:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server: Any = make_server(
-            "127.0.0.1", 0, DomainDispatcherApplication(create_backend_app),
-            threaded=False, request_handler=MotoRequestHandler,
+            "127.0.0.1",
+            0,
+            DomainDispatcherApplication(create_backend_app),
+            threaded=False,
+            request_handler=MotoRequestHandler,
         )
         self.port: int = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

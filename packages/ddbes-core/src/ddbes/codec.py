@@ -57,7 +57,9 @@ def decode(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-def normalize_events(events: Event | Iterable[Event], *, aggregate_id: str = "") -> tuple[Event, ...]:
+def normalize_events(
+    events: Event | Iterable[Event], *, aggregate_id: str = ""
+) -> tuple[Event, ...]:
     """Validate events and return them as storage will give them back.
 
     Raises:
@@ -68,7 +70,9 @@ def normalize_events(events: Event | Iterable[Event], *, aggregate_id: str = "")
     if isinstance(events, Mapping):
         events = [events]  # type: ignore[list-item]
     elif isinstance(events, (str, bytes)) or not isinstance(events, Iterable):
-        raise InvalidEvent(f"events{where} must be a dict or a list of dicts, not {type(events).__name__}")
+        raise InvalidEvent(
+            f"events{where} must be a dict or a list of dicts, not {type(events).__name__}"
+        )
     listed = list(events)
     if not listed:
         raise InvalidEvent(f"a commit{where} needs at least one event")
@@ -77,7 +81,9 @@ def normalize_events(events: Event | Iterable[Event], *, aggregate_id: str = "")
             raise InvalidEvent(f"event {index}{where} is a {type(event).__name__}, not a dict")
         kind = event.get("type")
         if not isinstance(kind, str) or not kind:
-            raise InvalidEvent(f"event {index}{where} needs a non-empty string 'type', got {kind!r}")
+            raise InvalidEvent(
+                f"event {index}{where} needs a non-empty string 'type', got {kind!r}"
+            )
     try:
         data = encode(listed)
     except (TypeError, ValueError) as exc:
@@ -121,7 +127,9 @@ def decompress(data: bytes, compressed: bool) -> bytes:
 def format_time(moment: datetime) -> str:
     """An aware datetime as ISO-8601 UTC with microseconds and a ``Z``: sorts as it compares."""
     if moment.tzinfo is None:
-        raise ValueError(f"a naive datetime ({moment.isoformat()}) has no time zone: use an aware one")
+        raise ValueError(
+            f"a naive datetime ({moment.isoformat()}) has no time zone: use an aware one"
+        )
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -139,7 +147,9 @@ def parse_time(moment: datetime | str) -> datetime:
     elif isinstance(moment, datetime):
         parsed = moment
     else:
-        raise TypeError(f"a time must be a datetime or an ISO-8601 string, not {type(moment).__name__}")
+        raise TypeError(
+            f"a time must be a datetime or an ISO-8601 string, not {type(moment).__name__}"
+        )
     if parsed.tzinfo is None:
         raise ValueError(f"{moment!r} has no time zone: use an aware datetime or add 'Z'/an offset")
     return parsed.astimezone(UTC)

@@ -3,9 +3,9 @@
 ::
 
     DdbesError
-     ├── ConfigurationError        no store configured, bad option values, missing table or adapter
+     ├── ConfigurationError        no store configured, bad options, missing table or adapter
      ├── InvalidEvent              an event that is not a JSON object with a non-empty string "type"
-     ├── InvalidFilter             a stream filter that is not a list of filter sets (also a ValueError)
+     ├── InvalidFilter             a malformed stream filter (also a ValueError)
      ├── AggregateNotFound         ``load(..., fail=True)`` found no commits
      ├── ConcurrencyError
      │    ├── VersionConflict      another commit already took this version
@@ -136,8 +136,15 @@ class SnapshotUnreadable(DdbesError):
 class ProjectionFailed(DdbesError):
     """A projector handler kept failing on one commit; the checkpoint stays before it."""
 
-    def __init__(self, message: str, *, position: int | None, aggregate_id: str, version: int,
-                 log_partition: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        position: int | None,
+        aggregate_id: str,
+        version: int,
+        log_partition: int = 0,
+    ) -> None:
         self.position = position
         self.aggregate_id = aggregate_id
         self.version = version

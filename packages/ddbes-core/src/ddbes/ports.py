@@ -47,7 +47,8 @@ class CommitStore(ABC):
         """Store ``commit`` (whose ``position`` is ignored) atomically.
 
         Args:
-            commit: a commit with ``version >= 1``, at least one event, a non-empty
+            commit: a commit at the version after the aggregate's newest (``1`` for a new one),
+                with at least one event, a non-empty
                 ``aggregate_type`` and ``aggregate_key``, and an aware ``committed_at``.
 
         Returns:
@@ -55,7 +56,8 @@ class CommitStore(ABC):
             with the same ``commit_id`` is already stored at that version, that stored commit.
 
         Raises:
-            VersionConflict: another commit holds this version; nothing was written.
+            VersionConflict: another commit holds this version; nothing was written. A store
+                may also refuse a version that would leave a gap (the in-memory store does).
             CommitTooLarge: the commit cannot be stored in one item; nothing was written.
             StoreUnavailable: the backend failed or timed out; the outcome is unknown, so retry
                 with the same commit.
@@ -181,7 +183,7 @@ class CheckpointStore(ABC):
         """Move the checkpoint forward to ``position``. Saving the current position is a no-op.
 
         Raises:
-            CheckpointConflict: the stored position is already beyond ``position``; it is left as is.
+            CheckpointConflict: the stored position is beyond ``position``; it is left as is.
             ValueError: ``position`` is negative.
             StoreUnavailable: the backend failed or cannot be reached.
         """

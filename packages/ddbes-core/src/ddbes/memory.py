@@ -1,0 +1,233 @@
+"""In-memory adapters: production-quality stores for tests, demos and single-process apps.
+
+They keep the real adapters' semantics (dense log positions per partition, idempotent appends,
+conflicts, size limits, JSON round trips: what you read is a fresh decoded copy) and pass the
+same contract suites. They are thread-safe. Data lives as long as the object.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from ddbes import codec
+from ddbes._validation import check_commit, check_log_partition, encoded_events
+from ddbes.errors import CheckpointConflict, SnapshotUnreadable, VersionConflict
+from ddbes.model import Commit, Snapshot, log_partition_for
+from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
+
+__all__ = ["InMemoryCheckpointStore", "InMemoryCommitStore", "InMemorySnapshotStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A commit as held in memory: the events stay encoded, as a real store keeps them."""
+
+    commit: Commit  # events=() here; decoded per read
+    payload: bytes
+    compressed: bool
+
+    def load(self) -> Commit:
+        data = codec.decompress(self.payload, self.compressed)
+        return replace(self.commit, events=codec.decode_events(data))
+
+
+class InMemoryCommitStore(CommitStore):
+    """A :class:`~ddbes.ports.CommitStore` in this process's memory.
+
+    Args:
+        log_partitions: how many global log partitions (fixed for the store's life).
+    """
+
+    def __init__(self, *, log_partitions: int = 1) -> None:
+        if not isinstance(log_partitions, int) or log_partitions < 1:
+            raise ValueError(f"log_partitions must be a positive int, got {log_partitions!r}")
+        self._log_partitions = log_partitions
+        self._lock = threading.Lock()
+        self._aggregates: dict[tuple[str, str], list[_Stored]] = {}
+        self._times: dict[tuple[str, str], list[datetime]] = {}
+        self._keys: dict[str, set[str]] = {}
+        self._logs: list[list[_Stored]] = [[] for _ in range(log_partitions)]
+
+    @property
+    def log_partitions(self) -> int:
+        return self._log_partitions
+
+    def append(self, commit: Commit) -> Commit:
+        check_commit(commit)
+        payload, compressed = encoded_events(commit)
+        ident = (commit.aggregate_type, commit.aggregate_key)
+        partition = log_partition_for(
+            commit.aggregate_type, commit.aggregate_key, self._log_partitions
+        )
+        with self._lock:
+            history = self._aggregates.get(ident)
+            if history is not None and commit.version <= len(history):
+                existing = history[commit.version - 1]
+                if existing.commit.commit_id == commit.commit_id:
+                    return existing.load()
+                raise VersionConflict(commit.aggregate_id, commit.version)
+            head = len(history) if history else 0
+            if commit.version != head + 1:
+                raise VersionConflict(
+                    commit.aggregate_id,
+                    commit.version,
+                    f"version {commit.version} of {commit.aggregate_id} does not follow its "
+                    f"newest version {head}: versions are dense",
+                )
+            log = self._logs[partition]
+            stored = _Stored(
+                replace(commit, events=(), position=len(log) + 1, log_partition=partition),
+                payload,
+                compressed,
+            )
+            if history is None:
+                history = self._aggregates[ident] = []
+                self._times[ident] = []
+                self._keys.setdefault(commit.aggregate_type, set()).add(commit.aggregate_key)
+            history.append(stored)
+            self._times[ident].append(commit.committed_at)
+            log.append(stored)
+        return replace(stored.commit, events=commit.events)
+
+    def read_commits(
+        self,
+        aggregate_type: str,
+        aggregate_key: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Commit]:
+        ident = (aggregate_type, aggregate_key)
+        with self._lock:
+            history = self._aggregates.get(ident, [])
+            stop = len(history) if to_version is None else max(0, min(to_version, len(history)))
+            if until is not None:
+                stop = min(stop, bisect.bisect_right(self._times.get(ident, []), until))
+            selected = history[max(from_version, 1) - 1 : stop]
+        if descending:
+            selected = selected[::-1]
+        if limit is not None:
+            selected = selected[: max(limit, 0)]
+        return (stored.load() for stored in selected)
+
+    def read_log(
+        self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
+    ) -> Iterator[Commit]:
+        check_log_partition(log_partition, self._log_partitions)
+        if after < 0:
+            raise ValueError(f"after must be >= 0, got {after}")
+        with self._lock:
+            log = self._logs[log_partition]
+            end = len(log) if limit is None else min(len(log), after + max(limit, 0))
+            selected = log[after:end]
+        return (stored.load() for stored in selected)
+
+    def head_position(self, log_partition: int = 0) -> int:
+        check_log_partition(log_partition, self._log_partitions)
+        with self._lock:
+            return len(self._logs[log_partition])
+
+    def aggregate_keys(self, aggregate_type: str) -> Iterator[str]:
+        with self._lock:
+            keys = sorted(self._keys.get(aggregate_type, ()))
+        return iter(keys)
+
+    def __repr__(self) -> str:
+        return f"InMemoryCommitStore(log_partitions={self._log_partitions})"
+
+
+class InMemorySnapshotStore(SnapshotStore):
+    """A :class:`~ddbes.ports.SnapshotStore` in memory; states are stored as JSON, like S3 does."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: dict[tuple[str, str], bytes] = {}
+
+    def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
+        with self._lock:
+            body = self._snapshots.get((aggregate_type, aggregate_key))
+        if body is None:
+            return None
+        try:
+            data = codec.decode(body)
+            return Snapshot(
+                aggregate_type=aggregate_type,
+                aggregate_key=aggregate_key,
+                version=int(data["version"]),
+                state=data["state"],
+                head_commit_id=str(data["head_commit_id"]),
+                head_committed_at=codec.parse_time(data["head_committed_at"]),
+                checksum=str(data["checksum"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SnapshotUnreadable(
+                f"snapshot of {aggregate_type}:{aggregate_key} cannot be decoded: {exc}"
+            ) from exc
+
+    def put(self, snapshot: Snapshot) -> None:
+        try:
+            body = codec.encode(
+                {
+                    "version": snapshot.version,
+                    "state": snapshot.state,
+                    "head_commit_id": snapshot.head_commit_id,
+                    "head_committed_at": codec.format_time(snapshot.head_committed_at),
+                    "checksum": snapshot.checksum,
+                }
+            )
+        except TypeError as exc:
+            raise ValueError(
+                f"state of {snapshot.aggregate_id} is not JSON-compatible: {exc}"
+            ) from exc
+        with self._lock:
+            self._snapshots[(snapshot.aggregate_type, snapshot.aggregate_key)] = body
+
+    def delete(self, aggregate_type: str, aggregate_key: str) -> None:
+        with self._lock:
+            self._snapshots.pop((aggregate_type, aggregate_key), None)
+
+    def clear(self, aggregate_type: str | None = None) -> None:
+        with self._lock:
+            if aggregate_type is None:
+                self._snapshots.clear()
+            else:
+                for ident in [i for i in self._snapshots if i[0] == aggregate_type]:
+                    del self._snapshots[ident]
+
+    def corrupt(
+        self, aggregate_type: str, aggregate_key: str, body: bytes = b"\x00not json"
+    ) -> None:
+        """Replace a stored snapshot body with ``body`` (for tests of unreadable snapshots)."""
+        with self._lock:
+            self._snapshots[(aggregate_type, aggregate_key)] = body
+
+
+class InMemoryCheckpointStore(CheckpointStore):
+    """A :class:`~ddbes.ports.CheckpointStore` in memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._positions: dict[tuple[str, int], int] = {}
+
+    def get(self, name: str, log_partition: int = 0) -> int:
+        with self._lock:
+            return self._positions.get((name, log_partition), 0)
+
+    def save(self, name: str, position: int, log_partition: int = 0) -> None:
+        if position < 0:
+            raise ValueError(f"a checkpoint position must be >= 0, got {position}")
+        with self._lock:
+            current = self._positions.get((name, log_partition), 0)
+            if position < current:
+                raise CheckpointConflict(
+                    f"checkpoint {name!r} of log partition {log_partition} is at {current}; "
+                    f"it cannot move back to {position}"
+                )
+            self._positions[(name, log_partition)] = position

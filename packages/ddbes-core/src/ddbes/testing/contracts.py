@@ -1,0 +1,480 @@
+"""Contract suites: one per port, run against every adapter, first-party or not.
+
+Each suite is a dict of ``name -> check(factory)``. A check builds fresh stores with the factory,
+exercises the port and raises ``AssertionError`` when the adapter breaks a promise of the port's
+docstring. The checks use only the standard library, so any test runner can drive them; with
+pytest::
+
+    import pytest
+    from ddbes.testing.contracts import COMMIT_STORE_CHECKS
+
+    @pytest.mark.parametrize("check", COMMIT_STORE_CHECKS.values(), ids=COMMIT_STORE_CHECKS.keys())
+    def test_my_commit_store(check):
+        check(lambda log_partitions=1: MyCommitStore(..., log_partitions=log_partitions))
+
+Factories: a commit store factory takes ``log_partitions`` (keyword, default 1) and returns a new,
+empty store; the snapshot and checkpoint store factories take no arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from ddbes.errors import CheckpointConflict, CommitTooLarge, VersionConflict
+from ddbes.model import Commit, Snapshot, log_partition_for
+from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
+
+__all__ = [
+    "CHECKPOINT_STORE_CHECKS",
+    "COMMIT_STORE_CHECKS",
+    "SNAPSHOT_STORE_CHECKS",
+    "CommitStoreFactory",
+]
+
+
+class CommitStoreFactory(Protocol):
+    def __call__(self, *, log_partitions: int = 1) -> CommitStore: ...
+
+
+_T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _commit(
+    key: str,
+    version: int,
+    events: tuple[dict[str, Any], ...] | None = None,
+    *,
+    aggregate_type: str = "Cart",
+    at: datetime | None = None,
+    commit_id: str | None = None,
+) -> Commit:
+    return Commit(
+        commit_id=commit_id or uuid.uuid4().hex,
+        aggregate_type=aggregate_type,
+        aggregate_key=key,
+        version=version,
+        committed_at=at or _T0 + timedelta(seconds=version),
+        events=events or ({"type": "ItemAdded", "n": version},),
+    )
+
+
+def _raises(error: type[BaseException], action: Callable[[], object]) -> BaseException:
+    try:
+        action()
+    except error as exc:
+        return exc
+    raise AssertionError(f"expected {error.__name__}")
+
+
+def _all_log(store: CommitStore) -> list[Commit]:
+    return [c for p in range(store.log_partitions) for c in store.read_log(log_partition=p)]
+
+
+# ------------------------------------------------------------------ commit store
+
+
+def check_append_and_read_round_trip(factory: CommitStoreFactory) -> None:
+    store = factory()
+    events = (
+        {"type": "Added", "text": "ø ✓", "n": 1.5, "list": [1, None, True], "obj": {"a": {}}},
+    )
+    stored = store.append(_commit("k1", 1, events))
+    assert stored.position == 1, stored
+    assert stored.log_partition == 0
+    assert stored.events == events
+    read = list(store.read_commits("Cart", "k1"))
+    assert read == [stored], (read, stored)
+    assert read[0].committed_at == _T0 + timedelta(seconds=1)
+    assert read[0].committed_at.tzinfo is not None
+    assert list(store.read_log()) == [stored]
+    assert store.head_position() == 1
+    assert list(store.read_commits("Cart", "missing")) == []
+
+
+def check_stale_version_conflicts_and_writes_nothing(factory: CommitStoreFactory) -> None:
+    store = factory()
+    first = store.append(_commit("k", 1))
+    error = _raises(VersionConflict, lambda: store.append(_commit("k", 1, ({"type": "Other"},))))
+    assert isinstance(error, VersionConflict)
+    assert error.aggregate_id == "Cart:k" and error.version == 1
+    assert list(store.read_commits("Cart", "k")) == [first]
+    assert store.head_position() == 1
+    assert [c.commit_id for c in store.read_log()] == [first.commit_id]
+
+
+def check_multi_event_commit_is_atomic(factory: CommitStoreFactory) -> None:
+    store = factory()
+    events = tuple({"type": f"E{i}", "i": i} for i in range(25))
+    stored = store.append(_commit("k", 1, events))
+    assert stored.position == 1
+    (read,) = store.read_commits("Cart", "k")
+    assert read.events == events
+    assert store.head_position() == 1
+    _raises(VersionConflict, lambda: store.append(_commit("k", 1, events)))
+    assert store.head_position() == 1
+
+
+def check_retried_commit_id_is_stored_once(factory: CommitStoreFactory) -> None:
+    store = factory()
+    commit = _commit("k", 1)
+    first = store.append(commit)
+    again = store.append(commit)
+    assert again == first, (again, first)
+    assert len(list(store.read_commits("Cart", "k"))) == 1
+    assert store.head_position() == 1
+    second = store.append(_commit("k", 2))
+    assert store.append(commit) == first
+    assert second.position == 2 and store.head_position() == 2
+
+
+def check_concurrent_writers_leave_dense_positions(factory: CommitStoreFactory) -> None:
+    store = factory()
+    threads, per_thread = 8, 25
+    errors: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        try:
+            for version in range(1, per_thread + 1):
+                store.append(_commit(f"w{index}", version))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=writer, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors, errors
+    log = list(store.read_log())
+    total = threads * per_thread
+    assert [c.position for c in log] == list(range(1, total + 1))
+    assert len({c.commit_id for c in log}) == total
+    for index in range(threads):
+        versions = [c.version for c in log if c.aggregate_key == f"w{index}"]
+        assert versions == list(range(1, per_thread + 1)), versions
+
+
+def check_concurrent_writers_of_one_aggregate_conflict(factory: CommitStoreFactory) -> None:
+    store = factory()
+    winners: list[Commit] = []
+    conflicts: list[VersionConflict] = []
+    barrier = threading.Barrier(6)
+
+    def writer() -> None:
+        barrier.wait()
+        try:
+            winners.append(store.append(_commit("hot", 1)))
+        except VersionConflict as exc:
+            conflicts.append(exc)
+
+    workers = [threading.Thread(target=writer) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(winners) == 1 and len(conflicts) == 5, (winners, conflicts)
+    assert list(store.read_commits("Cart", "hot")) == winners
+    assert store.head_position() == 1
+
+
+def check_log_reads_resume_exactly_after_a_position(factory: CommitStoreFactory) -> None:
+    store = factory()
+    stored = [store.append(_commit(f"k{i % 3}", i // 3 + 1)) for i in range(12)]
+    assert [c.position for c in stored] == list(range(1, 13))
+    for after in (0, 1, 5, 11, 12):
+        got = list(store.read_log(after=after))
+        assert got == stored[after:], (after, got)
+    assert list(store.read_log(after=3, limit=4)) == stored[3:7]
+    assert list(store.read_log(after=12)) == []
+    assert list(store.read_log(after=50)) == []
+    _raises(ValueError, lambda: list(store.read_log(after=-1)))
+    _raises(ValueError, lambda: list(store.read_log(log_partition=1)))
+
+
+def check_version_range_reads(factory: CommitStoreFactory) -> None:
+    store = factory()
+    stored = [store.append(_commit("k", v)) for v in range(1, 11)]
+    assert list(store.read_commits("Cart", "k", from_version=3, to_version=6)) == stored[2:6]
+    assert list(store.read_commits("Cart", "k", from_version=8)) == stored[7:]
+    assert list(store.read_commits("Cart", "k", to_version=2)) == stored[:2]
+    assert list(store.read_commits("Cart", "k", to_version=99)) == stored
+    assert list(store.read_commits("Cart", "k", from_version=11)) == []
+    assert list(store.read_commits("Cart", "k", descending=True, limit=1)) == [stored[-1]]
+    assert list(store.read_commits("Cart", "k", descending=True)) == stored[::-1]
+    assert list(store.read_commits("Cart", "k", limit=3)) == stored[:3]
+    got = list(
+        store.read_commits("Cart", "k", from_version=2, to_version=5, descending=True, limit=2)
+    )
+    assert got == [stored[4], stored[3]], got
+
+
+def check_time_range_reads(factory: CommitStoreFactory) -> None:
+    store = factory()
+    stored = [store.append(_commit("k", v, at=_T0 + timedelta(minutes=v))) for v in range(1, 6)]
+    until = _T0 + timedelta(minutes=3)
+    assert list(store.read_commits("Cart", "k", until=until)) == stored[:3]
+    assert list(store.read_commits("Cart", "k", until=until + timedelta(seconds=59))) == stored[:3]
+    assert list(store.read_commits("Cart", "k", until=_T0)) == []
+    assert list(store.read_commits("Cart", "k", until=until, descending=True, limit=1)) == [
+        stored[2]
+    ]
+    other_zone = until.astimezone(datetime.now().astimezone().tzinfo)
+    assert list(store.read_commits("Cart", "k", until=other_zone)) == stored[:3]
+    micro = store.append(_commit("m", 1, at=_T0 + timedelta(microseconds=1)))
+    assert list(store.read_commits("Cart", "m", until=_T0)) == []
+    assert list(store.read_commits("Cart", "m", until=_T0 + timedelta(microseconds=1))) == [micro]
+
+
+def check_keys_never_see_each_others_commits(factory: CommitStoreFactory) -> None:
+    store = factory()
+    keys = [
+        "a",
+        "a:5",
+        "a.b",
+        "a:",
+        ":a",
+        "a:1:2",
+        "a\\",
+        "a b",
+        "A",
+        "a#1",
+        "@",
+        "ü/%:",
+        "a.",
+        "a..b",
+    ]
+    for index, key in enumerate(keys):
+        store.append(_commit(key, 1, ({"type": "T", "key": key, "i": index},)))
+    store.append(_commit("a", 1, ({"type": "T", "key": "other-type"},), aggregate_type="Cart:a"))
+    store.append(_commit("a", 1, ({"type": "T", "key": "other-type2"},), aggregate_type="Car"))
+    for key in keys:
+        read = list(store.read_commits("Cart", key))
+        assert [c.events[0]["key"] for c in read] == [key], (key, read)
+        assert read[0].aggregate_key == key
+    assert sorted(store.aggregate_keys("Cart")) == sorted(keys)
+    assert list(store.aggregate_keys("Cart")) == sorted(keys)
+    assert list(store.aggregate_keys("Car")) == ["a"]
+    assert list(store.aggregate_keys("Nothing")) == []
+    assert store.head_position() == len(keys) + 2
+
+
+def check_long_history_reads_back_whole(factory: CommitStoreFactory) -> None:
+    store = factory()
+    total = 2000
+    payload = "x" * 300
+    for version in range(1, total + 1):
+        store.append(_commit("long", version, ({"type": "T", "v": version, "pad": payload},)))
+    read = list(store.read_commits("Cart", "long"))
+    assert [c.version for c in read] == list(range(1, total + 1))
+    assert all(c.events[0]["v"] == c.version for c in read)
+    log = list(store.read_log())
+    assert [c.position for c in log] == list(range(1, total + 1))
+    assert [c.version for c in store.read_commits("Cart", "long", descending=True)][:3] == [
+        2000,
+        1999,
+        1998,
+    ]
+
+
+def check_partitions_keep_dense_positions(factory: CommitStoreFactory) -> None:
+    store = factory(log_partitions=4)
+    assert store.log_partitions == 4
+    expected: dict[int, list[str]] = {p: [] for p in range(4)}
+    for index in range(60):
+        key = f"p{index}"
+        stored = store.append(_commit(key, 1))
+        partition = log_partition_for("Cart", key, 4)
+        assert stored.log_partition == partition
+        expected[partition].append(stored.commit_id)
+        assert stored.position == len(expected[partition])
+    for partition in range(4):
+        log = list(store.read_log(log_partition=partition))
+        assert [c.commit_id for c in log] == expected[partition]
+        assert [c.position for c in log] == list(range(1, len(log) + 1))
+        assert all(c.log_partition == partition for c in log)
+        assert store.head_position(partition) == len(log)
+    assert sum(store.head_position(p) for p in range(4)) == 60
+    assert len({p for p in range(4) if expected[p]}) > 1
+
+
+def check_oversized_commit_is_refused_and_writes_nothing(factory: CommitStoreFactory) -> None:
+    store = factory()
+    noise = os.urandom(600 * 1024).hex()
+    error = _raises(
+        CommitTooLarge, lambda: store.append(_commit("big", 1, ({"type": "Big", "b": noise},)))
+    )
+    assert "Cart:big" in str(error)
+    assert list(store.read_commits("Cart", "big")) == []
+    assert store.head_position() == 0
+    compressible = "abc" * 200_000
+    stored = store.append(_commit("big", 1, ({"type": "Big", "b": compressible},)))
+    (read,) = store.read_commits("Cart", "big")
+    assert read.events[0]["b"] == compressible and read == stored
+
+
+def check_malformed_commits_are_refused(factory: CommitStoreFactory) -> None:
+    store = factory()
+    _raises(ValueError, lambda: store.append(_commit("k", 0)))
+    _raises(ValueError, lambda: store.append(_commit("k", -1)))
+    _raises(ValueError, lambda: store.append(_commit("", 1)))
+    _raises(ValueError, lambda: store.append(_commit("k", 1, aggregate_type="")))
+    naive = Commit(
+        commit_id="x",
+        aggregate_type="Cart",
+        aggregate_key="k",
+        version=1,
+        committed_at=datetime(2024, 1, 1),
+        events=({"type": "T"},),
+    )
+    _raises(ValueError, lambda: store.append(naive))
+    assert store.head_position() == 0
+
+
+COMMIT_STORE_CHECKS: dict[str, Callable[[CommitStoreFactory], None]] = {
+    name.removeprefix("check_"): check
+    for name, check in list(globals().items())
+    if name.startswith("check_")
+}
+
+
+# ---------------------------------------------------------------- snapshot store
+
+
+def _snapshot(key: str, version: int, state: Any, aggregate_type: str = "Cart") -> Snapshot:
+    return Snapshot(
+        aggregate_type=aggregate_type,
+        aggregate_key=key,
+        version=version,
+        state=state,
+        head_commit_id=f"c{version}",
+        head_committed_at=_T0 + timedelta(seconds=version, microseconds=7),
+        checksum="sum-1",
+    )
+
+
+def snapshot_round_trip(factory: Callable[[], SnapshotStore]) -> None:
+    store = factory()
+    assert store.get("Cart", "k") is None
+    state = {"items": ["a", "ø"], "total": 2.5, "nested": {"x": None, "ok": True}}
+    store.put(_snapshot("k", 100, state))
+    got = store.get("Cart", "k")
+    assert got == _snapshot("k", 100, state), got
+    assert got is not None and got.head_committed_at.tzinfo is not None
+
+
+def snapshot_put_replaces_the_previous_one(factory: Callable[[], SnapshotStore]) -> None:
+    store = factory()
+    store.put(_snapshot("k", 100, {"v": 1}))
+    store.put(_snapshot("k", 200, {"v": 2}))
+    got = store.get("Cart", "k")
+    assert got is not None and got.version == 200 and got.state == {"v": 2}
+
+
+def snapshot_keys_are_isolated(factory: Callable[[], SnapshotStore]) -> None:
+    store = factory()
+    keys = ["a", "a:5", "a.b", "a/b", "a%2Fb", "None", "@", "a\\", "ü ", "a_b"]
+    for index, key in enumerate(keys):
+        store.put(_snapshot(key, index + 1, {"key": key}))
+    store.put(_snapshot("a", 99, {"key": "other type"}, aggregate_type="Cart_a"))
+    for index, key in enumerate(keys):
+        got = store.get("Cart", key)
+        assert got is not None and got.state == {"key": key} and got.version == index + 1, (
+            key,
+            got,
+        )
+    assert store.get("Cart_a", "a") is not None
+
+
+def snapshot_delete_and_clear(factory: Callable[[], SnapshotStore]) -> None:
+    store = factory()
+    for key in ("a", "b", "c"):
+        store.put(_snapshot(key, 1, {}))
+        store.put(_snapshot(key, 1, {}, aggregate_type="User"))
+    store.delete("Cart", "a")
+    store.delete("Cart", "missing")
+    assert store.get("Cart", "a") is None and store.get("Cart", "b") is not None
+    store.clear("Cart")
+    assert [store.get("Cart", k) for k in "abc"] == [None, None, None]
+    assert all(store.get("User", k) is not None for k in "abc")
+    store.clear()
+    assert all(store.get("User", k) is None for k in "abc")
+
+
+def snapshot_states_of_every_json_shape(factory: Callable[[], SnapshotStore]) -> None:
+    store = factory()
+    for index, state in enumerate([None, 0, "text", [1, [2]], {"big": ["x" * 1000] * 500}]):
+        store.put(_snapshot(f"s{index}", 1, state))
+        got = store.get("Cart", f"s{index}")
+        assert got is not None and got.state == state
+
+
+def snapshot_refuses_a_state_that_is_not_json(factory: Callable[[], SnapshotStore]) -> None:
+    store = factory()
+    _raises(ValueError, lambda: store.put(_snapshot("k", 1, {"s": {1, 2}})))
+    assert store.get("Cart", "k") is None
+
+
+SNAPSHOT_STORE_CHECKS: dict[str, Callable[[Callable[[], SnapshotStore]], None]] = {
+    name.removeprefix("snapshot_"): check
+    for name, check in list(globals().items())
+    if name.startswith("snapshot_") and callable(check) and name != "snapshot_"
+}
+
+
+# -------------------------------------------------------------- checkpoint store
+
+
+def checkpoint_starts_at_zero_and_moves_forward(factory: Callable[[], CheckpointStore]) -> None:
+    store = factory()
+    assert store.get("proj") == 0
+    store.save("proj", 5)
+    assert store.get("proj") == 5
+    store.save("proj", 5)
+    store.save("proj", 9)
+    assert store.get("proj") == 9
+    _raises(CheckpointConflict, lambda: store.save("proj", 3))
+    assert store.get("proj") == 9
+    _raises(ValueError, lambda: store.save("proj", -1))
+
+
+def checkpoint_names_and_partitions_are_independent(factory: Callable[[], CheckpointStore]) -> None:
+    store = factory()
+    store.save("a", 3)
+    store.save("a", 7, log_partition=1)
+    store.save("a:0", 11)
+    store.save("b", 1)
+    assert (store.get("a"), store.get("a", 1), store.get("a", 2)) == (3, 7, 0)
+    assert (store.get("a:0"), store.get("b")) == (11, 1)
+
+
+def checkpoint_concurrent_saves_never_go_back(factory: Callable[[], CheckpointStore]) -> None:
+    store = factory()
+    positions = list(range(1, 41))
+    random.Random(7).shuffle(positions)
+    chunks = [positions[i::4] for i in range(4)]
+
+    def saver(chunk: list[int]) -> None:
+        for position in chunk:
+            with contextlib.suppress(CheckpointConflict):
+                store.save("race", position)
+
+    workers = [threading.Thread(target=saver, args=(chunk,)) for chunk in chunks]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert store.get("race") == 40
+
+
+CHECKPOINT_STORE_CHECKS: dict[str, Callable[[Callable[[], CheckpointStore]], None]] = {
+    name.removeprefix("checkpoint_"): check
+    for name, check in list(globals().items())
+    if name.startswith("checkpoint_") and callable(check)
+}
