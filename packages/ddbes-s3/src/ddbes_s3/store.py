@@ -17,9 +17,9 @@ from ddbes_s3._keys import is_snapshot_key, normalize_prefix, object_key, type_p
 __all__ = ["DEFAULT_CLIENT_CONFIG", "S3SnapshotStore"]
 
 DEFAULT_CLIENT_CONFIG: dict[str, Any] = {
-    "connect_timeout": 5,
-    "read_timeout": 30,
-    "retries": {"mode": "standard", "max_attempts": 3},
+    "connect_timeout": 3,
+    "read_timeout": 10,
+    "retries": {"mode": "standard", "total_max_attempts": 3},
 }
 """botocore ``Config`` options of the client the store builds when it is given none. Snapshots are
 a cache: better to give up after a few seconds and replay than to hang a load for minutes."""
@@ -41,7 +41,7 @@ class S3SnapshotStore(SnapshotStore):
         bucket: the bucket's name. :meth:`create_bucket` creates it.
         prefix: the key prefix of every object this store writes.
         client: a boto3 S3 client. Without one, the store builds one on first use (with
-            ``endpoint_url`` and ``region_name``, short timeouts and 3 attempts:
+            ``endpoint_url`` and ``region_name``, short timeouts and 3 attempts in all:
             :data:`DEFAULT_CLIENT_CONFIG`). boto3 clients are thread-safe, and so is the store.
         endpoint_url: an S3-compatible endpoint (``http://127.0.0.1:9000``), without a client.
         region_name: the region, without a client (default: boto3's configuration).
