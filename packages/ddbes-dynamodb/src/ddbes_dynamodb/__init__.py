@@ -1,1 +1,22 @@
-"""ddbes dynamodb adapter (in progress)."""
+"""ddbes on Amazon DynamoDB: the commit log, projector checkpoints, and table administration.
+
+::
+
+    from ddbes_dynamodb import DynamoDBCommitStore, DynamoDBCheckpointStore
+
+    store = DynamoDBCommitStore("ddbes", endpoint_url="http://127.0.0.1:8000")
+    store.create_table(log_partitions=4)        # once; on-demand billing
+    checkpoints = DynamoDBCheckpointStore("ddbes", client=store.client)
+"""
+
+from ddbes_dynamodb.admin import TableDescription
+from ddbes_dynamodb.autoscaling import ScalingTarget
+from ddbes_dynamodb.checkpoint_store import DynamoDBCheckpointStore
+from ddbes_dynamodb.commit_store import DynamoDBCommitStore
+
+__all__ = [
+    "DynamoDBCheckpointStore",
+    "DynamoDBCommitStore",
+    "ScalingTarget",
+    "TableDescription",
+]

@@ -1,0 +1,226 @@
+"""The one place that knows botocore's exceptions: it retries what is transient and translates
+everything else into :mod:`ddbes.errors`.
+
+::
+
+    botocore error                                   becomes
+    ───────────────────────────────────────────────  ─────────────────────────────────────────
+    throttling, TransactionConflict, 5xx,            retried with jittered backoff, then
+      connection errors and timeouts                   StoreUnavailable (outcome unknown)
+    TransactionCanceled with a failed condition      TransactionCancelled (internal; the
+                                                       commit store turns it into a head
+                                                       retry, a stored commit or VersionConflict)
+    ConditionalCheckFailed (single-item writes)      ConditionFailed (internal)
+    ResourceNotFoundException                        ConfigurationError naming create_table
+    credentials, region, access denied               ConfigurationError
+    item too large                                   ItemTooLarge (internal → CommitTooLarge)
+    anything else                                    StoreError
+
+The internal exceptions never leave the adapter: its stores catch them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+
+from ddbes.errors import ConfigurationError, DdbesError, StoreError, StoreUnavailable
+from ddbes.retry import RetryPolicy
+
+__all__ = [
+    "DEFAULT_RETRY_POLICY",
+    "Caller",
+    "ConditionFailed",
+    "ItemTooLarge",
+    "TransactionCancelled",
+    "translate",
+]
+
+DEFAULT_RETRY_POLICY = RetryPolicy(max_attempts=8, initial_delay=0.01, backoff=2.0, max_delay=1.0)
+"""Throttling and connection failures: 8 attempts over about 1.3 s on average, then give up."""
+
+_RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "LimitExceededException",
+        "ConcurrentUpdateException",
+        "InternalServiceException",
+    }
+)
+_RETRYABLE_REASONS = frozenset(
+    {
+        "TransactionConflict",
+        "ProvisionedThroughputExceeded",
+        "ThrottlingError",
+        "RequestLimitExceeded",
+    }
+)
+_CONFIGURATION_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "ExpiredTokenException",
+    }
+)
+_TRANSIENT_BOTOCORE = (ConnectionError, HTTPClientError, IncompleteReadError)
+
+
+class TransactionCancelled(Exception):
+    """A transaction was cancelled because a condition failed; ``reasons`` has one per action."""
+
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        super().__init__([reason.get("Code") for reason in reasons])
+        self.reasons = reasons
+
+
+class ConditionFailed(Exception):
+    """A single-item conditional write failed; ``item`` is the stored item when returned."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+class ItemTooLarge(Exception):
+    """DynamoDB refused an item for its size (our own size check should have caught it)."""
+
+
+def _missing_table(table: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"DynamoDB table {table!r} does not exist: create it with "
+        f"DynamoDBCommitStore({table!r}).create_table() (or `ddbes table create`)"
+    )
+
+
+def translate(exc: BaseException, table: str, operation: str) -> DdbesError:
+    """The :mod:`ddbes.errors` exception for a botocore exception that will not be retried."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", ""))
+        if code == "ResourceNotFoundException":
+            return _missing_table(table)
+        if code in _CONFIGURATION_CODES:
+            return ConfigurationError(
+                f"DynamoDB refused {operation} on table {table!r} ({code}: {message}): "
+                "check the credentials, region and permissions"
+            )
+        if code in _RETRYABLE_CODES or code == "TransactionCanceledException":
+            return StoreUnavailable(
+                f"DynamoDB kept refusing {operation} on table {table!r} ({code}: {message}); "
+                "the outcome is unknown: retry with the same commit"
+            )
+        return StoreError(f"DynamoDB {operation} on table {table!r} failed: {code}: {message}")
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return ConfigurationError(
+            f"no AWS credentials for DynamoDB table {table!r}: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, a profile, or pass a configured client"
+        )
+    if isinstance(exc, NoRegionError):
+        return ConfigurationError(
+            f"no AWS region for DynamoDB table {table!r}: "
+            "pass region_name or set AWS_DEFAULT_REGION"
+        )
+    if isinstance(exc, _TRANSIENT_BOTOCORE):
+        return StoreUnavailable(
+            f"DynamoDB could not be reached for {operation} on table {table!r} ({exc}); "
+            "the outcome is unknown: retry with the same commit"
+        )
+    return StoreError(f"DynamoDB {operation} on table {table!r} failed: {exc}")
+
+
+def _is_too_large(message: str) -> bool:
+    lowered = message.lower()
+    return "size" in lowered and ("exceed" in lowered or "too large" in lowered)
+
+
+class Caller:
+    """Calls one botocore operation: retries transient failures, translates the rest."""
+
+    __slots__ = ("_policy", "_sleep", "_table")
+
+    def __init__(
+        self,
+        table: str,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._table = table
+        self._policy = policy
+        self._sleep = sleep
+
+    def __call__(
+        self,
+        operation: Callable[..., Any],
+        name: str,
+        /,
+        tolerate: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> Any:
+        """``operation(**kwargs)``; ``name`` says what it was for in error messages.
+
+        An error whose code is in ``tolerate`` returns ``None`` instead (a missing table for a
+        delete, say).
+
+        Raises:
+            TransactionCancelled: a transaction failed a condition (not retried).
+            ConditionFailed: a single-item write failed its condition.
+            ItemTooLarge: DynamoDB refused an item for its size.
+            DdbesError: as :func:`translate` maps it, after retries when transient.
+        """
+        attempt = 1
+        while True:
+            try:
+                return operation(**kwargs)
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                code = error.get("Code", "")
+                if code in tolerate:
+                    return None
+                if code == "TransactionCanceledException":
+                    reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
+                    codes = {reason.get("Code", "None") for reason in reasons} - {"None"}
+                    if "ConditionalCheckFailed" in codes:
+                        raise TransactionCancelled(reasons) from exc
+                    if "ValidationError" in codes and any(
+                        _is_too_large(str(r.get("Message", ""))) for r in reasons
+                    ):
+                        raise ItemTooLarge(str(error.get("Message", ""))) from exc
+                    retryable = bool(codes) and codes <= _RETRYABLE_REASONS
+                elif code == "ConditionalCheckFailedException":
+                    raise ConditionFailed(exc.response.get("Item")) from exc
+                elif code == "ValidationException" and _is_too_large(str(error.get("Message", ""))):
+                    raise ItemTooLarge(str(error.get("Message", ""))) from exc
+                else:
+                    retryable = code in _RETRYABLE_CODES
+                if not retryable or attempt >= self._policy.max_attempts:
+                    raise translate(exc, self._table, name) from exc
+            except _TRANSIENT_BOTOCORE as exc:
+                if attempt >= self._policy.max_attempts:
+                    raise translate(exc, self._table, name) from exc
+            except BotoCoreError as exc:
+                raise translate(exc, self._table, name) from exc
+            self._sleep(self._policy.delay(attempt))
+            attempt += 1

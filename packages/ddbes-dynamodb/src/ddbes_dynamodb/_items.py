@@ -1,0 +1,165 @@
+"""How commits, log entries and the other records become DynamoDB items, and back.
+
+One table holds everything; the partition key ``p`` names the record kind by a prefix, the sort
+key ``s`` orders records inside it (see ``docs/data-model.md``)::
+
+    commit      p = "c#<len(type)>#<type>#<key>"  s = version (12 digits)   i t e|x n
+    log entry   p = "l#<log partition>"           s = position (12 digits)  a k v i t e|x
+    key         p = "k#<type>"                    s = aggregate key
+    table meta  p = "m#"                          s = "table"               lp fv
+    checkpoint  p = "p#<projector name>"          s = log partition         n
+
+Both keys are strings so that one table can hold the key registry (sorted by aggregate key) next
+to commits and log entries (sorted by zero-padded numbers, which sort as the numbers do).
+The length prefix makes the commit key injective: no two (type, key) pairs share one.
+
+Items are built and read as DynamoDB's low-level JSON (``{"S": ...}``) by hand: that skips
+boto3's resource layer and ``TypeDeserializer``, which cost more than the conversion itself.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from typing import Any
+
+from ddbes.codec import decode_events, format_time
+from ddbes.model import Commit
+
+__all__ = [
+    "MAX_NUMBER",
+    "MAX_PARTITION_KEY_BYTES",
+    "MAX_SORT_KEY_BYTES",
+    "META_KEY",
+    "Item",
+    "checkpoint_key",
+    "commit_items",
+    "commit_pk",
+    "decode_commit_item",
+    "decode_log_item",
+    "item_overhead",
+    "keys_pk",
+    "log_pk",
+    "pad",
+]
+
+Item = dict[str, dict[str, Any]]
+"""A DynamoDB item in the low-level wire format."""
+
+NUMBER_WIDTH = 12
+MAX_NUMBER = 10**NUMBER_WIDTH - 1
+"""The largest version or log position the 12-digit sort keys can hold."""
+
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+
+META_KEY: Item = {"p": {"S": "m#"}, "s": {"S": "table"}}
+"""The key of the item that records the table's ``log_partitions``."""
+
+_TIME_BYTES = len("2000-01-01T00:00:00.000000Z")
+_NUMBER_BYTES = 21  # DynamoDB's upper bound for a number's stored size
+
+
+def pad(number: int) -> str:
+    """A version or position as a sort key: zero-padded so that strings sort as numbers."""
+    return f"{number:012d}"
+
+
+def commit_pk(aggregate_type: str, aggregate_key: str) -> str:
+    """The partition key of an aggregate's commits; distinct for every (type, key) pair."""
+    return f"c#{len(aggregate_type)}#{aggregate_type}#{aggregate_key}"
+
+
+def log_pk(log_partition: int) -> str:
+    """The partition key of a log partition."""
+    return f"l#{log_partition}"
+
+
+def keys_pk(aggregate_type: str) -> str:
+    """The partition key of the registry of an aggregate type's keys."""
+    return f"k#{aggregate_type}"
+
+
+def checkpoint_key(name: str, log_partition: int) -> Item:
+    """The key of a projector's checkpoint in one log partition."""
+    return {"p": {"S": f"p#{name}"}, "s": {"S": str(log_partition)}}
+
+
+def item_overhead(commit: Commit, log_partition: int) -> int:
+    """The bytes, by DynamoDB's reckoning, of the larger of a commit's two items, less the events.
+
+    DynamoDB counts an item as the UTF-8 length of every attribute name plus its value; numbers
+    are counted at their upper bound.
+    """
+    type_bytes = len(commit.aggregate_type.encode())
+    key_bytes = len(commit.aggregate_key.encode())
+    shared = 2 + NUMBER_WIDTH + 1 + len(commit.commit_id.encode()) + 1 + _TIME_BYTES + 1
+    commit_item = shared + 1 + len(commit_pk(commit.aggregate_type, commit.aggregate_key).encode())
+    commit_item += 1 + _NUMBER_BYTES
+    log_item = shared + 1 + len(log_pk(log_partition)) + 1 + type_bytes + 1 + key_bytes
+    log_item += 1 + _NUMBER_BYTES
+    return max(commit_item, log_item)
+
+
+def commit_items(
+    commit: Commit, log_partition: int, payload: bytes, compressed: bool
+) -> tuple[Item, Item]:
+    """The commit item and its log entry, without the position (the writer sets it per attempt)."""
+    events: dict[str, Any] = {"B": payload} if compressed else {"S": payload.decode()}
+    events_name = "x" if compressed else "e"
+    committed_at = {"S": format_time(commit.committed_at)}
+    commit_id = {"S": commit.commit_id}
+    commit_item: Item = {
+        "p": {"S": commit_pk(commit.aggregate_type, commit.aggregate_key)},
+        "s": {"S": pad(commit.version)},
+        "i": commit_id,
+        "t": committed_at,
+        events_name: events,
+    }
+    log_item: Item = {
+        "p": {"S": log_pk(log_partition)},
+        "a": {"S": commit.aggregate_type},
+        "k": {"S": commit.aggregate_key},
+        "v": {"N": str(commit.version)},
+        "i": commit_id,
+        "t": committed_at,
+        events_name: events,
+    }
+    return commit_item, log_item
+
+
+def _events(item: Item) -> tuple[dict[str, Any], ...]:
+    text = item.get("e")
+    if text is not None:
+        return decode_events(text["S"])
+    return decode_events(zlib.decompress(item["x"]["B"]))
+
+
+def decode_commit_item(
+    item: Item, aggregate_type: str, aggregate_key: str, log_partition: int
+) -> Commit:
+    """A :class:`Commit` from a commit item of a known aggregate."""
+    return Commit(
+        commit_id=item["i"]["S"],
+        aggregate_type=aggregate_type,
+        aggregate_key=aggregate_key,
+        version=int(item["s"]["S"]),
+        committed_at=datetime.fromisoformat(item["t"]["S"]),
+        events=_events(item),
+        position=int(item["n"]["N"]),
+        log_partition=log_partition,
+    )
+
+
+def decode_log_item(item: Item, log_partition: int) -> Commit:
+    """A :class:`Commit` from a log entry."""
+    return Commit(
+        commit_id=item["i"]["S"],
+        aggregate_type=item["a"]["S"],
+        aggregate_key=item["k"]["S"],
+        version=int(item["v"]["N"]),
+        committed_at=datetime.fromisoformat(item["t"]["S"]),
+        events=_events(item),
+        position=int(item["s"]["S"]),
+        log_partition=log_partition,
+    )

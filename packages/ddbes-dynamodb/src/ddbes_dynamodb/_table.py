@@ -1,0 +1,59 @@
+"""A handle on one ddbes table: its name, the shared client, and the call wrapper."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ddbes.retry import RetryPolicy
+from ddbes_dynamodb._client import make_client
+from ddbes_dynamodb._errors import DEFAULT_RETRY_POLICY, Caller
+
+__all__ = ["TableHandle"]
+
+_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.\-]{3,255}")
+
+
+class TableHandle:
+    """What every store and admin function of one table shares.
+
+    ``client`` is a low-level boto3 DynamoDB client (thread-safe, reused for every call);
+    ``call`` wraps each operation with retries and error translation.
+    """
+
+    __slots__ = ("call", "client", "endpoint_url", "name", "region_name")
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: Any,
+        endpoint_url: str | None,
+        region_name: str | None,
+        retry_policy: RetryPolicy | None,
+    ) -> None:
+        if not isinstance(table_name, str) or not _TABLE_NAME.fullmatch(table_name):
+            raise ValueError(
+                f"{table_name!r} is not a valid DynamoDB table name: use 3 to 255 letters, "
+                "digits, '_', '-' or '.'"
+            )
+        self.name = table_name
+        self.endpoint_url = endpoint_url
+        self.region_name = region_name
+        if client is None:
+            client = make_client(
+                "dynamodb", table=table_name, endpoint_url=endpoint_url, region_name=region_name
+            )
+        self.client = client
+        self.call = Caller(table_name, retry_policy or DEFAULT_RETRY_POLICY)
+
+    def make_client(self, service: str) -> Any:
+        """A client for another AWS service, pointed where this table's client points."""
+        endpoint = self.endpoint_url
+        region = self.region_name
+        meta = getattr(self.client, "meta", None)
+        if meta is not None:
+            region = region or meta.region_name
+            if endpoint is None and "amazonaws.com" not in str(meta.endpoint_url):
+                endpoint = meta.endpoint_url
+        return make_client(service, table=self.name, endpoint_url=endpoint, region_name=region)

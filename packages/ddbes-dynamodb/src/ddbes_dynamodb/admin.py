@@ -1,0 +1,263 @@
+"""Table administration: create, delete, describe, and the metadata item that records
+``log_partitions`` for every store that opens the table."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ddbes.errors import ConfigurationError, StoreUnavailable
+from ddbes_dynamodb._errors import ConditionFailed
+from ddbes_dynamodb._items import META_KEY
+from ddbes_dynamodb._table import TableHandle
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_LOG_PARTITIONS",
+    "TableDescription",
+    "create_table",
+    "delete_table",
+    "describe_table",
+    "read_log_partitions",
+    "record_log_partitions",
+]
+
+logger = logging.getLogger("ddbes.dynamodb")
+
+FORMAT_VERSION = 1
+"""The item layout version written into the metadata item (see ``docs/data-model.md``)."""
+
+MAX_LOG_PARTITIONS = 1024
+
+_KEY_SCHEMA = [
+    {"AttributeName": "p", "KeyType": "HASH"},
+    {"AttributeName": "s", "KeyType": "RANGE"},
+]
+_ATTRIBUTES = [
+    {"AttributeName": "p", "AttributeType": "S"},
+    {"AttributeName": "s", "AttributeType": "S"},
+]
+_WAIT_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableDescription:
+    """What :meth:`DynamoDBCommitStore.describe` reports about a table.
+
+    ``status`` is DynamoDB's table status (``"ACTIVE"``, ``"CREATING"``, ...) or ``"MISSING"``.
+    ``item_count`` and ``size_bytes`` are DynamoDB's estimates (refreshed about every six hours
+    on AWS). ``heads`` holds the head position of each log partition.
+    """
+
+    table_name: str
+    status: str
+    billing_mode: str | None = None
+    read_capacity: int | None = None
+    write_capacity: int | None = None
+    item_count: int | None = None
+    size_bytes: int | None = None
+    log_partitions: int | None = None
+    heads: tuple[int, ...] = ()
+
+    @property
+    def exists(self) -> bool:
+        """Whether the table exists."""
+        return self.status != "MISSING"
+
+
+def _check_capacity(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+
+
+def check_log_partitions(log_partitions: int) -> None:
+    """Raise ``ValueError`` unless ``log_partitions`` is an int in 1..MAX_LOG_PARTITIONS."""
+    if (
+        not isinstance(log_partitions, int)
+        or isinstance(log_partitions, bool)
+        or not 1 <= log_partitions <= MAX_LOG_PARTITIONS
+    ):
+        raise ValueError(
+            f"log_partitions must be an int from 1 to {MAX_LOG_PARTITIONS}, got {log_partitions!r}"
+        )
+
+
+def _describe(table: TableHandle) -> dict[str, Any] | None:
+    response = table.call(
+        table.client.describe_table,
+        "describe_table",
+        tolerate=frozenset({"ResourceNotFoundException"}),
+        TableName=table.name,
+    )
+    return None if response is None else response["Table"]
+
+
+def _wait_for(table: TableHandle, *, exists: bool) -> dict[str, Any] | None:
+    deadline = time.monotonic() + _WAIT_TIMEOUT
+    delay = 0.05
+    while True:
+        description = _describe(table)
+        if exists and description is not None and description["TableStatus"] == "ACTIVE":
+            return description
+        if not exists and description is None:
+            return None
+        if time.monotonic() > deadline:
+            state = "ACTIVE" if exists else "deleted"
+            raise StoreUnavailable(f"table {table.name!r} was not {state} after {_WAIT_TIMEOUT} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def create_table(
+    table: TableHandle,
+    *,
+    read_capacity: int | None,
+    write_capacity: int | None,
+    log_partitions: int,
+    wait: bool,
+) -> bool:
+    """Create the table (on-demand without capacities); an existing table is left as it is.
+
+    Returns whether the metadata item was recorded (always with ``wait=True``; without waiting
+    the table may still be creating, and the first store to use it records it).
+    """
+    _check_capacity("read_capacity", read_capacity)
+    _check_capacity("write_capacity", write_capacity)
+    check_log_partitions(log_partitions)
+    if (read_capacity is None) != (write_capacity is None):
+        raise ValueError("give both read_capacity and write_capacity, or neither for on-demand")
+    billing: dict[str, Any]
+    if read_capacity is None:
+        billing = {"BillingMode": "PAY_PER_REQUEST"}
+    else:
+        billing = {
+            "BillingMode": "PROVISIONED",
+            "ProvisionedThroughput": {
+                "ReadCapacityUnits": read_capacity,
+                "WriteCapacityUnits": write_capacity,
+            },
+        }
+    table.call(
+        table.client.create_table,
+        "create_table",
+        tolerate=frozenset({"ResourceInUseException"}),
+        TableName=table.name,
+        AttributeDefinitions=_ATTRIBUTES,
+        KeySchema=_KEY_SCHEMA,
+        **billing,
+    )
+    if not wait:
+        description = _describe(table)
+        if description is None or description["TableStatus"] != "ACTIVE":
+            return False
+    else:
+        description = _wait_for(table, exists=True)
+    assert description is not None
+    _check_schema(table, description)
+    record_log_partitions(table, log_partitions)
+    return True
+
+
+def _check_schema(table: TableHandle, description: dict[str, Any]) -> None:
+    key_schema = sorted(
+        (key["AttributeName"], key["KeyType"]) for key in description.get("KeySchema", [])
+    )
+    types = {a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]}
+    if (
+        key_schema != [("p", "HASH"), ("s", "RANGE")]
+        or types.get("p") != "S"
+        or types.get("s") != "S"
+    ):
+        raise ConfigurationError(
+            f"table {table.name!r} exists but is not a ddbes table (its key schema is "
+            f"{description.get('KeySchema')}): choose another table name"
+        )
+
+
+def record_log_partitions(table: TableHandle, log_partitions: int) -> int:
+    """Write the metadata item unless one exists; return the ``log_partitions`` it holds."""
+    item = {
+        **META_KEY,
+        "lp": {"N": str(log_partitions)},
+        "fv": {"N": str(FORMAT_VERSION)},
+    }
+    try:
+        table.call(
+            table.client.put_item,
+            "recording log_partitions",
+            TableName=table.name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(p)",
+        )
+    except ConditionFailed:
+        stored = read_log_partitions(table)
+        if stored is not None and stored != log_partitions:
+            logger.warning(
+                "table %r already exists with log_partitions=%d; keeping it (asked for %d)",
+                table.name,
+                stored,
+                log_partitions,
+            )
+        if stored is not None:
+            return stored
+    return log_partitions
+
+
+def read_log_partitions(table: TableHandle) -> int | None:
+    """The ``log_partitions`` recorded in the table, or ``None`` when there is no metadata item.
+
+    Raises:
+        ConfigurationError: the table does not exist (the message names ``create_table``).
+    """
+    response = table.call(
+        table.client.get_item,
+        "reading the table metadata",
+        TableName=table.name,
+        Key=META_KEY,
+        ConsistentRead=True,
+    )
+    item = response.get("Item")
+    if item is None:
+        return None
+    version = int(item.get("fv", {}).get("N", "1"))
+    if version > FORMAT_VERSION:
+        raise ConfigurationError(
+            f"table {table.name!r} uses ddbes data format {version}; this ddbes-dynamodb reads "
+            f"format {FORMAT_VERSION}: upgrade ddbes-dynamodb"
+        )
+    return int(item["lp"]["N"])
+
+
+def delete_table(table: TableHandle, *, wait: bool) -> None:
+    """Delete the table and everything in it; a missing table is not an error."""
+    table.call(
+        table.client.delete_table,
+        "delete_table",
+        tolerate=frozenset({"ResourceNotFoundException", "ResourceInUseException"}),
+        TableName=table.name,
+    )
+    if wait:
+        _wait_for(table, exists=False)
+
+
+def describe_table(table: TableHandle) -> TableDescription:
+    """The table's status, billing and size; ``log_partitions`` when recorded; no heads."""
+    description = _describe(table)
+    if description is None:
+        return TableDescription(table_name=table.name, status="MISSING")
+    billing = description.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+    throughput = description.get("ProvisionedThroughput", {})
+    provisioned = billing == "PROVISIONED"
+    log_partitions = read_log_partitions(table) if description["TableStatus"] == "ACTIVE" else None
+    return TableDescription(
+        table_name=table.name,
+        status=description["TableStatus"],
+        billing_mode=billing,
+        read_capacity=throughput.get("ReadCapacityUnits") if provisioned else None,
+        write_capacity=throughput.get("WriteCapacityUnits") if provisioned else None,
+        item_count=description.get("ItemCount"),
+        size_bytes=description.get("TableSizeBytes"),
+        log_partitions=log_partitions,
+    )

@@ -1,0 +1,91 @@
+"""Projector checkpoints in DynamoDB, written only forward."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ddbes.errors import CheckpointConflict
+from ddbes.ports import CheckpointStore
+from ddbes.retry import RetryPolicy
+from ddbes_dynamodb._errors import ConditionFailed
+from ddbes_dynamodb._items import checkpoint_key
+from ddbes_dynamodb._table import TableHandle
+
+__all__ = ["DynamoDBCheckpointStore"]
+
+
+class DynamoDBCheckpointStore(CheckpointStore):
+    """A :class:`~ddbes.ports.CheckpointStore` in a ddbes DynamoDB table.
+
+    Each (projector name, log partition) is one small item beside the commits (create the table
+    with :meth:`DynamoDBCommitStore.create_table`; by default this uses the same one). A save is
+    one conditional ``UpdateItem`` that succeeds only when the stored position is not beyond the
+    new one, so two projector processes can never move a checkpoint backwards.
+
+    Args:
+        table_name, client, endpoint_url, region_name, retry_policy: as for
+            :class:`~ddbes_dynamodb.DynamoDBCommitStore`.
+    """
+
+    def __init__(
+        self,
+        table_name: str = "ddbes",
+        *,
+        client: Any = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self._table = TableHandle(
+            table_name,
+            client=client,
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            retry_policy=retry_policy,
+        )
+
+    @property
+    def table_name(self) -> str:
+        """The DynamoDB table holding the checkpoints."""
+        return self._table.name
+
+    def __repr__(self) -> str:
+        return f"DynamoDBCheckpointStore({self._table.name!r})"
+
+    def get(self, name: str, log_partition: int = 0) -> int:
+        table = self._table
+        response = table.call(
+            table.client.get_item,
+            "read_checkpoint",
+            TableName=table.name,
+            Key=checkpoint_key(name, log_partition),
+            ConsistentRead=True,
+            ProjectionExpression="n",
+        )
+        item = response.get("Item")
+        return int(item["n"]["N"]) if item else 0
+
+    def save(self, name: str, position: int, log_partition: int = 0) -> None:
+        if not isinstance(position, int) or isinstance(position, bool):
+            raise ValueError(f"a checkpoint position must be an int, got {position!r}")
+        if position < 0:
+            raise ValueError(f"a checkpoint position must be >= 0, got {position}")
+        table = self._table
+        try:
+            table.call(
+                table.client.update_item,
+                "save_checkpoint",
+                TableName=table.name,
+                Key=checkpoint_key(name, log_partition),
+                UpdateExpression="SET n = :n",
+                ConditionExpression="attribute_not_exists(n) OR n <= :n",
+                ExpressionAttributeValues={":n": {"N": str(position)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailed as failed:
+            item = failed.item
+            current = int(item["n"]["N"]) if item and "n" in item else self.get(name, log_partition)
+            raise CheckpointConflict(
+                f"checkpoint {name!r} of log partition {log_partition} in table {table.name!r} "
+                f"is at {current}; it cannot move back to {position}"
+            ) from None

@@ -1,0 +1,511 @@
+"""The commit log on DynamoDB: one transaction per commit, a gap-free log per partition."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from ddbes._validation import MAX_ITEM_BYTES, check_commit, check_log_partition, encoded_events
+from ddbes.codec import format_time
+from ddbes.errors import (
+    CommitTooLarge,
+    ConfigurationError,
+    StoreError,
+    StoreUnavailable,
+    VersionConflict,
+)
+from ddbes.model import Commit, log_partition_for
+from ddbes.ports import CommitStore
+from ddbes.retry import RetryPolicy
+from ddbes_dynamodb import admin, autoscaling
+from ddbes_dynamodb._errors import ItemTooLarge, TransactionCancelled
+from ddbes_dynamodb._items import (
+    MAX_NUMBER,
+    MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES,
+    Item,
+    commit_items,
+    commit_pk,
+    decode_commit_item,
+    decode_log_item,
+    item_overhead,
+    keys_pk,
+    log_pk,
+    pad,
+)
+from ddbes_dynamodb._table import TableHandle
+
+__all__ = ["DynamoDBCommitStore"]
+
+_NOT_EXISTS = "attribute_not_exists(p)"
+_CONDITION_FAILED = "ConditionalCheckFailed"
+_HEAD_ATTEMPTS = 200
+_COMMIT_FIELDS = "s, i, t, e, x, n"
+_LOG_FIELDS = "s, a, k, v, i, t, e, x"
+_VERSIONS = "p = :p AND s BETWEEN :l AND :h"
+_AFTER = "p = :p AND s > :a"
+
+
+def _reason(reasons: list[dict[str, Any]], index: int) -> str | None:
+    return reasons[index].get("Code") if index < len(reasons) else None
+
+
+class DynamoDBCommitStore(CommitStore):
+    """A :class:`~ddbes.ports.CommitStore` in one DynamoDB table, plus its administration.
+
+    A commit is one ``TransactWriteItems``: the commit item (its version must be free), the log
+    entry at the next position of the aggregate's log partition (that position must be free), and
+    either the key-registry entry (version 1) or a check that the previous version exists.
+    Writers cache each partition's head and re-read it (a strongly consistent Query) when
+    another writer took the position. ``docs/data-model.md`` has the items and the reasoning.
+
+    Args:
+        table_name: the table (create it with :meth:`create_table`).
+        client: a low-level boto3 DynamoDB client to use; by default one is built with
+            ``endpoint_url`` and ``region_name``, ddbes's retry handling and a connection pool.
+        endpoint_url: where DynamoDB is (DynamoDB Local, moto), when ``client`` is not given.
+        region_name: the AWS region, when ``client`` is not given.
+        retry_policy: how throttling and connection failures are retried before
+            :class:`~ddbes.errors.StoreUnavailable`.
+        autoscaling_client: an ``application-autoscaling`` client for the autoscaling methods
+            (by default one is built pointing where the DynamoDB client points).
+
+    The store is thread-safe; share one instance (and so one connection pool) per process.
+    """
+
+    def __init__(
+        self,
+        table_name: str = "ddbes",
+        *,
+        client: Any = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        autoscaling_client: Any = None,
+    ) -> None:
+        self._table = TableHandle(
+            table_name,
+            client=client,
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            retry_policy=retry_policy,
+        )
+        self._name = table_name
+        self._call = self._table.call
+        self._client = self._table.client
+        self._scaling = autoscaling_client
+        self._lock = threading.Lock()
+        self._log_partitions: int | None = None
+        self._pending_log_partitions: int | None = None
+        self._heads: dict[int, int] = {}
+
+    @property
+    def table_name(self) -> str:
+        """The DynamoDB table this store uses."""
+        return self._name
+
+    @property
+    def client(self) -> Any:
+        """The low-level boto3 DynamoDB client this store uses."""
+        return self._client
+
+    def __repr__(self) -> str:
+        return f"DynamoDBCommitStore({self._name!r})"
+
+    # -- the CommitStore port -------------------------------------------------------------
+
+    @property
+    def log_partitions(self) -> int:
+        """Read from the table's metadata item on first use (the table fixes it)."""
+        partitions = self._log_partitions
+        if partitions is None:
+            partitions = self._load_log_partitions()
+        return partitions
+
+    def _load_log_partitions(self) -> int:
+        with self._lock:
+            if self._log_partitions is None:
+                stored = admin.read_log_partitions(self._table)
+                if stored is None and self._pending_log_partitions is not None:
+                    stored = admin.record_log_partitions(self._table, self._pending_log_partitions)
+                if stored is None:
+                    raise ConfigurationError(
+                        f"table {self._name!r} exists but holds no ddbes metadata: run "
+                        f"DynamoDBCommitStore({self._name!r}).create_table(log_partitions=N), "
+                        "which records it and leaves the rest of the table alone"
+                    )
+                self._log_partitions = stored
+            return self._log_partitions
+
+    def append(self, commit: Commit) -> Commit:
+        check_commit(commit)
+        aggregate_type = commit.aggregate_type
+        aggregate_key = commit.aggregate_key
+        version = commit.version
+        if version > MAX_NUMBER:
+            raise ValueError(f"commit version must be at most {MAX_NUMBER}, got {version}")
+        pk = commit_pk(aggregate_type, aggregate_key)
+        _check_key_sizes(pk, aggregate_key)
+        partition = log_partition_for(aggregate_type, aggregate_key, self.log_partitions)
+        payload, compressed = encoded_events(commit, item_overhead(commit, partition))
+        commit_item, log_item = commit_items(commit, partition, payload, compressed)
+        table = self._name
+        third: dict[str, Any]
+        if version == 1:
+            registry = {"p": {"S": keys_pk(aggregate_type)}, "s": {"S": aggregate_key}}
+            third = {"Put": {"TableName": table, "Item": registry}}
+        else:
+            previous = {"p": commit_item["p"], "s": {"S": pad(version - 1)}}
+            third = {
+                "ConditionCheck": {
+                    "TableName": table,
+                    "Key": previous,
+                    "ConditionExpression": "attribute_exists(p)",
+                }
+            }
+        actions = [
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": commit_item,
+                    "ConditionExpression": _NOT_EXISTS,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {"Put": {"TableName": table, "Item": log_item, "ConditionExpression": _NOT_EXISTS}},
+            third,
+        ]
+        head = self._heads.get(partition)
+        for attempt in range(1, _HEAD_ATTEMPTS + 1):
+            if head is None:
+                head = self._read_head(partition)
+            position = head + 1
+            commit_item["n"] = {"N": str(position)}
+            log_item["s"] = {"S": pad(position)}
+            try:
+                self._call(self._client.transact_write_items, "append", TransactItems=actions)
+            except TransactionCancelled as cancelled:
+                reasons = cancelled.reasons
+                if _reason(reasons, 0) == _CONDITION_FAILED:
+                    return self._stored_or_conflict(commit, reasons[0].get("Item"), partition)
+                if _reason(reasons, 2) == _CONDITION_FAILED:
+                    raise VersionConflict(
+                        commit.aggregate_id,
+                        version,
+                        f"version {version} of {commit.aggregate_id} does not follow its newest "
+                        "version: versions are dense; hydrate the aggregate and try again",
+                    ) from None
+                if _reason(reasons, 1) != _CONDITION_FAILED:
+                    raise StoreError(
+                        f"DynamoDB cancelled the commit to {commit.aggregate_id} in table "
+                        f"{table!r} for an unexpected reason: {cancelled}"
+                    ) from cancelled
+                # Another writer took this position: re-read the head and try the next one.
+                head = None
+                if attempt > 2:
+                    time.sleep(random.uniform(0.0, min(0.05, 0.001 * 2 ** (attempt - 2))))
+                continue
+            except ItemTooLarge as exc:
+                size = len(payload) + item_overhead(commit, partition)
+                raise CommitTooLarge(
+                    commit.aggregate_id, max(size, MAX_ITEM_BYTES + 1), MAX_ITEM_BYTES
+                ) from exc
+            if position > self._heads.get(partition, 0):
+                self._heads[partition] = position
+            return commit.stored_at(position, partition)
+        raise StoreUnavailable(
+            f"log partition {partition} of table {table!r} stayed too contended: gave up after "
+            f"{_HEAD_ATTEMPTS} attempts to append {commit.aggregate_id} version {version}; "
+            "nothing was written, retry later"
+        )
+
+    def _stored_or_conflict(self, commit: Commit, item: Item | None, partition: int) -> Commit:
+        """The stored commit when it is this one (an idempotent retry), else a conflict."""
+        if item is None or "n" not in item:
+            response = self._call(
+                self._client.get_item,
+                "read_commit",
+                TableName=self._name,
+                Key={
+                    "p": {"S": commit_pk(commit.aggregate_type, commit.aggregate_key)},
+                    "s": {"S": pad(commit.version)},
+                },
+                ConsistentRead=True,
+            )
+            item = response.get("Item")
+        if item is not None and item["i"]["S"] == commit.commit_id:
+            return decode_commit_item(item, commit.aggregate_type, commit.aggregate_key, partition)
+        raise VersionConflict(commit.aggregate_id, commit.version)
+
+    def _read_head(self, partition: int) -> int:
+        response = self._call(
+            self._client.query,
+            "read_head",
+            TableName=self._name,
+            KeyConditionExpression="p = :p",
+            ExpressionAttributeValues={":p": {"S": log_pk(partition)}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+            ProjectionExpression="s",
+        )
+        items = response["Items"]
+        head = int(items[0]["s"]["S"]) if items else 0
+        if head > self._heads.get(partition, 0):
+            self._heads[partition] = head
+        return head
+
+    def _pages(self, request: dict[str, Any], name: str) -> Iterator[list[Item]]:
+        """Every page of a Query, fetched lazily."""
+        call = self._call
+        query = self._client.query
+        while True:
+            response = call(query, name, **request)
+            yield response["Items"]
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return
+            request["ExclusiveStartKey"] = last
+
+    def read_commits(
+        self,
+        aggregate_type: str,
+        aggregate_key: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Commit]:
+        low = max(from_version, 1)
+        high = MAX_NUMBER if to_version is None else min(to_version, MAX_NUMBER)
+        if low > high or (limit is not None and limit <= 0):
+            return iter(())
+        pk = commit_pk(aggregate_type, aggregate_key)
+        if not _keys_fit(pk, aggregate_key):
+            return iter(())  # no commit can be stored under such a key
+        partition = log_partition_for(aggregate_type, aggregate_key, self.log_partitions)
+        values = {":p": {"S": pk}, ":l": {"S": pad(low)}, ":h": {"S": pad(high)}}
+        request: dict[str, Any] = {
+            "TableName": self._name,
+            "KeyConditionExpression": _VERSIONS,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+            "ScanIndexForward": not descending,
+            "ProjectionExpression": _COMMIT_FIELDS,
+        }
+        if until is not None:
+            request["FilterExpression"] = "t <= :u"
+            values[":u"] = {"S": format_time(until)}
+        elif limit is not None:
+            request["Limit"] = limit
+        return self._commits(request, aggregate_type, aggregate_key, partition, limit)
+
+    def _commits(
+        self,
+        request: dict[str, Any],
+        aggregate_type: str,
+        aggregate_key: str,
+        partition: int,
+        limit: int | None,
+    ) -> Iterator[Commit]:
+        left = limit
+        for page in self._pages(request, "read_commits"):
+            for item in page:
+                yield decode_commit_item(item, aggregate_type, aggregate_key, partition)
+                if left is not None:
+                    left -= 1
+                    if left == 0:
+                        return
+
+    def read_log(
+        self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
+    ) -> Iterator[Commit]:
+        check_log_partition(log_partition, self.log_partitions)
+        if after < 0:
+            raise ValueError(f"after must be >= 0, got {after}")
+        if after >= MAX_NUMBER or (limit is not None and limit <= 0):
+            return iter(())
+        request: dict[str, Any] = {
+            "TableName": self._name,
+            "KeyConditionExpression": _AFTER,
+            "ExpressionAttributeValues": {
+                ":p": {"S": log_pk(log_partition)},
+                ":a": {"S": pad(after)},
+            },
+            "ConsistentRead": True,
+            "ProjectionExpression": _LOG_FIELDS,
+        }
+        if limit is not None:
+            request["Limit"] = limit
+        return self._log(request, after, log_partition, limit)
+
+    def _log(
+        self, request: dict[str, Any], after: int, partition: int, limit: int | None
+    ) -> Iterator[Commit]:
+        expected = after + 1
+        last = after + limit if limit is not None else None
+        for page in self._pages(request, "read_log"):
+            for item in page:
+                if int(item["s"]["S"]) != expected:
+                    # A Query is not a snapshot: it can see position n + 1 committed while the
+                    # transaction of n was still in flight. Stop before the gap; the next read
+                    # after n - 1 returns both.
+                    return
+                yield decode_log_item(item, partition)
+                if expected == last:
+                    return
+                expected += 1
+
+    def head_position(self, log_partition: int = 0) -> int:
+        check_log_partition(log_partition, self.log_partitions)
+        return self._read_head(log_partition)
+
+    def aggregate_keys(self, aggregate_type: str) -> Iterator[str]:
+        request: dict[str, Any] = {
+            "TableName": self._name,
+            "KeyConditionExpression": "p = :p",
+            "ExpressionAttributeValues": {":p": {"S": keys_pk(aggregate_type)}},
+            "ConsistentRead": True,
+            "ProjectionExpression": "s",
+        }
+        if not _keys_fit(keys_pk(aggregate_type), "-"):
+            return iter(())
+        return (item["s"]["S"] for page in self._pages(request, "aggregate_keys") for item in page)
+
+    # -- administration -------------------------------------------------------------------
+
+    def create_table(
+        self,
+        read_capacity: int | None = None,
+        write_capacity: int | None = None,
+        log_partitions: int = 1,
+        wait: bool = True,
+    ) -> None:
+        """Create the table: on-demand billing without capacities, else provisioned.
+
+        ``log_partitions`` is recorded in the table, where every store reads it; it cannot change
+        later. An existing table is left as it is (a different ``log_partitions`` is logged and the
+        stored one kept). With ``wait=False`` this returns while the table is still being
+        created; this store records ``log_partitions`` on its first use.
+
+        Raises:
+            ValueError: a capacity or ``log_partitions`` is not a positive int, or only one
+                capacity is given.
+            ConfigurationError: a table of that name exists but is not a ddbes table.
+        """
+        recorded = admin.create_table(
+            self._table,
+            read_capacity=read_capacity,
+            write_capacity=write_capacity,
+            log_partitions=log_partitions,
+            wait=wait,
+        )
+        with self._lock:
+            self._log_partitions = None
+            self._heads.clear()
+            self._pending_log_partitions = None if recorded else log_partitions
+
+    def delete_table(self, wait: bool = True) -> None:
+        """Delete the table and every commit in it; a missing table is not an error."""
+        admin.delete_table(self._table, wait=wait)
+        with self._lock:
+            self._log_partitions = None
+            self._pending_log_partitions = None
+            self._heads.clear()
+
+    def describe(self) -> admin.TableDescription:
+        """The table's status, billing, estimated size, ``log_partitions`` and log heads."""
+        description = admin.describe_table(self._table)
+        if description.log_partitions is None:
+            return description
+        heads = tuple(self._read_head(p) for p in range(description.log_partitions))
+        return admin.TableDescription(
+            table_name=description.table_name,
+            status=description.status,
+            billing_mode=description.billing_mode,
+            read_capacity=description.read_capacity,
+            write_capacity=description.write_capacity,
+            item_count=description.item_count,
+            size_bytes=description.size_bytes,
+            log_partitions=description.log_partitions,
+            heads=heads,
+        )
+
+    def _autoscaling_client(self) -> Any:
+        if self._scaling is None:
+            self._scaling = self._table.make_client("application-autoscaling")
+        return self._scaling
+
+    def setup_autoscaling(
+        self,
+        table_read_min_capacity: int = 1,
+        table_read_max_capacity: int = 2,
+        table_write_min_capacity: int = 1,
+        table_write_max_capacity: int = 2,
+        utilization_target_in_percent: float = 70,
+        *,
+        scale_in_cooldown: int = 60,
+        scale_out_cooldown: int = 60,
+        role_arn: str | None = None,
+    ) -> None:
+        """Scale the provisioned table's (and any index's) capacity with its utilization.
+
+        Registers Application Auto Scaling targets for reads and writes and puts a
+        target-tracking policy on each; running it again updates them.
+
+        Raises:
+            ValueError: a capacity is not a positive int, a maximum is below its minimum, or the
+                target is outside 20..90 percent.
+            ConfigurationError: the table is missing or on-demand.
+        """
+        autoscaling.setup_autoscaling(
+            self._table,
+            self._autoscaling_client(),
+            read_range=(table_read_min_capacity, table_read_max_capacity),
+            write_range=(table_write_min_capacity, table_write_max_capacity),
+            utilization_target_in_percent=utilization_target_in_percent,
+            scale_in_cooldown=scale_in_cooldown,
+            scale_out_cooldown=scale_out_cooldown,
+            role_arn=role_arn,
+        )
+
+    def remove_autoscaling(self) -> None:
+        """Remove the scaling policies and targets; what does not exist is skipped."""
+        autoscaling.remove_autoscaling(self._table, self._autoscaling_client())
+
+    def describe_autoscaling(self) -> list[autoscaling.ScalingTarget]:
+        """The table's scalable targets with their target-tracking policies."""
+        return autoscaling.describe_autoscaling(self._table, self._autoscaling_client())
+
+
+def _keys_fit(pk: str, sort_key: str) -> bool:
+    try:
+        return (
+            len(pk.encode()) <= MAX_PARTITION_KEY_BYTES
+            and len(sort_key.encode()) <= MAX_SORT_KEY_BYTES
+        )
+    except UnicodeEncodeError:
+        return False
+
+
+def _check_key_sizes(pk: str, aggregate_key: str) -> None:
+    try:
+        pk_bytes = len(pk.encode())
+        key_bytes = len(aggregate_key.encode())
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"aggregate type and key must be valid Unicode text: {exc}") from exc
+    if key_bytes > MAX_SORT_KEY_BYTES:
+        raise ValueError(
+            f"aggregate key is {key_bytes} bytes in UTF-8; DynamoDB keys allow {MAX_SORT_KEY_BYTES}"
+        )
+    if pk_bytes > MAX_PARTITION_KEY_BYTES:
+        raise ValueError(
+            f"aggregate type and key are {pk_bytes} bytes together in UTF-8; DynamoDB keys allow "
+            f"{MAX_PARTITION_KEY_BYTES}"
+        )
