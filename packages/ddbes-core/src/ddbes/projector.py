@@ -1,0 +1,671 @@
+"""The projector: keeps read models in step with the global log, never skipping a commit.
+
+A :class:`Projector` reads every log partition from its checkpoint in batches, hands each commit
+to the handler for its aggregate type and to the ``"*"`` handler, and moves the checkpoint only
+over commits whose handlers finished. Delivery is **at least once**: after a crash the commits
+handled since the last saved checkpoint (at most one batch per partition) are handled again, so
+a handler makes itself idempotent with ``commit.position`` (see ``docs/projectors.md``).
+
+With a :class:`~ddbes.leases.LeaseStore`, projectors of the same name in many processes share the
+work: a log partition is handled only by the holder of its lease, and another process takes over
+when the holder stops renewing it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from ddbes.errors import (
+    CheckpointConflict,
+    ConfigurationError,
+    ProjectionFailed,
+    RetriesExhausted,
+    StoreUnavailable,
+)
+from ddbes.leases import LeaseKeeper, LeaseStore
+from ddbes.model import Commit
+from ddbes.ports import CheckpointStore, Clock, CommitStore
+from ddbes.retry import RetryPolicy, call_with_retries
+from ddbes.settings import config
+
+__all__ = ["DEFAULT_RETRY", "Handler", "Projector", "ProjectorProgress"]
+
+Handler = Callable[[Commit], object]
+"""A projection handler: receives one stored :class:`~ddbes.model.Commit`; its result is ignored."""
+
+T = TypeVar("T")
+
+DEFAULT_RETRY = RetryPolicy(max_attempts=8, initial_delay=0.05, backoff=2.0, max_delay=5.0)
+"""Tries a failing handler (or store call) 8 times over about 6 s, jittered, before giving up."""
+
+LOG_INTERVAL = 10.0
+"""Seconds between progress lines in the log while catching up."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectorProgress:
+    """Where a projector stands; passed to ``on_progress`` and returned by :meth:`Projector.run`.
+
+    ``positions``: per log partition, the position up to which every commit has been handled
+    (the saved checkpoint trails it by less than a batch). ``heads``: the newest positions the
+    projector knows of. ``lag_seconds``: while commits remain, the age by the projector's clock
+    of the newest commit it handled (``None`` before it handled one); 0 when caught up.
+    """
+
+    name: str
+    positions: Mapping[int, int]
+    heads: Mapping[int, int]
+    handled: int
+    lag_commits: int
+    lag_seconds: float | None
+    caught_up: bool
+
+
+class _Abandoned(Exception):
+    """A commit is left unhandled: the projector is stopping or lost the partition's lease."""
+
+
+@dataclass(eq=False)
+class _Partition:
+    number: int
+    position: int = 0  # every commit up to here is handled
+    saved: int = 0  # the checkpoint as last saved or read
+    dispatched: int = 0  # the last position read (handed to workers in parallel mode)
+    head: int = 0
+    target: int | None = None  # run(): the head when it started
+    finished: bool = False
+    next_acquire: float = 0.0  # monotonic time of the next lease attempt
+    in_flight: int = 0
+    done: dict[int, datetime] = field(default_factory=dict)  # handled, beyond ``position``
+    last_at: datetime | None = None  # committed_at of the commit at ``position``
+
+
+class Projector:
+    """Hands every commit of the global log to handlers, from a checkpoint, in order.
+
+    Args:
+        handlers: aggregate type -> handler; the handler under ``"*"`` receives every commit
+            (after its type's own handler). Commits of other types are passed over.
+        name: the projector's name; its checkpoints and leases are saved under it.
+        commit_store, checkpoint_store, clock, logger: default to ``ddbes.config``'s.
+        poll_interval: seconds between reads of the log once caught up.
+        batch_size: commits per read and per checkpoint save.
+        parallel: worker threads; above 1, commits of different aggregates are handled
+            concurrently while each aggregate's commits stay in order.
+        retry: how often and how patiently a failing handler, or a store that is unavailable,
+            is retried (:data:`DEFAULT_RETRY`).
+        lease_store: shares the work between projectors of this name in many processes.
+        lease_ttl: seconds a lease lasts without renewal; renewed every ``lease_ttl / 3``.
+        owner: this projector's identity in leases (default: host, pid and a random suffix).
+        on_progress: called with a :class:`ProjectorProgress` after every batch (errors in it
+            are logged and ignored).
+
+    Errors: a handler that keeps failing stops the projector with
+    :class:`~ddbes.errors.ProjectionFailed`, chained to the handler's exception, its checkpoint
+    just before that commit. :meth:`run` raises it; after :meth:`start` it is logged, kept in
+    :attr:`error`, returned by :meth:`stop` and raised by :meth:`join`. The process never exits.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        *,
+        name: str,
+        commit_store: CommitStore | None = None,
+        checkpoint_store: CheckpointStore | None = None,
+        poll_interval: float = 0.5,
+        batch_size: int = 500,
+        parallel: int = 1,
+        retry: RetryPolicy | None = None,
+        lease_store: LeaseStore | None = None,
+        lease_ttl: float = 30.0,
+        owner: str | None = None,
+        on_progress: Callable[[ProjectorProgress], object] | None = None,
+        logger: Any = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(handlers, Mapping) or not handlers:
+            raise ValueError("a Projector needs a mapping of aggregate type -> handler")
+        for kind, handler in handlers.items():
+            if not isinstance(kind, str) or not kind:
+                raise ValueError(f"handler keys are aggregate types or '*', got {kind!r}")
+            if not callable(handler):
+                raise TypeError(f"the handler for {kind!r} is not callable: {handler!r}")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a Projector needs a non-empty name, got {name!r}")
+        if not poll_interval > 0 or not lease_ttl > 0:
+            raise ValueError("poll_interval and lease_ttl must be positive numbers of seconds")
+        for option, value in (("batch_size", batch_size), ("parallel", parallel)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{option} must be an int >= 1, got {value!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a ddbes.RetryPolicy, got {retry!r}")
+        self.name = name
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._handlers = dict(handlers)
+        self._table: dict[str, tuple[Handler, ...]] = {}
+        self._options: dict[str, Any] = {
+            "commit_store": commit_store,
+            "checkpoint_store": checkpoint_store,
+            "clock": clock,
+            "logger": logger,
+        }
+        self._poll_interval = float(poll_interval)
+        self._batch_size = batch_size
+        self._parallel = parallel
+        self._retry = retry or DEFAULT_RETRY
+        self._lease_store = lease_store
+        self._lease_ttl = float(lease_ttl)
+        self._on_progress = on_progress
+        self._cond = threading.Condition()
+        self._inside = threading.local()
+        self._thread: threading.Thread | None = None
+        self._running = self._stopping = False
+        self._error: BaseException | None = None
+        self._failure: ProjectionFailed | None = None
+        self._parts: list[_Partition] = []
+        self._queues: dict[str, deque[tuple[_Partition, Commit]]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._keeper: LeaseKeeper | None = None
+        self._handled = 0
+        self._read_errors: list[BaseException] = []
+        self._caught_up = False
+        self._last_log = self._started = 0.0
+        self._clock: Clock = clock or config.get("clock")
+        self._log: Any = logger or config.get("logger")
+
+    # ---------------------------------------------------------------- public API
+
+    def run(self) -> ProjectorProgress:
+        """Handle every commit up to each partition's head as it was when called, then return.
+
+        With a lease store, a partition leased by another process counts as done once its
+        checkpoint reaches that head. :meth:`stop` from another thread ends the run early.
+
+        Returns:
+            The final :class:`ProjectorProgress`.
+
+        Raises:
+            ProjectionFailed: a handler kept failing; the checkpoint stays before that commit.
+            RuntimeError: the projector is already running.
+            ConfigurationError: no commit or checkpoint store is given or configured.
+            RetriesExhausted: the store kept failing (``errors`` lists every failure).
+        """
+        commits, checkpoints = self._begin()
+        self._drive(commits, checkpoints, watch=False)
+        return self.progress
+
+    def start(self, watch: bool = True) -> None:
+        """Work in a background thread: keep following the log (``watch=True``), or catch up as
+        :meth:`run` does and end.
+
+        Raises:
+            RuntimeError: the projector is already running.
+            ConfigurationError: no commit or checkpoint store is given or configured.
+        """
+        commits, checkpoints = self._begin()
+        self._thread = threading.Thread(
+            target=self._drive,
+            args=(commits, checkpoints),
+            kwargs={"watch": watch},
+            name=f"projector-{self.name}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> BaseException | None:
+        """Stop, and wait until handlers already running have finished, the checkpoint is saved
+        and leases are released; idempotent.
+
+        Returns:
+            The error that stopped the projector, if one did (it was logged; :meth:`join`
+            raises it instead), else ``None``.
+        """
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            if not getattr(self._inside, "flag", False):  # a handler must not wait for itself
+                self._cond.wait_for(lambda: not self._running, timeout)
+        return self._error
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the background work to end; raise the error that stopped it, if any.
+
+        Raises:
+            ProjectionFailed: a handler kept failing (or whatever else stopped the projector).
+            TimeoutError: it still runs after ``timeout`` seconds.
+        """
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._running, timeout):
+                raise TimeoutError(f"projector {self.name!r} still runs after {timeout} s")
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` or the background thread is working."""
+        return self._running
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that stopped the last run, or ``None``."""
+        return self._error
+
+    @property
+    def progress(self) -> ProjectorProgress:
+        """Positions, heads and lag, now."""
+        with self._cond:
+            parts = [
+                (p.number, p.position, max(p.head, p.position), p.last_at) for p in self._parts
+            ]
+            handled = self._handled
+        lag = sum(head - position for _, position, head, _ in parts)
+        ages = [at for _, position, head, at in parts if head > position]
+        seconds: float | None = 0.0
+        if ages:
+            now = self._clock.now()
+            seconds = None if None in ages else max((now - a).total_seconds() for a in ages if a)
+        return ProjectorProgress(
+            name=self.name,
+            positions={n: position for n, position, _, _ in parts},
+            heads={n: head for n, _, head, _ in parts},
+            handled=handled,
+            lag_commits=lag,
+            lag_seconds=seconds,
+            caught_up=lag == 0,
+        )
+
+    def __repr__(self) -> str:
+        return f"Projector({sorted(self._handlers)!r}, name={self.name!r})"
+
+    # ---------------------------------------------------------------- the loop
+
+    def _begin(self) -> tuple[CommitStore, CheckpointStore]:
+        commits = self._options["commit_store"] or config.get("commit_store")
+        checkpoints = self._options["checkpoint_store"] or config.get("checkpoint_store")
+        for option, value in (("commit_store", commits), ("checkpoint_store", checkpoints)):
+            if value is None:
+                raise ConfigurationError(
+                    f"projector {self.name!r} has no {option}: pass {option}=... to Projector() "
+                    f"or call ddbes.config.update({option}=...) at startup "
+                    "(ddbes.memory has in-memory stores for tests)"
+                )
+        self._clock = self._options["clock"] or config.get("clock")
+        self._log = self._options["logger"] or config.get("logger")
+        with self._cond:
+            if self._running:
+                raise RuntimeError(f"projector {self.name!r} is already running")
+            self._running, self._stopping = True, False
+            self._error = self._failure = None
+            self._handled, self._read_errors = 0, []
+            self._queues, self._parts, self._caught_up = {}, [], False
+        return commits, checkpoints
+
+    def _drive(self, commits: CommitStore, checkpoints: CheckpointStore, *, watch: bool) -> None:
+        self._inside.flag = True
+        self._started = self._last_log = time.monotonic()
+        try:
+            self._parts = [_Partition(n) for n in range(commits.log_partitions)]
+            for part in self._parts:
+                part.head = self._store_call(partial(commits.head_position, part.number))
+                part.target = None if watch else part.head
+                self._take(part, checkpoints)
+            if self._lease_store is not None:
+                self._keeper = LeaseKeeper(
+                    self._lease_store, self.name, self.owner, ttl=self._lease_ttl,
+                    clock=self._clock, logger=self._log,
+                    check_interval=min(self._poll_interval, self._lease_ttl / 3),
+                )  # fmt: skip
+                self._keeper.start()
+            if self._parallel > 1:
+                self._pool = ThreadPoolExecutor(self._parallel, f"projector-{self.name}")
+            self._log.info(
+                "projector %r %s: heads %s",
+                self.name, "watching" if watch else "catching up", self._positions("head"),
+            )  # fmt: skip
+            try:
+                self._loop(commits, checkpoints, watch)
+            finally:
+                self._shutdown(checkpoints)
+            if self._failure is not None:
+                raise self._failure
+        except BaseException as exc:
+            self._error = exc
+            if not isinstance(exc, ProjectionFailed):
+                self._log.exception("projector %r stopped by an unexpected error", self.name)
+            if self._thread is None or self._thread is not threading.current_thread():
+                raise
+        finally:
+            self._inside.flag = False
+            with self._cond:
+                self._running = False
+                self._cond.notify_all()
+
+    def _loop(self, commits: CommitStore, checkpoints: CheckpointStore, watch: bool) -> None:
+        while not self._stopping and self._failure is None:
+            worked = False
+            for part in self._parts:
+                if self._stopping or self._failure is not None:
+                    break
+                if not part.finished:
+                    worked = self._step(part, commits, checkpoints) or worked
+            self._observe()
+            if not watch and all(p.finished for p in self._parts):
+                return
+            if not worked:
+                with self._cond:
+                    if not self._stopping and self._failure is None:
+                        self._cond.wait(self._poll_interval)
+
+    def _step(self, part: _Partition, commits: CommitStore, checkpoints: CheckpointStore) -> bool:
+        """Move one partition on by at most one batch; ``True`` if it read commits."""
+        keeper = self._keeper
+        if keeper is not None and not keeper.valid(part.number):
+            now = time.monotonic()
+            if part.in_flight or now < part.next_acquire:
+                return False
+            part.next_acquire = now + self._poll_interval
+            if not keeper.acquire(part.number):
+                if part.target is not None:  # run(): done once the holder got there
+                    saved = self._store_call(lambda: checkpoints.get(self.name, part.number))
+                    part.position = max(part.position, saved)
+                    part.finished = saved >= part.target
+                return False
+            self._take(part, checkpoints)
+            self._log.info(
+                "projector %r (%s) holds log partition %d from position %d",
+                self.name, self.owner, part.number, part.position,
+            )  # fmt: skip
+        if part.target is not None and part.dispatched >= part.target:
+            if part.in_flight == 0:
+                self._save(part, checkpoints)
+                part.finished = True
+                if keeper is not None:
+                    keeper.release(part.number)
+            return False
+        if part.in_flight > self._batch_size:
+            return False
+        read = self._pump(part, commits)
+        self._save(part, checkpoints)
+        return read > 0
+
+    def _pump(self, part: _Partition, commits: CommitStore) -> int:
+        """Read one batch of a partition and handle it (or hand it to the workers)."""
+        keeper, table, pool = self._keeper, self._table, self._pool
+        count = handled = 0
+        last: Commit | None = None
+        try:
+            for commit in commits.read_log(
+                after=part.dispatched, log_partition=part.number, limit=self._batch_size
+            ):
+                if self._stopping or (keeper is not None and not keeper.valid(part.number)):
+                    break
+                count += 1
+                if pool is not None:
+                    self._submit(part, commit)
+                    continue
+                handlers = table.get(commit.aggregate_type)
+                for handler in handlers if handlers is not None else self._handlers_for(commit):
+                    try:
+                        handler(commit)
+                    except Exception as exc:
+                        self._retry_handler(part, commit, handler, exc)
+                last = commit
+                handled += 1
+            self._read_errors = []
+        except _Abandoned:
+            pass
+        except ProjectionFailed as exc:
+            self._failure = exc
+        except StoreUnavailable as exc:  # keep what was handled; read again after a pause
+            self._read_failed(exc)
+        finally:
+            if last is not None:
+                part.position = part.dispatched = last.position or 0
+                part.last_at = last.committed_at
+                with self._cond:
+                    self._handled += handled
+        part.head = max(part.head, part.dispatched)
+        if count >= self._batch_size and part.head == part.dispatched:  # it has moved on
+            part.head = self._store_call(lambda: commits.head_position(part.number))
+        return count
+
+    def _handlers_for(self, commit: Commit) -> tuple[Handler, ...]:
+        kind = commit.aggregate_type
+        found = tuple(h for h in (self._handlers.get(kind), self._handlers.get("*")) if h)
+        self._table[kind] = found
+        return found
+
+    def _retry_handler(
+        self, part: _Partition, commit: Commit, handler: Handler, error: Exception
+    ) -> None:
+        """Retry a failed handler by the policy; raise ProjectionFailed when it keeps failing."""
+        policy = self._retry
+        label = getattr(handler, "__qualname__", repr(handler))
+        where = (
+            f"commit at position {commit.position} of log partition {part.number} "
+            f"({commit.aggregate_id} version {commit.version}, commit {commit.commit_id})"
+        )
+        for attempt in range(1, policy.max_attempts):
+            delay = policy.delay(attempt)
+            self._log.warning(
+                "projector %r: handler %s failed on the %s (attempt %d of %d): %r; "
+                "retrying in %.3f s",
+                self.name, label, where, attempt, policy.max_attempts, error, delay,
+            )  # fmt: skip
+            self._pause(delay)
+            try:
+                handler(commit)
+                return
+            except Exception as exc:
+                error = exc
+        failure = ProjectionFailed(
+            f"projector {self.name!r} stopped: handler {label} failed {policy.max_attempts} "
+            f"times on the {where}: {error!r}. Nothing was skipped: the checkpoint stays before "
+            "this commit, which is handled again when the projector restarts",
+            position=commit.position,
+            aggregate_id=commit.aggregate_id,
+            version=commit.version,
+            log_partition=part.number,
+        )
+        self._log.error("%s", failure, exc_info=error)
+        raise failure from error
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, unless the projector is told to stop: then raise :class:`_Abandoned`."""
+        with self._cond:
+            if self._cond.wait_for(lambda: self._stopping, timeout=seconds):
+                raise _Abandoned
+
+    def _read_failed(self, error: StoreUnavailable) -> None:
+        self._read_errors.append(error)
+        if len(self._read_errors) >= self._retry.max_attempts:
+            raise RetriesExhausted(self._read_errors) from error
+        delay = self._retry.delay(len(self._read_errors))
+        self._log.warning("projector %r: reading the log failed (%s); again in %.3f s",
+                          self.name, error, delay)  # fmt: skip
+        self._nap(delay)
+
+    # ---------------------------------------------------------------- parallel mode
+
+    def _submit(self, part: _Partition, commit: Commit) -> None:
+        key = commit.aggregate_id
+        part.dispatched = commit.position or 0
+        with self._cond:
+            part.in_flight += 1
+            queue = self._queues.get(key)
+            if queue is not None:
+                queue.append((part, commit))
+                return
+            self._queues[key] = deque()
+        assert self._pool is not None
+        self._pool.submit(self._work, key, part, commit)
+
+    def _work(self, key: str, part: _Partition, commit: Commit) -> None:
+        """Handle one aggregate's queued commits in order, then let the aggregate go."""
+        self._inside.flag = True
+        keeper = self._keeper
+        while True:
+            finished = False
+            if not (
+                self._stopping
+                or self._failure is not None
+                or (keeper is not None and not keeper.valid(part.number))
+            ):
+                try:
+                    handlers = self._table.get(commit.aggregate_type)
+                    for handler in handlers or self._handlers_for(commit):
+                        try:
+                            handler(commit)
+                        except Exception as exc:
+                            self._retry_handler(part, commit, handler, exc)
+                    finished = True
+                except _Abandoned:
+                    pass
+                except ProjectionFailed as exc:
+                    self._failure = self._failure or exc
+                except BaseException as exc:  # keep the bookkeeping right whatever happens
+                    self._log.exception("projector %r: a worker failed", self.name)
+                    self._failure = self._failure or ProjectionFailed(
+                        f"projector {self.name!r} stopped: {exc!r} while handling the commit at "
+                        f"position {commit.position} ({commit.aggregate_id} v{commit.version})",
+                        position=commit.position,
+                        aggregate_id=commit.aggregate_id,
+                        version=commit.version,
+                        log_partition=part.number,
+                    )
+            with self._cond:
+                queue = self._queues[key]
+                before, dropped = part.in_flight, 1
+                if finished:
+                    self._finish(part, commit)
+                else:  # this aggregate's later commits must not overtake this one
+                    dropped += len(queue)
+                    queue.clear()
+                part.in_flight -= dropped
+                if (
+                    not finished
+                    or part.in_flight == 0
+                    or before > self._batch_size >= part.in_flight
+                ):
+                    self._cond.notify_all()
+                if not queue:
+                    del self._queues[key]
+                    return
+                part, commit = queue.popleft()
+
+    def _finish(self, part: _Partition, commit: Commit) -> None:
+        """Count a handled commit (under the lock); move ``position`` over contiguous ones."""
+        self._handled += 1
+        part.done[commit.position or 0] = commit.committed_at
+        while part.position + 1 in part.done:
+            part.position += 1
+            part.last_at = part.done.pop(part.position)
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def _take(self, part: _Partition, checkpoints: CheckpointStore) -> None:
+        """Start on a partition from its saved checkpoint."""
+        saved = self._store_call(lambda: checkpoints.get(self.name, part.number))
+        part.position = part.saved = part.dispatched = saved
+        part.head = max(part.head, saved)
+        part.done.clear()
+
+    def _save(self, part: _Partition, checkpoints: CheckpointStore) -> None:
+        position, keeper = part.position, self._keeper
+        if position <= part.saved or (keeper is not None and not keeper.valid(part.number)):
+            return
+        try:
+            self._store_call(lambda: checkpoints.save(self.name, position, part.number))
+            part.saved = position
+        except CheckpointConflict:
+            part.saved = self._store_call(lambda: checkpoints.get(self.name, part.number))
+            self._log.warning(
+                "projector %r: another process moved the checkpoint of log partition %d to %d "
+                "(a second projector of this name without a lease store?)",
+                self.name, part.number, part.saved,
+            )  # fmt: skip
+            if keeper is not None:
+                keeper.lose(part.number)
+        self._report()
+
+    def _shutdown(self, checkpoints: CheckpointStore) -> None:
+        with self._cond:
+            self._stopping = True  # workers drop the commits they have not started
+            self._cond.notify_all()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        try:
+            for part in self._parts:
+                self._save(part, checkpoints)
+        finally:
+            if self._keeper is not None:
+                self._keeper.stop()
+                self._keeper.release_all()
+                self._keeper = None
+            progress = self.progress
+            self._emit(progress)
+            self._log.info(
+                "projector %r stopped: %d commits handled in %.1f s, positions %s, heads %s",
+                self.name, progress.handled, time.monotonic() - self._started,
+                dict(progress.positions), dict(progress.heads),
+            )  # fmt: skip
+
+    def _store_call(self, action: Callable[[], T]) -> T:
+        """Call a store, retried by the policy while it is unavailable."""
+        return call_with_retries(action, self._retry, retry_on=StoreUnavailable, sleep=self._nap)
+
+    def _nap(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, timeout=seconds)
+
+    # ---------------------------------------------------------------- observability
+
+    def _positions(self, which: str) -> dict[int, int]:
+        return {p.number: getattr(p, which) for p in self._parts}
+
+    def _emit(self, progress: ProjectorProgress) -> None:
+        if self._on_progress is not None:
+            try:
+                self._on_progress(progress)
+            except Exception:
+                self._log.exception("projector %r: on_progress failed", self.name)
+
+    def _report(self) -> None:
+        due = time.monotonic() - self._last_log >= LOG_INTERVAL
+        if self._on_progress is None and not due:
+            return
+        progress = self.progress
+        self._emit(progress)
+        if due:
+            self._last_log = time.monotonic()
+            self._log.info(
+                "projector %r: %d commits handled, %d behind (%s s), positions %s, heads %s",
+                self.name, progress.handled, progress.lag_commits, progress.lag_seconds,
+                dict(progress.positions), dict(progress.heads),
+            )  # fmt: skip
+
+    def _observe(self) -> None:
+        """Log when the projector catches up (and tell ``on_progress``)."""
+        keeper = self._keeper
+        held = [p for p in self._parts if keeper is None or keeper.valid(p.number)]
+        caught_up = bool(held) and all(p.in_flight == 0 and p.position >= p.head for p in held)
+        if caught_up and not self._caught_up:
+            self._log.info(
+                "projector %r caught up after %d commits: positions %s",
+                self.name, self._handled, self._positions("position"),
+            )  # fmt: skip
+            self._emit(self.progress)
+        self._caught_up = caught_up
