@@ -1,0 +1,614 @@
+"""EventStreamServer: one reader of the global log, fanned out to many websocket clients.
+
+How it works (``docs/streaming.md`` has the long version):
+
+* **One log reader.** A single task reads every log partition after the server's read position
+  ``head`` (one ``read_log`` per partition per poll, through :func:`asyncio.to_thread`, since the
+  ports are synchronous) and hands each commit to every *live* client. The number of store reads
+  does not grow with the number of clients.
+* **Per-client cursors.** Each client has a position per partition. A client subscribing at the
+  log's head is live at once. A client resuming after an older position first *catches up* with
+  its own reads until its cursor reaches the reader's ``head``, then turns live in the same
+  event-loop step, so no commit is skipped or sent twice.
+* **Bounded buffers.** The reader never waits for a client: it appends frames to the client's
+  buffer; a client whose buffer overflows is closed with 4429 (slow consumer) and resumes after
+  reconnecting. A catching-up client is fed only as fast as it drains.
+* **Wake-up.** :meth:`EventStreamServer.notify` (thread-safe) makes the reader poll now, so a
+  commit made in this process reaches clients without waiting for ``poll_delay``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import ssl as ssl_module
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Self
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ddbes.errors import InvalidFilter
+from ddbes.filters import EventFilter, FilterLimits, compile_filters
+from ddbes.model import Commit
+from ddbes.ports import CommitStore
+from ddbes.settings import config, require_commit_store
+from ddbes_ws import protocol
+from ddbes_ws.protocol import CloseCode, ErrorCode, ProtocolError
+
+__all__ = ["Authenticate", "Authorize", "EventStreamServer", "StreamRequest"]
+
+_log = logging.getLogger("ddbes_ws.server")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamRequest:
+    """What the authentication hook sees of a connecting client's HTTP request."""
+
+    path: str
+    headers: Mapping[str, str]
+    remote_address: Any
+
+
+Authenticate = Callable[[StreamRequest], Any]
+"""``authenticate(request) -> principal`` (or an awaitable of it); ``None`` refuses with 401."""
+
+Authorize = Callable[[Any, list[dict[str, Any]]], Any]
+"""``authorize(principal, filter_sets) -> bool`` (or an awaitable of it); false refuses."""
+
+
+async def _call(hook: Callable[..., Any], *args: Any) -> Any:
+    result = hook(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+_Frame = tuple[str, int, int]  # text, log partition, position (-1, -1 for control frames)
+
+
+class _Client:
+    """One connection's state: owned by the event loop, never touched from threads."""
+
+    def __init__(self, ws: ServerConnection, principal: Any) -> None:
+        now = time.monotonic()
+        self.ws = ws
+        self.principal = principal
+        self.legacy: bool | None = None  # decided by the first valid frame
+        self.filter: EventFilter | None = None
+        self.cursor: list[int] = []
+        self.live = False
+        self.frames: deque[_Frame] = deque()
+        self.wakeup = asyncio.Event()
+        self.drained = asyncio.Event()
+        self.closing = False
+        self.close_after: tuple[int, str] | None = None
+        self.sent_position: list[int] = []
+        self.last_sent = now
+        self.last_position_sent = now
+        self.bad_frames = 0
+        self.frames_sent = 0
+        self.catch_up: asyncio.Task[None] | None = None
+
+    @property
+    def peer(self) -> str:
+        address = self.ws.remote_address
+        return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+
+
+class EventStreamServer:
+    """A websocket server that streams the global commit log to filtering clients.
+
+    Args:
+        commit_store: the log to stream; defaults to ``ddbes.config``'s ``commit_store``.
+        host, port: where to listen (port 0: one the OS picks, see :attr:`port`).
+        poll_delay: seconds between log reads when nothing new was found.
+        authenticate: ``authenticate(StreamRequest) -> principal`` (may be async), called at the
+            handshake; ``None`` refuses the connection with HTTP 401. Without it everyone may
+            connect (principal ``None``).
+        authorize: ``authorize(principal, filter_sets) -> bool`` (may be async), called on each
+            subscribe; false refuses with an error frame ``forbidden`` and close code 4403.
+        ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
+        max_connections: connections over this are refused with HTTP 503.
+        max_frame_size: bytes in one client frame (over it: close 1009).
+        buffer_size: frames waiting for one client (over it: close 4429, slow consumer).
+        batch_size: commits per log read.
+        heartbeat_interval: seconds of silence before a heartbeat frame.
+        checkpoint_interval: at most one checkpoint frame per this many seconds per client.
+        subscribe_timeout: seconds a new connection has to subscribe (then close 4408).
+        max_bad_frames: bad frames one connection may send before it is closed (4400).
+        close_timeout: seconds to wait for a client to acknowledge a close.
+        filter_limits: limits on clients' filters (:class:`ddbes.filters.FilterLimits`).
+        logger: where connects, disconnects and errors are logged (default ``ddbes_ws.server``).
+    """
+
+    def __init__(
+        self,
+        commit_store: CommitStore | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        poll_delay: float = 0.1,
+        authenticate: Authenticate | None = None,
+        authorize: Authorize | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        max_connections: int = 1000,
+        max_frame_size: int = 64 * 1024,
+        buffer_size: int = 1000,
+        batch_size: int = 500,
+        heartbeat_interval: float = 15.0,
+        checkpoint_interval: float = 1.0,
+        subscribe_timeout: float = 30.0,
+        max_bad_frames: int = 16,
+        close_timeout: float = 5.0,
+        filter_limits: FilterLimits | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    ) -> None:
+        if commit_store is None:
+            commit_store = require_commit_store(config.get("commit_store"), "EventStreamServer")
+        if poll_delay <= 0 or buffer_size < 1 or batch_size < 1:
+            raise ValueError("poll_delay, buffer_size and batch_size must be positive")
+        self.commit_store: CommitStore = commit_store
+        self.host = host
+        self._port = port
+        self.poll_delay = poll_delay
+        self._authenticate = authenticate
+        self._authorize = authorize
+        self._ssl = ssl
+        self._max_connections = max_connections
+        self._max_frame_size = max_frame_size
+        self._buffer_size = buffer_size
+        self._batch_size = batch_size
+        self._heartbeat_interval = heartbeat_interval
+        self._checkpoint_interval = checkpoint_interval
+        self._subscribe_timeout = subscribe_timeout
+        self._max_bad_frames = max_bad_frames
+        self._close_timeout = close_timeout
+        self._filter_limits = filter_limits
+        self._log = logger or _log
+        self._partitions = 0
+        self._head: list[int] = []
+        self._clients: set[_Client] = set()
+        self._subscribers: set[_Client] = set()
+        self._principals: dict[ServerConnection, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._server: Server | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._has_subscribers = asyncio.Event()
+        self._unlisten: Callable[[], Any] | None = None
+        self.store_reads = 0
+        """How many store calls (``read_log``, ``head_position``) the server has made."""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read the log's head and start listening."""
+        if self._server is not None:
+            raise RuntimeError("the server is already started")
+        self._loop = asyncio.get_running_loop()
+        self._partitions = self.commit_store.log_partitions
+        self._head = await self._heads()
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self._port,
+            process_request=self._process_request,
+            ssl=self._ssl,
+            max_size=self._max_frame_size,
+            compression=None,  # deflate would cost CPU per client; frames are shared text
+            close_timeout=self._close_timeout,
+            logger=self._log,
+        )
+        self._reader = asyncio.create_task(self._read_loop(), name="ddbes-ws log reader")
+        listen = getattr(self.commit_store, "add_append_listener", None)
+        if callable(listen):
+            self._unlisten = listen(lambda _commit: self.notify())
+        self._log.info(
+            "event stream listening on %s (log partitions: %d)", self.url, self._partitions
+        )
+
+    async def close(self) -> None:
+        """Stop listening, close every connection (code 1001) and stop reading. Idempotent."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        for client in list(self._clients):
+            if client.catch_up is not None:
+                client.catch_up.cancel()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+            self._log.info("event stream closed")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (useful with ``port=0``)."""
+        if self._server is None:
+            raise RuntimeError("the server is not started: await server.start() first")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port`` (``wss://`` with TLS)."""
+        scheme = "wss" if self._ssl is not None else "ws"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        """How many clients are connected now."""
+        return len(self._clients)
+
+    def notify(self) -> None:
+        """Read the log now rather than after ``poll_delay``. Safe from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(self._wake.set)
+
+    # --- the log reader ----------------------------------------------------------------------
+
+    async def _heads(self) -> list[int]:
+        store, partitions = self.commit_store, self._partitions
+        heads = await asyncio.to_thread(lambda: [store.head_position(p) for p in range(partitions)])
+        self.store_reads += partitions
+        return heads
+
+    def _read(self, after: list[int], limit: int) -> list[list[Commit]]:
+        return [self._read_partition(p, position, limit) for p, position in enumerate(after)]
+
+    def _read_partition(self, p: int, after: int, limit: int) -> list[Commit]:
+        return list(self.commit_store.read_log(after=after, log_partition=p, limit=limit))
+
+    async def _read_loop(self) -> None:
+        failures = 0
+        while True:
+            if not self._subscribers:
+                self._has_subscribers.clear()
+                await self._has_subscribers.wait()
+            self._wake.clear()
+            for p in range(self._partitions):
+                # Nobody needs what lies before every client's cursor: do not read it.
+                lowest = min(client.cursor[p] for client in self._subscribers)
+                self._head[p] = max(self._head[p], lowest)
+            try:
+                batches = await asyncio.to_thread(self._read, list(self._head), self._batch_size)
+            except Exception:
+                failures += 1
+                delay = min(self.poll_delay * 2**failures, 5.0)
+                self._log.warning(
+                    "reading the commit log failed; retrying in %.1f s", delay, exc_info=True
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self.store_reads += self._partitions
+            for p, commits in enumerate(batches):
+                for commit in commits:
+                    self._publish(p, commit)
+            if any(len(commits) >= self._batch_size for commits in batches):
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_delay):
+                    await self._wake.wait()
+
+    def _publish(self, p: int, commit: Commit) -> None:
+        position = commit.position or 0
+        if position <= self._head[p]:
+            return
+        self._head[p] = position
+        cache: dict[Any, str] = {}
+        for client in list(self._subscribers):
+            if client.live and client.cursor[p] < position:
+                self._deliver(client, p, commit, cache)
+
+    def _deliver(
+        self, client: _Client, p: int, commit: Commit, cache: dict[Any, str], force: bool = False
+    ) -> None:
+        """Advance the client's cursor over ``commit`` and queue what its filter lets through.
+
+        ``cache`` holds this commit's frames already encoded for other clients: one per commit.
+        """
+        position = commit.position or 0
+        client.cursor[p] = position
+        assert client.filter is not None
+        try:
+            indexes = client.filter.matching_events(commit)
+        except InvalidFilter as exc:
+            self._log.warning("closing %s: %s", client.peer, exc)
+            self._close(client, CloseCode.FILTER_TOO_EXPENSIVE, "a pattern is too expensive")
+            return
+        if not indexes:
+            return
+        if client.legacy:
+            for index in indexes:
+                frame = cache.get(index)
+                if frame is None:
+                    frame = cache[index] = protocol.legacy_frame(commit, index)
+                self._push(client, (frame, p, position), force)
+        else:
+            key = tuple(indexes)
+            frame = cache.get(key)
+            if frame is None:
+                frame = cache[key] = protocol.commit_frame(commit, indexes)
+            self._push(client, (frame, p, position), force)
+
+    def _push(self, client: _Client, frame: _Frame, force: bool = False) -> None:
+        if client.closing:
+            return
+        if not force and len(client.frames) >= self._buffer_size:
+            self._log.warning(
+                "closing %s: slow consumer (%d frames waiting)", client.peer, len(client.frames)
+            )
+            self._close(
+                client,
+                CloseCode.SLOW_CONSUMER,
+                f"slow consumer: over {self._buffer_size} frames waiting",
+            )
+            return
+        client.frames.append(frame)
+        client.wakeup.set()
+
+    async def _catch_up(self, client: _Client) -> None:
+        """Read the log for one client from its cursor until it reaches the shared reader."""
+        failures = 0
+        while not client.closing:
+            behind = [p for p in range(self._partitions) if client.cursor[p] < self._head[p]]
+            if not behind:
+                client.live = True
+                return
+            while len(client.frames) > self._buffer_size // 2 and not client.closing:
+                client.drained.clear()
+                await client.drained.wait()
+            p = behind[0]
+            room = max(1, self._buffer_size - len(client.frames))
+            try:
+                commits = await asyncio.to_thread(
+                    self._read_partition, p, client.cursor[p], min(room, self._batch_size)
+                )
+            except Exception:
+                failures += 1
+                delay = min(self.poll_delay * 2**failures, 5.0)
+                self._log.warning(
+                    "catching up %s failed; retrying in %.1f s", client.peer, delay, exc_info=True
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self.store_reads += 1
+            for commit in commits:
+                if client.closing or (commit.position or 0) <= client.cursor[p]:
+                    continue
+                self._deliver(client, p, commit, {}, force=True)
+
+    # --- connections -------------------------------------------------------------------------
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        if len(self._clients) >= self._max_connections:
+            self._log.warning("refusing a connection: %d connections already", len(self._clients))
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+        if self._authenticate is None:
+            return None
+        headers: Headers = request.headers
+        stream_request = StreamRequest(
+            path=request.path, headers=headers, remote_address=connection.remote_address
+        )
+        principal = await _call(self._authenticate, stream_request)
+        if principal is None:
+            self._log.info("refusing %s: authentication failed", connection.remote_address)
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication required\n")
+        self._principals[connection] = principal
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        client = _Client(ws, self._principals.pop(ws, None))
+        self._clients.add(client)
+        self._log.info("client %s connected", client.peer)
+        sender = asyncio.create_task(self._send_loop(client))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._subscribe_timeout
+        try:
+            while not client.closing:
+                try:
+                    if client.filter is None:
+                        async with asyncio.timeout_at(deadline):
+                            message = await ws.recv()
+                    else:
+                        message = await ws.recv()
+                except TimeoutError:
+                    self._close(client, CloseCode.SUBSCRIBE_TIMEOUT, "no subscribe frame in time")
+                    break
+                await self._on_frame(client, message)
+            if client.close_after is not None:
+                with contextlib.suppress(TimeoutError, ConnectionClosed):
+                    async with asyncio.timeout(self._close_timeout + 1):
+                        await asyncio.shield(sender)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            self._subscribers.discard(client)
+            client.closing = True
+            if client.catch_up is not None:
+                client.catch_up.cancel()
+            sender.cancel()
+            self._log.info(
+                "client %s disconnected (code %s %s; %d frames sent)",
+                client.peer,
+                ws.close_code,
+                ws.close_reason or "",
+                client.frames_sent,
+            )
+
+    async def _send_loop(self, client: _Client) -> None:
+        ws = client.ws
+        try:
+            while True:
+                while client.frames:
+                    text, p, position = client.frames.popleft()
+                    await ws.send(text)
+                    client.frames_sent += 1
+                    client.last_sent = time.monotonic()
+                    if position >= 0 and not client.legacy:
+                        client.sent_position[p] = position
+                        client.last_position_sent = client.last_sent
+                    if len(client.frames) <= self._buffer_size // 2:
+                        client.drained.set()
+                client.drained.set()
+                if client.close_after is not None:
+                    await ws.close(*client.close_after)
+                    return
+                if client.closing:
+                    return
+                timeout = self._heartbeat_interval
+                if client.filter is not None and not client.legacy:
+                    now = time.monotonic()
+                    if client.sent_position != client.cursor:
+                        wait = client.last_position_sent + self._checkpoint_interval - now
+                        if wait <= 0:
+                            client.sent_position = list(client.cursor)
+                            client.last_position_sent = client.last_sent = now
+                            await ws.send(protocol.checkpoint_frame(client.cursor))
+                            continue
+                        timeout = min(timeout, wait)
+                    silent = now - client.last_sent
+                    if silent >= self._heartbeat_interval:
+                        client.last_sent = now
+                        await ws.send(protocol.heartbeat_frame())
+                        continue
+                    timeout = min(timeout, self._heartbeat_interval - silent)
+                client.wakeup.clear()
+                if not client.frames and client.close_after is None and not client.closing:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(max(timeout, 0.001)):
+                            await client.wakeup.wait()
+        except ConnectionClosed:
+            pass
+        except Exception:
+            self._log.exception("sending to %s failed", client.peer)
+            await ws.close(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _close(self, client: _Client, code: int, reason: str, flush: bool = False) -> None:
+        """Stop feeding ``client`` and close it (after its queued frames when ``flush``)."""
+        if client.closing:
+            return
+        client.closing = True
+        self._subscribers.discard(client)
+        if client.catch_up is not None:
+            client.catch_up.cancel()
+        if flush:
+            client.close_after = (code, reason[:120])
+            client.wakeup.set()
+            return
+        client.frames.clear()
+        client.wakeup.set()
+        task = asyncio.create_task(client.ws.close(code, reason[:120]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _refuse(self, client: _Client, code: str, message: str) -> None:
+        """A bad frame: an error frame (version 1) or a close (legacy, which has no errors)."""
+        self._log.info("bad frame from %s: %s", client.peer, message[:200])
+        if client.legacy:
+            self._close(client, CloseCode.BAD_REQUEST, f"{code}: {message}", flush=True)
+            return
+        self._push(client, (protocol.error_frame(code, message), -1, -1), force=True)
+        client.bad_frames += 1
+        if client.bad_frames >= self._max_bad_frames:
+            self._close(client, CloseCode.BAD_REQUEST, "too many bad frames", flush=True)
+
+    async def _on_frame(self, client: _Client, message: str | bytes) -> None:
+        try:
+            request = protocol.parse_client_frame(message)
+            if client.legacy is not None and request.legacy != client.legacy:
+                raise ProtocolError(ErrorCode.BAD_FRAME, "a connection speaks one dialect only")
+            compiled = compile_filters(request.filters, limits=self._filter_limits)
+        except (ProtocolError, InvalidFilter) as exc:
+            code = exc.code if isinstance(exc, ProtocolError) else ErrorCode.INVALID_FILTER
+            self._refuse(client, code, str(exc))
+            return
+        client.legacy = request.legacy
+        if self._authorize is not None and not await _call(
+            self._authorize, client.principal, compiled.filter_sets
+        ):
+            self._log.info("client %s: filters refused by the authorization hook", client.peer)
+            if not client.legacy:
+                message = "the authorization hook refused these filters"
+                self._push(
+                    client, (protocol.error_frame(ErrorCode.FORBIDDEN, message), -1, -1), True
+                )
+            self._close(client, CloseCode.FORBIDDEN, "forbidden", flush=True)
+            return
+        try:
+            if request.after is not None:
+                cursor = protocol.position_vector(request.after, self._partitions)
+                if any(c > h for c, h in zip(cursor, self._head, strict=True)):
+                    heads = await self._heads()
+                    if any(c > h for c, h in zip(cursor, heads, strict=True)):
+                        raise ProtocolError(
+                            ErrorCode.INVALID_POSITION,
+                            f"'after' {cursor} is beyond the log's head {heads}",
+                        )
+            elif client.filter is not None:
+                cursor = list(client.cursor)  # a new filter, same place
+            else:
+                cursor = await self._heads()
+        except ProtocolError as exc:
+            self._refuse(client, exc.code, str(exc))
+            return
+        if client.closing:
+            return
+        if client.catch_up is not None:
+            client.catch_up.cancel()
+            client.catch_up = None
+        client.filter = compiled
+        client.cursor = cursor
+        client.frames.clear()
+        if not client.legacy:
+            client.sent_position = list(cursor)
+            frame = protocol.subscribed_frame(cursor, self._heartbeat_interval)
+            self._push(client, (frame, -1, -1), force=True)
+        client.live = all(c >= h for c, h in zip(cursor, self._head, strict=True))
+        self._subscribers.add(client)
+        self._has_subscribers.set()
+        if not client.live:
+            client.catch_up = asyncio.create_task(self._catch_up(client))
+        self._log.info(
+            "client %s subscribed (%s, %d filter sets, after %s)",
+            client.peer,
+            "legacy" if client.legacy else f"protocol {protocol.PROTOCOL_VERSION}",
+            len(compiled.filter_sets),
+            cursor,
+        )
