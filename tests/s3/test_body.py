@@ -90,6 +90,31 @@ def test_a_state_that_is_not_json_is_refused_and_nothing_is_written(
     assert object_keys(s3_client, bucket) == []
 
 
+STATES_THAT_WOULD_CHANGE = {
+    "a datetime": ({"updated_at": WHEN}, r"state\['updated_at'\] is a datetime"),
+    "a tuple": ({"pair": (1, 2)}, r"state\['pair'\] is a tuple"),
+    "an int key": ({"by_id": {7: "x"}}, r"state\['by_id'\] has the key 7"),
+    "deep inside": ([{"ok": 1}, {"at": [WHEN]}], r"state\[1\]\['at'\]\[0\] is a datetime"),
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "message"), STATES_THAT_WOULD_CHANGE.values(), ids=STATES_THAT_WOULD_CHANGE.keys()
+)
+def test_a_state_that_json_would_change_is_refused_and_nothing_is_written(
+    make_store: Callable[..., S3SnapshotStore],
+    s3_client: Any,
+    bucket: str,
+    state: Any,
+    message: str,
+) -> None:
+    # A load from such a snapshot would see other types than a replay of the commits does.
+    store = make_store()
+    with pytest.raises(ValueError, match=f"would not come back as it is: {message}"):
+        store.put(snapshot(state=state))
+    assert object_keys(s3_client, bucket) == []
+
+
 def valid_document(**changes: Any) -> dict[str, Any]:
     document = {
         "format": 1,

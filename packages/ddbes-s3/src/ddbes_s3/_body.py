@@ -51,8 +51,33 @@ def encode_body(snapshot: Snapshot) -> tuple[bytes, bool]:
         raise ValueError(
             f"the snapshot state of {snapshot.aggregate_id} is not JSON-compatible: {exc}"
         ) from exc
+    restored = decode(data)["state"]
+    if restored != snapshot.state:
+        # A load from this snapshot would see another state than a replay: refuse it.
+        raise ValueError(
+            f"the snapshot state of {snapshot.aggregate_id} would not come back as it is: "
+            f"{_difference(snapshot.state, restored, 'state')}; keep states to JSON types "
+            "(dict with str keys, list, str, int, float, bool, None)"
+        )
     payload, compressed = compress(data)
     return (COMPRESSED_MAGIC + payload if compressed else payload), compressed
+
+
+def _difference(original: Any, restored: Any, path: str) -> str:
+    """Where ``original`` and its JSON round trip ``restored`` first differ, in words."""
+    if isinstance(original, dict) and isinstance(restored, dict):
+        for key, value in original.items():
+            if not isinstance(key, str):
+                return f"{path} has the key {key!r}, which JSON turns into a string"
+            if restored.get(key) != value:
+                return _difference(value, restored.get(key), f"{path}[{key!r}]")
+    if isinstance(original, tuple):
+        return f"{path} is a tuple, which JSON turns into a list"
+    if isinstance(original, list) and isinstance(restored, list):
+        for index, (value, back) in enumerate(zip(original, restored, strict=True)):
+            if value != back:
+                return _difference(value, back, f"{path}[{index}]")
+    return f"{path} is a {type(original).__name__}, which comes back as {restored!r}"
 
 
 def _field(document: dict[str, Any], name: str, kind: type, where: str) -> Any:
