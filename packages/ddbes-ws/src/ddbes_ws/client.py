@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar, overload
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -45,6 +45,7 @@ __all__ = ["EventStream", "StreamItem"]
 
 _log = logging.getLogger("ddbes_ws.client")
 _EVENTS = ("event", "reconnect", "close")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,8 +207,15 @@ class EventStream:
             return None
         return self._delivered[0] if len(self._delivered) == 1 else tuple(self._delivered)
 
-    def on(self, name: str, callback: Callable[..., Any]) -> Callable[..., Any]:
-        """Register ``callback`` (a function or a coroutine function) and return it.
+    @overload
+    def on(self, name: str, callback: _F) -> _F: ...
+
+    @overload
+    def on(self, name: str, callback: None = None) -> Callable[[_F], _F]: ...
+
+    def on(self, name: str, callback: _F | None = None) -> _F | Callable[[_F], _F]:
+        """Register ``callback`` (a function or a coroutine function) and return it; without
+        ``callback``, a decorator that does so.
 
         ``"event"``: ``callback(item)`` for each item as it is consumed (by ``async for``,
         ``for``, or :meth:`run`); ``"reconnect"``: ``callback(attempt, error)`` before each
@@ -215,6 +223,8 @@ class EventStream:
         """
         if name not in self._callbacks:
             raise ValueError(f"unknown stream event {name!r}; known: {', '.join(_EVENTS)}")
+        if callback is None:
+            return lambda function: self.on(name, function)
         self._callbacks[name].append(callback)
         return callback
 

@@ -95,6 +95,7 @@ class _Client:
         self.sent_position: list[int] = []
         self.last_sent = now
         self.last_position_sent = now
+        self.moved = False  # the cursor passed hidden commits since the last position sent
         self.bad_frames = 0
         self.frames_sent = 0
         self.catch_up: asyncio.Task[None] | None = None
@@ -349,6 +350,9 @@ class EventStreamServer:
             self._close(client, CloseCode.FILTER_TOO_EXPENSIVE, "a pattern is too expensive")
             return
         if not indexes:
+            if not client.moved and not client.legacy:
+                client.moved = True  # the sender now owes a checkpoint
+                client.wakeup.set()
             return
         if client.legacy:
             for index in indexes:
@@ -498,6 +502,7 @@ class EventStreamServer:
                     if client.sent_position != client.cursor:
                         wait = client.last_position_sent + self._checkpoint_interval - now
                         if wait <= 0:
+                            client.moved = False
                             client.sent_position = list(client.cursor)
                             client.last_position_sent = client.last_sent = now
                             await ws.send(protocol.checkpoint_frame(client.cursor))
