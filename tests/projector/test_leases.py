@@ -14,7 +14,6 @@ from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
 from ddbes.projector import Projector
 from ddbes.testing import ManualClock
-
 from tests.dynamodb.tables import DynamoDBTables
 from tests.projector.helpers import T0, fill
 
@@ -179,9 +178,16 @@ def test_two_projectors_of_one_name_never_handle_a_commit_twice_or_together() ->
 
     projectors = [
         Projector(
-            {"*": handler(owner)}, name="idx", commit_store=store, checkpoint_store=checkpoints,
-            lease_store=leases, owner=owner, batch_size=20, poll_interval=0.01, lease_ttl=5,
-        )  # fmt: skip
+            {"*": handler(owner)},
+            name="idx",
+            commit_store=store,
+            checkpoint_store=checkpoints,
+            lease_store=leases,
+            owner=owner,
+            batch_size=20,
+            poll_interval=0.01,
+            lease_ttl=5,
+        )
         for owner in ("a", "b")
     ]
     threads = [threading.Thread(target=p.run) for p in projectors]

@@ -17,7 +17,6 @@ from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
 from ddbes.projector import Projector, ProjectorProgress
 from ddbes.testing import ManualClock
-
 from tests.projector.helpers import FAST_RETRY, T0, commit, fill
 
 
@@ -120,7 +119,7 @@ def test_the_star_handler_gets_every_commit_after_its_type_handler(
 
     star = [position for handler, _, position in calls if handler == "*"]
     assert star == list(range(1, 31))
-    for handler, kind, position in calls:
+    for handler, kind, _ in calls:
         assert handler in ("*", kind)
     for index, (handler, kind, position) in enumerate(calls):
         if handler != "*":  # the type's handler comes just before "*" for the same commit
@@ -159,9 +158,7 @@ def test_every_log_partition_is_handled_and_checkpointed_separately(
         {"*": handle}, name="p", commit_store=store, checkpoint_store=checkpoints, batch_size=37
     ).run()
 
-    assert {p: positions for p, positions in seen.items()} == {
-        p: list(range(1, heads[p] + 1)) for p in range(4)
-    }
+    assert dict(seen) == {p: list(range(1, heads[p] + 1)) for p in range(4)}
     assert {p: checkpoints.get("p", p) for p in range(4)} == heads
     assert progress.positions == heads
     assert all(v == list(range(1, len(v) + 1)) for v in versions.values())
