@@ -99,6 +99,7 @@ class _Client:
         self.bad_frames = 0
         self.frames_sent = 0
         self.catch_up: asyncio.Task[None] | None = None
+        self.closer: asyncio.Task[None] | None = None
 
     @property
     def peer(self) -> str:
@@ -296,14 +297,20 @@ class EventStreamServer:
             if not self._subscribers:
                 self._has_subscribers.clear()
                 await self._has_subscribers.wait()
+                continue
             self._wake.clear()
             for p in range(self._partitions):
                 # Nobody needs what lies before every client's cursor: do not read it.
-                lowest = min(client.cursor[p] for client in self._subscribers)
+                lowest = min((client.cursor[p] for client in self._subscribers), default=0)
                 self._head[p] = max(self._head[p], lowest)
             try:
                 batches = await asyncio.to_thread(self._read, list(self._head), self._batch_size)
+                self.store_reads += self._partitions
+                for p, commits in enumerate(batches):
+                    for commit in commits:
+                        self._publish(p, commit)
             except Exception:
+                # The reader must outlive any failure: log it, back off, try again.
                 failures += 1
                 delay = min(self.poll_delay * 2**failures, 5.0)
                 self._log.warning(
@@ -312,10 +319,6 @@ class EventStreamServer:
                 await asyncio.sleep(delay)
                 continue
             failures = 0
-            self.store_reads += self._partitions
-            for p, commits in enumerate(batches):
-                for commit in commits:
-                    self._publish(p, commit)
             if any(len(commits) >= self._batch_size for commits in batches):
                 await asyncio.sleep(0)
                 continue
@@ -455,10 +458,11 @@ class EventStreamServer:
                     self._close(client, CloseCode.SUBSCRIBE_TIMEOUT, "no subscribe frame in time")
                     break
                 await self._on_frame(client, message)
-            if client.close_after is not None:
+            closing = client.closer or (sender if client.close_after is not None else None)
+            if closing is not None:
                 with contextlib.suppress(TimeoutError, ConnectionClosed):
                     async with asyncio.timeout(self._close_timeout + 1):
-                        await asyncio.shield(sender)
+                        await asyncio.shield(closing)
         except ConnectionClosed:
             pass
         finally:
@@ -539,7 +543,7 @@ class EventStreamServer:
             return
         client.frames.clear()
         client.wakeup.set()
-        task = asyncio.create_task(client.ws.close(code, reason[:120]))
+        client.closer = task = asyncio.create_task(client.ws.close(code, reason[:120]))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
