@@ -7,6 +7,7 @@ filters, and in-memory adapters. Adapters live in ``ddbes_dynamodb``, ``ddbes_s3
 from ddbes.aggregate import Aggregate, aggregate_command
 from ddbes.keys import KeyPart
 from ddbes.model import Commit, Snapshot
+from ddbes.projector import Projector
 from ddbes.retry import RetryPolicy
 from ddbes.settings import config
 
@@ -14,6 +15,7 @@ __all__ = [
     "Aggregate",
     "Commit",
     "KeyPart",
+    "Projector",
     "RetryPolicy",
     "Snapshot",
     "aggregate_command",
