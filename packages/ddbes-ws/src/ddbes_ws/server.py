@@ -270,6 +270,11 @@ class EventStreamServer:
         """How many clients are connected now."""
         return len(self._clients)
 
+    @property
+    def subscriptions(self) -> int:
+        """How many connected clients have subscribed."""
+        return len(self._subscribers)
+
     def notify(self) -> None:
         """Read the log now rather than after ``poll_delay``. Safe from any thread."""
         loop = self._loop
@@ -563,6 +568,7 @@ class EventStreamServer:
             request = protocol.parse_client_frame(message)
             if client.legacy is not None and request.legacy != client.legacy:
                 raise ProtocolError(ErrorCode.BAD_FRAME, "a connection speaks one dialect only")
+            client.legacy = request.legacy  # the first valid frame decides the dialect
             compiled = compile_filters(request.filters, limits=self._filter_limits)
         except (ProtocolError, InvalidFilter) as exc:
             code = exc.code if isinstance(exc, ProtocolError) else ErrorCode.INVALID_FILTER
