@@ -108,8 +108,9 @@ class Projector:
         lease_store: shares the work between projectors of this name in many processes.
         lease_ttl: seconds a lease lasts without renewal; renewed every ``lease_ttl / 3``.
         owner: this projector's identity in leases (default: host, pid and a random suffix).
-        on_progress: called with a :class:`ProjectorProgress` after every batch (errors in it
-            are logged and ignored).
+        on_progress: called with a :class:`ProjectorProgress` after every batch, on catching up
+            and on stopping (errors in it are logged and ignored); also an attribute, so a CLI
+            can attach a progress bar to a projector built elsewhere.
 
     Errors: a handler that keeps failing stops the projector with
     :class:`~ddbes.errors.ProjectionFailed`, chained to the handler's exception, its checkpoint
@@ -167,7 +168,7 @@ class Projector:
         self._retry = retry or DEFAULT_RETRY
         self._lease_store = lease_store
         self._lease_ttl = float(lease_ttl)
-        self._on_progress = on_progress
+        self.on_progress = on_progress
         self._cond = threading.Condition()
         self._inside = threading.local()
         self._thread: threading.Thread | None = None
@@ -637,15 +638,15 @@ class Projector:
         return {p.number: getattr(p, which) for p in self._parts}
 
     def _emit(self, progress: ProjectorProgress) -> None:
-        if self._on_progress is not None:
+        if self.on_progress is not None:
             try:
-                self._on_progress(progress)
+                self.on_progress(progress)
             except Exception:
                 self._log.exception("projector %r: on_progress failed", self.name)
 
     def _report(self) -> None:
         due = time.monotonic() - self._last_log >= LOG_INTERVAL
-        if self._on_progress is None and not due:
+        if self.on_progress is None and not due:
             return
         progress = self.progress
         self._emit(progress)
