@@ -1,0 +1,96 @@
+"""``ddbes autoscaling setup|remove|describe``: Application Auto Scaling for a provisioned
+table."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from typing import Any
+
+from ddbes.cli import _exit
+from ddbes.cli._runtime import Runtime, add_aws_options, add_json_option, print_json, say
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``autoscaling`` and its subcommands."""
+    scaling = subparsers.add_parser(
+        "autoscaling", help="scale a provisioned table's capacity", description=__doc__
+    )
+    actions = scaling.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    setup = actions.add_parser(
+        "setup",
+        help="register scalable targets and target-tracking policies",
+        description="Scale reads and writes between their bounds to keep the utilization "
+        "near the target; running it again updates them.",
+    )
+    setup.add_argument("--read-min", type=int, default=5, metavar="N", help="default 5")
+    setup.add_argument("--read-max", type=int, default=100, metavar="N", help="default 100")
+    setup.add_argument("--write-min", type=int, default=5, metavar="N", help="default 5")
+    setup.add_argument("--write-max", type=int, default=100, metavar="N", help="default 100")
+    setup.add_argument(
+        "--target", type=float, default=70.0, metavar="PERCENT", help="utilization, default 70"
+    )
+    setup.add_argument("--role-arn", metavar="ARN", help="a role instead of the service-linked one")
+    add_aws_options(setup)
+    add_json_option(setup)
+    setup.set_defaults(run=_setup)
+
+    remove = actions.add_parser("remove", help="remove the policies and targets")
+    add_aws_options(remove)
+    add_json_option(remove)
+    remove.set_defaults(run=_remove)
+
+    describe = actions.add_parser("describe", help="the scalable targets and their policies")
+    add_aws_options(describe)
+    add_json_option(describe)
+    describe.set_defaults(run=_describe)
+
+
+def _show(store: Any, as_json: bool) -> None:
+    targets = store.describe_autoscaling()
+    if as_json:
+        print_json([asdict(target) for target in targets])
+        return
+    if not targets:
+        say(f"table {store.table_name!r} has no autoscaling")
+    for target in targets:
+        policy = (
+            f"target {target.target_value:g}%" if target.target_value is not None else "no policy"
+        )
+        say(
+            f"{target.dimension}  {target.min_capacity}..{target.max_capacity}  {policy}  "
+            f"({target.resource_id})"
+        )
+
+
+def _setup(args: argparse.Namespace) -> int:
+    store = Runtime(args).dynamodb_store("ddbes autoscaling setup")
+    store.setup_autoscaling(
+        table_read_min_capacity=args.read_min,
+        table_read_max_capacity=args.read_max,
+        table_write_min_capacity=args.write_min,
+        table_write_max_capacity=args.write_max,
+        utilization_target_in_percent=args.target,
+        role_arn=args.role_arn,
+    )
+    _show(store, args.json)
+    return _exit.OK
+
+
+def _remove(args: argparse.Namespace) -> int:
+    store = Runtime(args).dynamodb_store("ddbes autoscaling remove")
+    store.remove_autoscaling()
+    if args.json:
+        print_json({"table_name": store.table_name, "autoscaling": []})
+    else:
+        say(f"autoscaling removed from table {store.table_name!r}")
+    return _exit.OK
+
+
+def _describe(args: argparse.Namespace) -> int:
+    store = Runtime(args).dynamodb_store("ddbes autoscaling describe")
+    _show(store, args.json)
+    return _exit.OK

@@ -1,0 +1,124 @@
+"""``ddbes replay MODULE:PROJECTOR``: run a projector over the log up to its head, with a
+progress bar.
+
+PROJECTOR is a :class:`ddbes.Projector`, or a mapping of aggregate type to handler from which
+one is built (named by ``--name``, default the attribute's name). The module is imported after
+ddbes is configured, so a projector built at import time uses the configured stores. The
+projector continues from its saved checkpoint; ``--from-start`` (handler mappings only) replays
+everything into an in-memory checkpoint and leaves the saved one alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from ddbes.cli import _exit
+from ddbes.cli._progress import ProgressBar
+from ddbes.cli._runtime import (
+    Runtime,
+    UsageError,
+    add_aws_options,
+    add_json_option,
+    load_object,
+    print_json,
+    say,
+)
+from ddbes.memory import InMemoryCheckpointStore
+from ddbes.projector import Projector, ProjectorProgress
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``replay``."""
+    replay = subparsers.add_parser(
+        "replay", help="run a projector up to the log's head", description=__doc__
+    )
+    replay.add_argument("projector", metavar="MODULE:PROJECTOR")
+    replay.add_argument("--name", help="the projector's name, for a handler mapping")
+    replay.add_argument(
+        "--from-start",
+        action="store_true",
+        help="replay from position 0 without touching the saved checkpoint",
+    )
+    replay.add_argument(
+        "--batch-size", type=int, default=100, metavar="N", help="commits per batch (100)"
+    )
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_aws_options(replay)
+    add_json_option(replay)
+    replay.set_defaults(run=_run)
+
+
+def _build(args: argparse.Namespace, runtime: Runtime, bar: ProgressBar | None) -> Projector:
+    target = load_object(args.projector, "PROJECTOR")
+    if isinstance(target, Projector):
+        if args.from_start or args.name:
+            raise UsageError(
+                "--from-start and --name work with a mapping of handlers; "
+                f"{args.projector} is a Projector with its own name and stores"
+            )
+        return target
+    if isinstance(target, Mapping):
+        name = args.name or args.projector.rpartition(":")[2]
+        checkpoints = InMemoryCheckpointStore() if args.from_start else runtime.checkpoint_store()
+        return Projector(
+            target,
+            name=name,
+            commit_store=runtime.commit_store(),
+            checkpoint_store=checkpoints,
+            batch_size=args.batch_size,
+            on_progress=None if bar is None else bar.update_from,
+        )
+    raise UsageError(
+        f"{args.projector} is a {type(target).__name__}, not a Projector or a mapping of handlers"
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be 1 or more")
+    runtime = Runtime(args)
+    runtime.install()
+    bar = None if args.no_progress else ProgressBar(f"replay {args.projector}")
+    projector = _build(args, runtime, bar)
+    done = threading.Event()
+    watcher = None
+    if bar is not None:
+        # a ready-made Projector has its own (or no) progress hook: watch its progress instead
+        def watch() -> None:
+            while not done.wait(0.1):
+                if projector.running:
+                    bar.update_from(projector.progress)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+    try:
+        progress: ProjectorProgress = projector.run()
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    if bar is not None:
+        bar.update_from(progress)
+        bar.finish()
+    positions = {str(k): v for k, v in progress.positions.items()}
+    if args.json:
+        print_json(
+            {
+                "name": progress.name,
+                "handled": progress.handled,
+                "positions": positions,
+                "heads": {str(k): v for k, v in progress.heads.items()},
+                "caught_up": progress.caught_up,
+            }
+        )
+    else:
+        say(
+            f"projector {progress.name!r} handled {progress.handled} commit(s); "
+            f"positions {positions}, caught up: {'yes' if progress.caught_up else 'no'}"
+        )
+    return _exit.OK

@@ -1,0 +1,399 @@
+"""The composition root: builds ddbes's stores from configuration, in one place, at startup.
+
+This is the only module of ddbes that imports ``dependency_injector``
+(``pip install "ddbes-core[container]"``); nothing in the core depends on it.
+
+Configuration is a flat mapping (see ``docs/configuration.md``), read from, lowest first:
+built-in :data:`DEFAULTS`, a TOML or JSON file, ``DDBES_*`` environment variables, and a dict::
+
+    from ddbes.container import create_container, install
+
+    container = create_container(file="ddbes.toml")   # also reads DDBES_* variables
+    install(container)                                 # ddbes.config now holds its stores
+
+Backends are chosen by name: ``backend`` (commits and checkpoints) is ``memory`` or
+``dynamodb``; ``snapshots`` is ``off``, ``memory`` or ``s3``. An adapter is imported only when
+its backend is selected; a missing one raises :class:`~ddbes.errors.ConfigurationError` naming
+its ``pip install``. Tests override any provider::
+
+    from dependency_injector import providers
+    from ddbes.memory import InMemoryCommitStore
+
+    with container.commit_store.override(providers.Object(InMemoryCommitStore())):
+        install(container)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from ddbes.clock import SystemClock
+from ddbes.errors import ConfigurationError
+from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore, InMemorySnapshotStore
+from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
+from ddbes.projector import Projector
+from ddbes.settings import config as ddbes_config
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULTS",
+    "ENV_PREFIX",
+    "SNAPSHOT_BACKENDS",
+    "Container",
+    "create_container",
+    "install",
+    "load_configuration",
+    "require_adapter",
+]
+
+BACKENDS = ("memory", "dynamodb")
+"""Names of the commit and checkpoint store backends."""
+
+SNAPSHOT_BACKENDS = ("off", "memory", "s3")
+"""Names of the snapshot store backends (``off``: no snapshots)."""
+
+ENV_PREFIX = "DDBES_"
+"""Every configuration key ``k`` is read from the environment variable ``DDBES_<K>``."""
+
+DEFAULTS: Mapping[str, Any] = {
+    "backend": "memory",
+    "checkpoints": None,
+    "table_name": "ddbes",
+    "log_partitions": 1,
+    "endpoint_url": None,
+    "s3_endpoint_url": None,
+    "region_name": None,
+    "snapshots": "off",
+    "snapshots_bucket": None,
+    "snapshots_prefix": "",
+    "snapshots_frequency": 100,
+}
+"""Every configuration key and its built-in default.
+
+``checkpoints`` ``None`` means "the same backend as ``backend``"; ``s3_endpoint_url`` ``None``
+means ``endpoint_url``; ``endpoint_url`` and ``region_name`` ``None`` leave boto3 to its own
+configuration (``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``, profiles).
+"""
+
+_INTS = ("log_partitions", "snapshots_frequency")
+_CHOICES = {"backend": BACKENDS, "checkpoints": BACKENDS, "snapshots": SNAPSHOT_BACKENDS}
+_FILE_SECTION = "ddbes"
+
+_ADAPTERS = {"ddbes_dynamodb": "ddbes-dynamodb", "ddbes_s3": "ddbes-s3", "ddbes_ws": "ddbes-ws"}
+
+
+def require_adapter(module: str, needed_for: str) -> ModuleType:
+    """Import an adapter package, or raise a ConfigurationError that names its ``pip install``.
+
+    Args:
+        module: ``"ddbes_dynamodb"``, ``"ddbes_s3"`` or ``"ddbes_ws"``.
+        needed_for: what needs it, for the message (``"backend 'dynamodb'"``).
+    """
+    distribution = _ADAPTERS.get(module, module.replace("_", "-"))
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        detail = "" if missing in (None, module) else f" (it cannot import {missing!r})"
+        raise ConfigurationError(
+            f"{needed_for} needs the {distribution} adapter, which is not installed{detail}: "
+            f"pip install {distribution}"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _check_choice(key: str, value: object) -> str:
+    choices = _CHOICES[key]
+    if value not in choices:
+        raise ConfigurationError(
+            f"unknown {key} {value!r}: choose one of {', '.join(choices)}"
+            + (" (set snapshots_bucket for s3)" if key == "snapshots" else "")
+        )
+    return str(value)
+
+
+def _as_int(key: str, value: object, source: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{key} from {source} must be a positive integer, got {value!r}")
+    try:
+        number = int(value) if isinstance(value, (int, str)) else None
+    except ValueError:
+        number = None
+    if number is None or number < 1:
+        raise ConfigurationError(f"{key} from {source} must be a positive integer, got {value!r}")
+    return number
+
+
+def _merge(target: dict[str, Any], values: Mapping[str, Any], source: str) -> None:
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown configuration key(s) {', '.join(map(repr, unknown))} in {source}; "
+            f"known keys: {', '.join(sorted(DEFAULTS))}"
+        )
+    for key, value in values.items():
+        if key in _INTS and value is not None:
+            target[key] = _as_int(key, value, source)
+        elif value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"{key} from {source} must be a string, got {value!r}")
+        else:
+            target[key] = value
+
+
+def _read_file(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read configuration file {str(file)!r}: {exc.strerror}"
+        ) from exc
+    try:
+        if file.suffix.lower() == ".json":
+            data: Any = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        kind = "JSON" if file.suffix.lower() == ".json" else "TOML"
+        raise ConfigurationError(
+            f"configuration file {str(file)!r} is not valid {kind}: {exc}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"configuration file {str(file)!r} must hold an object/table")
+    section = data.get(_FILE_SECTION, data)
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"[{_FILE_SECTION}] in {str(file)!r} must be a table")
+    return section
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in DEFAULTS:
+        raw = environ.get(ENV_PREFIX + key.upper())
+        if raw is not None and raw != "":
+            values[key] = raw
+    return values
+
+
+def load_configuration(
+    values: Mapping[str, Any] | None = None,
+    *,
+    file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The complete, checked configuration, merged from its sources (later ones win).
+
+    Args:
+        values: explicit settings (highest precedence). ``None`` values are ignored.
+        file: a TOML file (keys at the top level or under ``[ddbes]``), or JSON if it ends
+            in ``.json``. Without one, ``DDBES_CONFIG`` in ``environ`` may name one.
+        environ: where ``DDBES_*`` variables are read (default: ``os.environ``; pass ``{}`` to
+            ignore the environment).
+        defaults: replace some of :data:`DEFAULTS` (lowest precedence).
+
+    Raises:
+        ConfigurationError: an unknown key or backend name, a malformed value, an unreadable
+            file, or ``snapshots = "s3"`` without a ``snapshots_bucket``.
+    """
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = dict(DEFAULTS)
+    _merge(merged, dict(defaults or {}), "the defaults")
+    file = file if file is not None else environ.get(ENV_PREFIX + "CONFIG") or None
+    if file is not None:
+        _merge(merged, _read_file(file), f"configuration file {str(file)!r}")
+    _merge(merged, _from_environ(environ), f"{ENV_PREFIX}* environment variables")
+    if values:
+        _merge(merged, {k: v for k, v in values.items() if v is not None}, "the given settings")
+    for key in _CHOICES:
+        if merged[key] is not None:
+            merged[key] = _check_choice(key, merged[key])
+    if merged["checkpoints"] is None:
+        merged["checkpoints"] = merged["backend"]
+    if merged["snapshots"] == "s3" and not merged["snapshots_bucket"]:
+        raise ConfigurationError(
+            "snapshots = 's3' needs a bucket: set snapshots_bucket (DDBES_SNAPSHOTS_BUCKET)"
+        )
+    return merged
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _dynamodb_commit_store(
+    table_name: str, endpoint_url: str | None, region_name: str | None
+) -> CommitStore:
+    adapter = require_adapter("ddbes_dynamodb", "backend 'dynamodb'")
+    store: CommitStore = adapter.DynamoDBCommitStore(
+        table_name=table_name, endpoint_url=endpoint_url, region_name=region_name
+    )
+    return store
+
+
+def _dynamodb_checkpoint_store(
+    table_name: str,
+    endpoint_url: str | None,
+    region_name: str | None,
+    backend: str,
+    commit_store: Callable[[], object],
+) -> CheckpointStore:
+    adapter = require_adapter("ddbes_dynamodb", "checkpoints 'dynamodb'")
+    if backend == "dynamodb":
+        commits = commit_store()
+        if isinstance(commits, adapter.DynamoDBCommitStore) and commits.table_name == table_name:
+            # one client, so one connection pool, for the commits and the checkpoints
+            shared: CheckpointStore = adapter.DynamoDBCheckpointStore(
+                table_name=table_name, client=commits.client
+            )
+            return shared
+    store: CheckpointStore = adapter.DynamoDBCheckpointStore(
+        table_name=table_name, endpoint_url=endpoint_url, region_name=region_name
+    )
+    return store
+
+
+def _s3_snapshot_store(
+    bucket: str,
+    prefix: str,
+    endpoint_url: str | None,
+    s3_endpoint_url: str | None,
+    region_name: str | None,
+) -> SnapshotStore:
+    adapter = require_adapter("ddbes_s3", "snapshots 's3'")
+    store: SnapshotStore = adapter.S3SnapshotStore(
+        bucket,
+        prefix,
+        endpoint_url=s3_endpoint_url or endpoint_url,
+        region_name=region_name,
+    )
+    return store
+
+
+def _event_stream_server(commit_store: CommitStore, **options: Any) -> Any:
+    adapter = require_adapter("ddbes_ws", "the websocket event stream")
+    return adapter.EventStreamServer(commit_store=commit_store, **options)
+
+
+def _selected(key: str) -> Callable[[object], str]:
+    def select(value: object) -> str:
+        return _check_choice(key, value)
+
+    return select
+
+
+class Container(containers.DeclarativeContainer):
+    """ddbes's providers. Build one with :func:`create_container`; see the module docstring.
+
+    Providers: ``commit_store``, ``checkpoint_store``, ``snapshot_store`` (``None`` when
+    snapshots are off), ``clock``, ``logger`` (all singletons), and the factories ``projector``
+    (``container.projector(handlers, name=...)``) and ``event_stream_server`` (needs ddbes-ws).
+    """
+
+    config = providers.Configuration(strict=True)
+
+    clock = providers.ThreadSafeSingleton(SystemClock)
+    logger = providers.Object(logging.getLogger("ddbes"))
+
+    commit_store = providers.Selector(
+        providers.Callable(_selected("backend"), config.backend),
+        memory=providers.ThreadSafeSingleton(
+            InMemoryCommitStore, log_partitions=config.log_partitions
+        ),
+        dynamodb=providers.ThreadSafeSingleton(
+            _dynamodb_commit_store,
+            table_name=config.table_name,
+            endpoint_url=config.endpoint_url,
+            region_name=config.region_name,
+        ),
+    )
+
+    checkpoint_store = providers.Selector(
+        providers.Callable(_selected("checkpoints"), config.checkpoints),
+        memory=providers.ThreadSafeSingleton(InMemoryCheckpointStore),
+        dynamodb=providers.ThreadSafeSingleton(
+            _dynamodb_checkpoint_store,
+            table_name=config.table_name,
+            endpoint_url=config.endpoint_url,
+            region_name=config.region_name,
+            backend=config.backend,
+            commit_store=commit_store.provider,
+        ),
+    )
+
+    snapshot_store = providers.Selector(
+        providers.Callable(_selected("snapshots"), config.snapshots),
+        off=providers.Object(None),
+        memory=providers.ThreadSafeSingleton(InMemorySnapshotStore),
+        s3=providers.ThreadSafeSingleton(
+            _s3_snapshot_store,
+            bucket=config.snapshots_bucket,
+            prefix=config.snapshots_prefix,
+            endpoint_url=config.endpoint_url,
+            s3_endpoint_url=config.s3_endpoint_url,
+            region_name=config.region_name,
+        ),
+    )
+
+    projector = providers.Factory(
+        Projector,
+        commit_store=commit_store,
+        checkpoint_store=checkpoint_store,
+        clock=clock,
+        logger=logger,
+    )
+
+    event_stream_server = providers.Factory(_event_stream_server, commit_store=commit_store)
+
+
+def create_container(
+    values: Mapping[str, Any] | None = None,
+    *,
+    file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Container:
+    """A :class:`Container` configured by :func:`load_configuration` (same arguments).
+
+    Nothing is built and no adapter is imported until a provider is called.
+
+    Raises:
+        ConfigurationError: as for :func:`load_configuration`.
+    """
+    container = Container()
+    container.config.from_dict(
+        load_configuration(values, file=file, environ=environ, defaults=defaults)
+    )
+    return container
+
+
+def install(container: Container) -> None:
+    """Make the container's stores, clock and logger ``ddbes.config``'s process-wide defaults.
+
+    Snapshots are turned on exactly when the snapshot store is not ``None`` (configured, or
+    overridden by a test). Call it once at startup; call it again after overriding providers.
+
+    Raises:
+        ConfigurationError: a selected adapter is missing or misconfigured.
+    """
+    snapshot_store = container.snapshot_store()
+    ddbes_config.update(
+        commit_store=container.commit_store(),
+        checkpoint_store=container.checkpoint_store(),
+        snapshot_store=snapshot_store,
+        snapshots=snapshot_store is not None,
+        snapshots_frequency=int(container.config.snapshots_frequency()),
+        clock=container.clock(),
+        logger=container.logger(),
+    )
