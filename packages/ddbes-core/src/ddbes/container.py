@@ -117,10 +117,7 @@ def require_adapter(module: str, needed_for: str) -> ModuleType:
 def _check_choice(key: str, value: object) -> str:
     choices = _CHOICES[key]
     if value not in choices:
-        raise ConfigurationError(
-            f"unknown {key} {value!r}: choose one of {', '.join(choices)}"
-            + (" (set snapshots_bucket for s3)" if key == "snapshots" else "")
-        )
+        raise ConfigurationError(f"unknown {key} {value!r}: choose one of {', '.join(choices)}")
     return str(value)
 
 
@@ -387,10 +384,12 @@ def install(container: Container) -> None:
     Raises:
         ConfigurationError: a selected adapter is missing or misconfigured.
     """
+    commit_store = container.commit_store()
+    checkpoint_store = container.checkpoint_store()
     snapshot_store = container.snapshot_store()
     ddbes_config.update(
-        commit_store=container.commit_store(),
-        checkpoint_store=container.checkpoint_store(),
+        commit_store=commit_store,
+        checkpoint_store=checkpoint_store,
         snapshot_store=snapshot_store,
         snapshots=snapshot_store is not None,
         snapshots_frequency=int(container.config.snapshots_frequency()),

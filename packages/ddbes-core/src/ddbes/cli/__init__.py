@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="ddbes: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
-    prog = f"ddbes {args.command}"
+    prog = " ".join(["ddbes", args.command, getattr(args, "action", None) or ""]).strip()
     try:
         code: int = args.run(args)
         return code

@@ -25,6 +25,7 @@ def _create_user(**props: Any) -> User:
     user: User = cast(Any, User).create(**props)
     return user
 
+
 _WRITERS = 4
 _LOGINS_EACH = 5
 

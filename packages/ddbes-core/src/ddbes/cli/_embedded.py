@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ddbes.errors import ConfigurationError
 
@@ -21,7 +22,10 @@ __all__ = [
     "EMULATOR_CREDENTIALS",
     "EmbeddedAWS",
     "aws_configured",
+    "credentials_configured",
     "endpoint_configured",
+    "is_loopback",
+    "use_emulator_credentials",
 ]
 
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3")
@@ -59,6 +63,17 @@ def aws_configured(environ: Mapping[str, str]) -> str | None:
     reason = endpoint_configured(environ)
     if reason:
         return f"{reason} is set"
+    return credentials_configured(environ)
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (where emulators accept any credentials)."""
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def credentials_configured(environ: Mapping[str, str]) -> str | None:
+    """Why AWS credentials count as configured (variables or AWS files), or None."""
     for name in CREDENTIAL_VARIABLES:
         if environ.get(name):
             return f"{name} is set"
@@ -71,6 +86,13 @@ def aws_configured(environ: Mapping[str, str]) -> str | None:
         if path.is_file():
             return f"{path} exists"
     return None
+
+
+def use_emulator_credentials(environ: MutableMapping[str, str] | None = None) -> None:
+    """Give boto3 the emulator's credentials and region where none are set."""
+    environ = os.environ if environ is None else environ
+    for name, value in EMULATOR_CREDENTIALS.items():
+        environ.setdefault(name, value)
 
 
 class EmbeddedAWS:
@@ -133,9 +155,7 @@ class EmbeddedAWS:
 
     def use_in_this_process(self, environ: MutableMapping[str, str] | None = None) -> None:
         """Give boto3 credentials and a region for the emulator where none are set."""
-        environ = os.environ if environ is None else environ
-        for name, value in EMULATOR_CREDENTIALS.items():
-            environ.setdefault(name, value)
+        use_emulator_credentials(environ)
 
     def close(self) -> None:
         """Stop serving and release the port."""

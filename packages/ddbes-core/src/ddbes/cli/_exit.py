@@ -53,7 +53,11 @@ def exit_code_for(error: BaseException) -> int:
         return CONFIGURATION
     if isinstance(error, AggregateNotFound):
         return NOT_FOUND
-    if isinstance(error, StoreUnavailable):
+    if isinstance(error, StoreUnavailable) or any(
+        # ddbes_ws.StreamUnavailable, without importing the optional adapter
+        klass.__name__ == "StreamUnavailable"
+        for klass in type(error).__mro__
+    ):
         return UNAVAILABLE
     if isinstance(error, ConcurrencyError):
         return CONFLICT

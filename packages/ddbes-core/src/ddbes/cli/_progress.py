@@ -58,7 +58,7 @@ class ProgressBar:
         line = self._line()
         if self._tty:
             self._stream.write("\r" + line + ("\n" if final else ""))
-        elif final or line != self._last_line:
+        elif line != self._last_line:
             self._stream.write(line + "\n")
         self._last_line = line
         self._stream.flush()

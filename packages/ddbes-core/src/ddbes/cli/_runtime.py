@@ -154,6 +154,8 @@ class Runtime:
         self._container: Any = None
         if self._wants_embedded(bool(getattr(args, "embedded", False)), demo):
             self._start_embedded(set_up_embedded)
+        else:
+            self._local_endpoint_credentials()
 
     # ------------------------------------------------------------------ where AWS is
 
@@ -174,6 +176,18 @@ class Runtime:
         if demo:
             return endpoint_configured(self.environ) is None
         return aws_configured(self.environ) is None
+
+    def _local_endpoint_credentials(self) -> None:
+        """DynamoDB Local and moto on this machine accept any credentials: supply some."""
+        from ddbes.cli._embedded import (  # noqa: PLC0415
+            credentials_configured,
+            is_loopback,
+            use_emulator_credentials,
+        )
+
+        endpoint = self.configuration["endpoint_url"]
+        if endpoint and is_loopback(endpoint) and credentials_configured(self.environ) is None:
+            use_emulator_credentials()
 
     def _start_embedded(self, set_up: bool) -> None:
         from ddbes.cli._embedded import EmbeddedAWS  # noqa: PLC0415
