@@ -5,21 +5,26 @@ Every contract check runs on every adapter with no adapter branches inside the c
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore, InMemorySnapshotStore
 from ddbes.ports import CheckpointStore, SnapshotStore
 from ddbes.testing.contracts import CommitStoreFactory
+from ddbes_dynamodb.emulator import patch_moto_transactions
+from tests.dynamodb.tables import DynamoDBTables
 
 
-@pytest.fixture(params=["memory"])
-def commit_store_factory(request: pytest.FixtureRequest) -> CommitStoreFactory:
+@pytest.fixture(params=["memory", "dynamodb-local", "moto"])
+def commit_store_factory(request: pytest.FixtureRequest) -> Iterator[CommitStoreFactory]:
     if request.param == "memory":
-        return lambda log_partitions=1: InMemoryCommitStore(log_partitions=log_partitions)
-    raise AssertionError(request.param)
+        yield lambda log_partitions=1: InMemoryCommitStore(log_partitions=log_partitions)
+        return
+    with _dynamodb_tables(request) as tables:
+        yield tables.commit_store
 
 
 @pytest.fixture(params=["memory", "s3"])
@@ -45,8 +50,25 @@ def _s3_snapshot_store_factory(endpoint_url: str) -> Callable[[], SnapshotStore]
     return factory
 
 
-@pytest.fixture(params=["memory"])
-def checkpoint_store_factory(request: pytest.FixtureRequest) -> Callable[[], CheckpointStore]:
+@pytest.fixture(params=["memory", "dynamodb-local", "moto"])
+def checkpoint_store_factory(
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[[], CheckpointStore]]:
     if request.param == "memory":
-        return InMemoryCheckpointStore
-    raise AssertionError(request.param)
+        yield InMemoryCheckpointStore
+        return
+    with _dynamodb_tables(request) as tables:
+        yield tables.checkpoint_store
+
+
+@contextlib.contextmanager
+def _dynamodb_tables(request: pytest.FixtureRequest) -> Iterator[DynamoDBTables]:
+    """Fresh tables on DynamoDB Local or serialized moto, deleted after the test."""
+    service = "dynamodb_local" if request.param == "dynamodb-local" else "moto_server"
+    if service == "moto_server":
+        patch_moto_transactions()  # moto copies whole tables per transaction otherwise
+    tables = DynamoDBTables(request.getfixturevalue(service).endpoint_url)
+    try:
+        yield tables
+    finally:
+        tables.delete_all()

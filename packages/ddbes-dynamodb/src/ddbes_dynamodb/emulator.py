@@ -1,0 +1,96 @@
+"""Making moto (the in-process AWS emulator) fit to run the DynamoDB adapter.
+
+moto 5 implements ``TransactWriteItems`` by deep-copying *every table the transaction touches,
+once per action*, so that it can roll back. Every ddbes commit is a three-action transaction, so
+a commit on moto costs time proportional to the whole table: about 50 ms at 1,000 items and
+seconds at 10,000, which makes the embedded default and the moto test runs quadratic.
+
+:func:`patch_moto_transactions` keeps moto's semantics (all actions apply or none) but saves
+and restores only the items the transaction touches. Call it once in a process that runs moto's
+backend in-process (``ThreadedMotoServer``, the serialized werkzeug server, or ``mock_aws``)
+before the first transaction; it is idempotent. moto is imported only when it is called.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = ["patch_moto_transactions"]
+
+_MARK = "_ddbes_item_level_rollback"
+
+
+def patch_moto_transactions() -> bool:
+    """Replace moto's whole-table rollback of ``TransactWriteItems`` by an item-level one.
+
+    Returns:
+        ``True`` when the patch was applied now, ``False`` when it already was.
+
+    Raises:
+        ImportError: moto is not installed.
+    """
+    from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    backend_class: Any = models.DynamoDBBackend
+    if getattr(backend_class.transact_write_items, _MARK, False):
+        return False
+    original = backend_class.transact_write_items
+
+    class _TablesAreNotCopied:
+        """Stands in for the ``copy`` module inside moto's backend module: a ``Table`` is
+        "copied" as itself (we roll back item by item instead), anything else really is."""
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+        copy = staticmethod(copy.copy)
+
+    def _touched(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        saved: list[tuple[Any, ...]] = []
+        for action in transact_items:
+            try:
+                _, operation = next(iter(action.items()))
+                table = backend.tables.get(operation.get("TableName"))
+                attributes = operation.get("Item") or operation.get("Key")
+                hash_value = DynamoType(attributes[table.hash_key_attr])
+                range_value = (
+                    DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
+                )
+            except (AttributeError, KeyError, TypeError, StopIteration):
+                continue  # moto itself will refuse a malformed action
+            if range_value is None:
+                current = table.items.get(hash_value)
+            else:
+                current = table.items.get(hash_value, {}).get(range_value)
+            saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+        return saved
+
+    def _restore(saved: list[tuple[Any, ...]]) -> None:
+        for table, hash_value, range_value, item in reversed(saved):
+            if range_value is None:
+                if item is None:
+                    table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value] = item
+            elif item is None:
+                table.items.get(hash_value, {}).pop(range_value, None)
+            else:
+                table.items[hash_value][range_value] = item
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        saved = _touched(self, transact_items)
+        try:
+            return original(self, transact_items)
+        except BaseException:
+            _restore(saved)
+            raise
+
+    setattr(transact_write_items, _MARK, True)
+    # Only transact_write_items deep-copies Table objects in that module.
+    models.copy = _TablesAreNotCopied  # type: ignore[assignment]
+    backend_class.transact_write_items = transact_write_items
+    return True
