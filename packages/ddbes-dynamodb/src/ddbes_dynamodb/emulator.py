@@ -30,9 +30,9 @@ def patch_moto_transactions() -> bool:
     Raises:
         ImportError: moto is not installed.
     """
-    from moto.dynamodb import models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
+    from moto.dynamodb import models  # noqa: PLC0415 (moto is optional)
+    from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: PLC0415
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
 
     backend_class: Any = models.DynamoDBBackend
     if getattr(backend_class.transact_write_items, _MARK, False):
