@@ -91,6 +91,7 @@ def patch_moto_transactions() -> bool:
 
     setattr(transact_write_items, _MARK, True)
     # Only transact_write_items deep-copies Table objects in that module.
-    models.copy = _TablesAreNotCopied  # type: ignore[assignment]
+    module: Any = models
+    module.copy = _TablesAreNotCopied
     backend_class.transact_write_items = transact_write_items
     return True
