@@ -16,9 +16,9 @@ from ddbes.projector import Projector
 from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore
 from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 
-LEASE_TTL = 2.0
+LEASE_TTL = 3.0
 BATCH_SIZE = 25
-HANDLER_SECONDS = 0.004
+HANDLER_SECONDS = 0.01
 
 
 def main(endpoint: str, table: str, owner: str, log_path: Path) -> None:
