@@ -38,6 +38,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(_exit.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+_LOG_FORMAT = "ddbes: %(levelname)s: %(message)s"
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log lines without tracebacks (``--debug`` shows them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return " ".join(super().format(record).split("\n"))
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     import importlib  # noqa: PLC0415
@@ -75,11 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("DDBES_DEBUG", "") not in ("", "0")
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="ddbes: %(levelname)s: %(message)s",
-        stream=sys.stderr,
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter(_LOG_FORMAT) if debug else _OneLineFormatter(_LOG_FORMAT)
     )
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     prog = " ".join(["ddbes", args.command, getattr(args, "action", None) or ""]).strip()
     try:
         code: int = args.run(args)

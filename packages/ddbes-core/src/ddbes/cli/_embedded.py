@@ -88,6 +88,18 @@ def credentials_configured(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def _patch_moto() -> None:
+    """moto rolls transactions back by copying whole tables: the DynamoDB adapter ships a patch
+    that keeps the semantics at the cost of the touched items only."""
+    try:
+        from ddbes_dynamodb.emulator import (  # noqa: PLC0415
+            patch_moto_transactions,  # type: ignore[import-not-found, unused-ignore]
+        )
+    except ImportError:
+        return
+    patch_moto_transactions()
+
+
 def use_emulator_credentials(environ: MutableMapping[str, str] | None = None) -> None:
     """Give boto3 the emulator's credentials and region where none are set."""
     environ = os.environ if environ is None else environ
@@ -118,6 +130,7 @@ class EmbeddedAWS:
                 "to use another endpoint)"
             ) from exc
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _patch_moto()
         try:
             self._server: Any = make_server(
                 host,
