@@ -8,7 +8,10 @@ One run, on the in-memory store and on DynamoDB Local: a log of 100,000 events (
 * **raw, limit=500**: the same in reads of 500 commits, as the projector reads;
 * **projector**: ``Projector({"*": count}).run()`` with the same handler, in batches of 500
   commits with a checkpoint saved after each (in-memory / DynamoDB checkpoint store);
-* **projector, parallel=4**: the same with four worker threads.
+* **projector, parallel=4**: the same with four worker threads;
+
+and, to show what ``parallel`` is for, 2,000 commits whose handler waits 1 ms (a remote write)
+with 1, 4 and 16 worker threads.
 
 Rounds are interleaved so that the shared machine's noise hits every variant alike. Then
 tracemalloc measures the peak memory the projector allocates while catching up (the log itself
@@ -45,6 +48,7 @@ COMMITS = 10_000
 EVENTS_PER_COMMIT = 10
 AGGREGATES = 100
 BATCH_SIZE = 500
+IO_COMMITS = 2_000
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -183,10 +187,51 @@ def bench_store(
         )
     lines += [
         "",
-        f"Peak memory allocated while catching up (tracemalloc): projector {memory:.1f} MB, "
-        f"raw read {raw_memory:.1f} MB.",
+        f"Peak memory allocated while catching up (tracemalloc): projector {memory:.2f} MB, "
+        f"raw read {raw_memory:.2f} MB.",
         "",
     ]
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def bench_io_bound(rounds: int) -> list[str]:
+    """What ``parallel`` is for: handlers that wait (1 ms each, like a remote write)."""
+    store = InMemoryCommitStore()
+    for commit in log_commits()[:IO_COMMITS]:
+        store.append(commit)
+
+    def waiting(parallel: int) -> Callable[[], int]:
+        def run() -> int:
+            Projector(
+                {"*": lambda commit: time.sleep(0.001)},
+                name=f"bench-{uuid.uuid4().hex[:8]}",
+                commit_store=store,
+                checkpoint_store=InMemoryCheckpointStore(),
+                batch_size=BATCH_SIZE,
+                parallel=parallel,
+            ).run()
+            return IO_COMMITS
+
+        return run
+
+    variants = [Variant(f"parallel={n}", waiting(n)) for n in (1, 4, 16)]
+    for _ in range(rounds):
+        for variant in variants:
+            start = time.perf_counter()
+            variant.action()
+            variant.seconds.append(time.perf_counter() - start)
+    one = statistics.median(variants[0].seconds)
+    lines = [
+        f"**Handlers that wait 1 ms per commit** ({IO_COMMITS:,} commits, in-memory store):",
+        "",
+        "| variant | commits/s | vs parallel=1 |",
+        "|---|---:|---:|",
+    ]
+    for variant in variants:
+        seconds = statistics.median(variant.seconds)
+        lines.append(f"| {variant.name} | {IO_COMMITS / seconds:,.0f} | {one / seconds:.1f}x |")
+    lines.append("")
     print("\n".join(lines), flush=True)
     return lines
 
@@ -249,6 +294,7 @@ def main() -> None:
     for commit in log_commits():
         memory_store.append(commit)
     memory = bench_store("In-memory store", memory_store, InMemoryCheckpointStore, args.rounds)
+    io_bound = bench_io_bound(args.rounds)
 
     local = None
     endpoint = args.dynamodb_endpoint
@@ -281,8 +327,15 @@ def main() -> None:
         f"Machine: {machine()}. Median of {args.rounds} rounds (spread = min-max). The projector "
         f"reads batches of {BATCH_SIZE} commits and saves its checkpoint after each (20 saves).",
         "",
+        "On DynamoDB Local a read without `limit` fetches 1 MB pages, which cost more per item "
+        "to fetch and parse here than pages of 500 (compare the first two rows), so the "
+        "projector outruns it; the `limit=500` row isolates the projector's own overhead. "
+        "`parallel` adds a thread hand-off per commit: it pays only when handlers wait (last "
+        "table).",
+        "",
         *dynamodb,
         *memory,
+        *io_bound,
     ]
     if not args.no_write:
         write_section("Projector", "\n".join(lines))
