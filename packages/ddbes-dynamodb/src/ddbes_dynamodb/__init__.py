@@ -13,10 +13,12 @@ from ddbes_dynamodb.admin import TableDescription
 from ddbes_dynamodb.autoscaling import ScalingTarget
 from ddbes_dynamodb.checkpoint_store import DynamoDBCheckpointStore
 from ddbes_dynamodb.commit_store import DynamoDBCommitStore
+from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 
 __all__ = [
     "DynamoDBCheckpointStore",
     "DynamoDBCommitStore",
+    "DynamoDBLeaseStore",
     "ScalingTarget",
     "TableDescription",
 ]
