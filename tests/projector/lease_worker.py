@@ -13,8 +13,7 @@ from pathlib import Path
 
 from ddbes.model import Commit
 from ddbes.projector import Projector
-from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore
-from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
+from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore, DynamoDBLeaseStore
 
 LEASE_TTL = 3.0
 BATCH_SIZE = 25

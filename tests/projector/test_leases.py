@@ -25,7 +25,7 @@ def lease_store_factory(request: pytest.FixtureRequest) -> Iterator[LeaseStoreFa
     if request.param == "memory":
         yield lambda clock: InMemoryLeaseStore(clock=clock)
         return
-    from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
+    from ddbes_dynamodb import DynamoDBLeaseStore
 
     tables = DynamoDBTables(request.getfixturevalue("dynamodb_local").endpoint_url)
     table = tables.commit_store().table_name
@@ -242,4 +242,49 @@ def test_a_projector_takes_over_when_the_holders_lease_expires() -> None:
 
     assert seen["a"] == list(range(1, 31))
     assert seen["b"] == list(range(31, 51))
+    assert a.error is None and b.error is None
+
+
+def test_a_projector_that_loses_its_lease_stops_after_the_commit_in_hand() -> None:
+    clock = ManualClock(T0)
+    store = InMemoryCommitStore()
+    fill(store, 20)
+    checkpoints = InMemoryCheckpointStore()
+    leases = InMemoryLeaseStore(clock=clock)
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+    reached, gate = threading.Event(), threading.Event()
+
+    def on_a(c: Commit) -> None:
+        if c.position == 8:
+            reached.set()
+            gate.wait(10)  # stalls past its lease
+        seen["a"].append(c.position or 0)
+
+    def make(owner: str, handler: Callable[[Commit], None]) -> Projector:
+        return Projector(
+            {"*": handler}, name="idx", commit_store=store, checkpoint_store=checkpoints,
+            lease_store=leases, owner=owner, batch_size=5, poll_interval=0.01, lease_ttl=10,
+            clock=clock,
+        )  # fmt: skip
+
+    a = make("a", on_a)
+    b = make("b", lambda c: seen["b"].append(c.position or 0))
+    a.start()
+    assert reached.wait(10)
+    assert checkpoints.get("idx") == 5
+    clock.advance(timedelta(seconds=11))
+    b.start()
+    deadline = time.monotonic() + 10
+    while not seen["b"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    gate.set()
+    while checkpoints.get("idx") < 20:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    a.stop()
+    b.stop()
+
+    assert seen["a"] == list(range(1, 9))  # finished the commit in hand, then stopped
+    assert seen["b"] == list(range(6, 21))  # from the last checkpoint the lease covered
     assert a.error is None and b.error is None
