@@ -208,8 +208,8 @@ def test_two_projectors_of_one_name_never_handle_a_commit_twice_or_together() ->
     assert all(leases.holder("idx", p) is None for p in range(3))  # released at the end
 
 
-def test_a_projector_takes_over_when_the_holders_lease_expires() -> None:
-    clock = ManualClock(T0)
+def test_a_stopped_projector_hands_its_lease_over_at_once() -> None:
+    clock = ManualClock(T0)  # never moves: no lease can expire
     store = InMemoryCommitStore()
     fill(store, 30)
     checkpoints = InMemoryCheckpointStore()
@@ -230,18 +230,21 @@ def test_a_projector_takes_over_when_the_holders_lease_expires() -> None:
         assert time.monotonic() < deadline
         time.sleep(0.005)
     b.start()
-    time.sleep(0.1)
-    assert seen["b"] == []  # a holds the lease
-    clock.advance(timedelta(seconds=11))  # a stalls past its ttl (say, a long GC pause)
-    fill(store, 20, start=30)
+    fill(store, 10, start=30)
+    while checkpoints.get("idx") < 40:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(0.05)
+    assert seen["b"] == []  # a holds the lease and does the work
+    a.stop()  # releases it
+    fill(store, 10, start=40)
     while checkpoints.get("idx") < 50:
         assert time.monotonic() < deadline
         time.sleep(0.005)
-    a.stop()
     b.stop()
 
-    assert seen["a"] == list(range(1, 31))
-    assert seen["b"] == list(range(31, 51))
+    assert seen["a"] == list(range(1, 41))
+    assert seen["b"] == list(range(41, 51))
     assert a.error is None and b.error is None
 
 
