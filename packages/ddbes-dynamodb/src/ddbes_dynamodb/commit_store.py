@@ -1,28 +1,19 @@
-"""The commit log on DynamoDB: one transaction per commit, a gap-free log per partition."""
+"""The commit log on DynamoDB: transactional appends, a gap-free log per partition."""
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from ddbes._validation import MAX_ITEM_BYTES, check_commit, check_log_partition, encoded_events
+from ddbes._validation import check_commit, check_log_partition, encoded_events
 from ddbes.codec import format_time
-from ddbes.errors import (
-    CommitTooLarge,
-    ConfigurationError,
-    StoreError,
-    StoreUnavailable,
-    VersionConflict,
-)
+from ddbes.errors import ConfigurationError, VersionConflict
 from ddbes.model import Commit, log_partition_for
 from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy
 from ddbes_dynamodb import admin, autoscaling
-from ddbes_dynamodb._errors import ItemTooLarge, TransactionCancelled
 from ddbes_dynamodb._items import (
     MAX_NUMBER,
     MAX_PARTITION_KEY_BYTES,
@@ -37,31 +28,28 @@ from ddbes_dynamodb._items import (
     log_pk,
     pad,
 )
+from ddbes_dynamodb._log_writer import LogWriter, Pending
 from ddbes_dynamodb._table import TableHandle
 
 __all__ = ["DynamoDBCommitStore"]
 
 _NOT_EXISTS = "attribute_not_exists(p)"
-_CONDITION_FAILED = "ConditionalCheckFailed"
-_HEAD_ATTEMPTS = 200
 _COMMIT_FIELDS = "s, i, t, e, x, n"
 _LOG_FIELDS = "s, a, k, v, i, t, e, x"
 _VERSIONS = "p = :p AND s BETWEEN :l AND :h"
 _AFTER = "p = :p AND s > :a"
 
 
-def _reason(reasons: list[dict[str, Any]], index: int) -> str | None:
-    return reasons[index].get("Code") if index < len(reasons) else None
-
-
 class DynamoDBCommitStore(CommitStore):
     """A :class:`~ddbes.ports.CommitStore` in one DynamoDB table, plus its administration.
 
-    A commit is one ``TransactWriteItems``: the commit item (its version must be free), the log
-    entry at the next position of the aggregate's log partition (that position must be free), and
-    either the key-registry entry (version 1) or a check that the previous version exists.
-    Writers cache each partition's head and re-read it (a strongly consistent Query) when
-    another writer took the position. ``docs/data-model.md`` has the items and the reasoning.
+    A commit is part of one ``TransactWriteItems``: the commit item (its version must be free),
+    the log entry at the next position of the aggregate's log partition (that position must be
+    free), and either the key-registry entry (version 1) or a check that the previous version
+    exists. Writers cache each partition's head and re-read it (a strongly consistent Query)
+    when another writer took the position. Threads of one store that append to a partition at
+    the same time share a transaction (group commit). ``docs/data-model.md`` has the items and
+    the reasoning.
 
     Args:
         table_name: the table (create it with :meth:`create_table`).
@@ -101,7 +89,7 @@ class DynamoDBCommitStore(CommitStore):
         self._lock = threading.Lock()
         self._log_partitions: int | None = None
         self._pending_log_partitions: int | None = None
-        self._heads: dict[int, int] = {}
+        self._writers: dict[int, LogWriter] = {}
 
     @property
     def table_name(self) -> str:
@@ -179,49 +167,25 @@ class DynamoDBCommitStore(CommitStore):
             {"Put": {"TableName": table, "Item": log_item, "ConditionExpression": _NOT_EXISTS}},
             third,
         ]
-        head = self._heads.get(partition)
-        for attempt in range(1, _HEAD_ATTEMPTS + 1):
-            if head is None:
-                head = self._read_head(partition)
-            position = head + 1
-            commit_item["n"] = {"N": str(position)}
-            log_item["s"] = {"S": pad(position)}
-            try:
-                self._call(self._client.transact_write_items, "append", TransactItems=actions)
-            except TransactionCancelled as cancelled:
-                reasons = cancelled.reasons
-                if _reason(reasons, 0) == _CONDITION_FAILED:
-                    return self._stored_or_conflict(commit, reasons[0].get("Item"), partition)
-                if _reason(reasons, 2) == _CONDITION_FAILED:
-                    raise VersionConflict(
-                        commit.aggregate_id,
-                        version,
-                        f"version {version} of {commit.aggregate_id} does not follow its newest "
-                        "version: versions are dense; hydrate the aggregate and try again",
-                    ) from None
-                if _reason(reasons, 1) != _CONDITION_FAILED:
-                    raise StoreError(
-                        f"DynamoDB cancelled the commit to {commit.aggregate_id} in table "
-                        f"{table!r} for an unexpected reason: {cancelled}"
-                    ) from cancelled
-                # Another writer took this position: re-read the head and try the next one.
-                head = None
-                if attempt > 2:
-                    time.sleep(random.uniform(0.0, min(0.05, 0.001 * 2 ** (attempt - 2))))
-                continue
-            except ItemTooLarge as exc:
-                size = len(payload) + item_overhead(commit, partition)
-                raise CommitTooLarge(
-                    commit.aggregate_id, max(size, MAX_ITEM_BYTES + 1), MAX_ITEM_BYTES
-                ) from exc
-            if position > self._heads.get(partition, 0):
-                self._heads[partition] = position
-            return commit.stored_at(position, partition)
-        raise StoreUnavailable(
-            f"log partition {partition} of table {table!r} stayed too contended: gave up after "
-            f"{_HEAD_ATTEMPTS} attempts to append {commit.aggregate_id} version {version}; "
-            "nothing was written, retry later"
-        )
+        size = 2 * (len(payload) + item_overhead(commit, partition))
+        pending = Pending(commit, actions, commit_item, log_item, size)
+        return self._writer(partition).append(pending)
+
+    def _writer(self, partition: int) -> LogWriter:
+        writer = self._writers.get(partition)
+        if writer is None:
+            with self._lock:
+                writer = self._writers.get(partition)
+                if writer is None:
+                    writer = self._writers[partition] = LogWriter(
+                        partition=partition,
+                        table=self._name,
+                        call=self._call,
+                        transact=self._client.transact_write_items,
+                        read_head=self._read_head,
+                        resolve_taken=self._stored_or_conflict,
+                    )
+        return writer
 
     def _stored_or_conflict(self, commit: Commit, item: Item | None, partition: int) -> Commit:
         """The stored commit when it is this one (an idempotent retry), else a conflict."""
@@ -254,10 +218,7 @@ class DynamoDBCommitStore(CommitStore):
             ProjectionExpression="s",
         )
         items = response["Items"]
-        head = int(items[0]["s"]["S"]) if items else 0
-        if head > self._heads.get(partition, 0):
-            self._heads[partition] = head
-        return head
+        return int(items[0]["s"]["S"]) if items else 0
 
     def _pages(self, request: dict[str, Any], name: str) -> Iterator[list[Item]]:
         """Every page of a Query, fetched lazily."""
@@ -408,7 +369,7 @@ class DynamoDBCommitStore(CommitStore):
         )
         with self._lock:
             self._log_partitions = None
-            self._heads.clear()
+            self._writers.clear()
             self._pending_log_partitions = None if recorded else log_partitions
 
     def delete_table(self, wait: bool = True) -> None:
@@ -417,7 +378,7 @@ class DynamoDBCommitStore(CommitStore):
         with self._lock:
             self._log_partitions = None
             self._pending_log_partitions = None
-            self._heads.clear()
+            self._writers.clear()
 
     def describe(self) -> admin.TableDescription:
         """The table's status, billing, estimated size, ``log_partitions`` and log heads."""
