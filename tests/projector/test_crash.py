@@ -3,6 +3,7 @@ model one uninterrupted run builds; only its last unfinished batch is handled tw
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import sqlite3
@@ -28,7 +29,7 @@ def start_worker(path: Path, run: str) -> subprocess.Popen[bytes]:
 
 
 def rows(path: Path, query: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         return db.execute(query).fetchall()
 
 
