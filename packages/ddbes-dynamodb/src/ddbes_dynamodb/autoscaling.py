@@ -120,26 +120,43 @@ def setup_autoscaling(
 
 
 def remove_autoscaling(table: TableHandle, scaling: Any) -> None:
-    """Delete the policies and deregister the targets; what does not exist is skipped."""
-    for resource_id, prefix in _resources(table):
-        for kind in ("Read", "Write"):
-            dimension = f"{prefix}:{kind}CapacityUnits"
+    """Delete the policies and deregister the targets that exist (listed first: moto and AWS
+    report a missing one differently); a missing table or target is not an error."""
+    for resource_id, _ in _resources(table):
+        policies = _pages(
+            table,
+            scaling.describe_scaling_policies,
+            "describe_scaling_policies",
+            "ScalingPolicies",
+            ServiceNamespace=_NAMESPACE,
+            ResourceId=resource_id,
+        )
+        for policy in policies:
             table.call(
                 scaling.delete_scaling_policy,
                 "delete_scaling_policy",
                 tolerate=_NOT_FOUND,
-                PolicyName=_policy_name(kind, resource_id),
+                PolicyName=policy["PolicyName"],
                 ServiceNamespace=_NAMESPACE,
                 ResourceId=resource_id,
-                ScalableDimension=dimension,
+                ScalableDimension=policy["ScalableDimension"],
             )
+        targets = _pages(
+            table,
+            scaling.describe_scalable_targets,
+            "describe_scalable_targets",
+            "ScalableTargets",
+            ServiceNamespace=_NAMESPACE,
+            ResourceIds=[resource_id],
+        )
+        for target in targets:
             table.call(
                 scaling.deregister_scalable_target,
                 "deregister_scalable_target",
                 tolerate=_NOT_FOUND,
                 ServiceNamespace=_NAMESPACE,
                 ResourceId=resource_id,
-                ScalableDimension=dimension,
+                ScalableDimension=target["ScalableDimension"],
             )
 
 
