@@ -63,6 +63,7 @@ def test_a_bad_configuration_file_exits_3(embedded: Ddbes, tmp_path: Path) -> No
         ("ddbes_ws", ["tail", "ws://127.0.0.1:9"], "pip install ddbes-ws"),
         ("ddbes_s3", ["demo"], "pip install ddbes-s3"),
         ("moto", ["inspect", "T", "k"], 'pip install "ddbes-core[local]"'),
+        ("dependency_injector", ["table", "describe"], 'pip install "ddbes-core[cli]"'),
     ],
 )
 def test_a_missing_adapter_names_its_pip_install(

@@ -87,7 +87,18 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ddbes`` command; returns its exit code."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ImportError as exc:
+        if exc.name != "dependency_injector":
+            raise
+        print(
+            "ddbes: error: the ddbes command needs dependency-injector: "
+            'pip install "ddbes-core[cli]"',
+            file=sys.stderr,
+            flush=True,
+        )
+        return _exit.CONFIGURATION
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("DDBES_DEBUG", "") not in ("", "0")
     handler = logging.StreamHandler(sys.stderr)
@@ -114,14 +125,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, DdbesError):
             print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr, flush=True)
             return _exit.exit_code_for(exc)
-        if isinstance(exc, ImportError) and exc.name == "dependency_injector":
-            print(
-                f"{prog}: error: the ddbes command needs dependency-injector: "
-                'pip install "ddbes-core[cli]"',
-                file=sys.stderr,
-                flush=True,
-            )
-            return _exit.CONFIGURATION
         print(
             f"{prog}: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
             "(--debug shows the traceback)",
