@@ -98,3 +98,11 @@ def test_serve_on_the_embedded_emulator_accepts_a_tail(embedded: Ddbes) -> None:
     assert code == 0, err
     assert err.startswith(EMBEDDED_NOTICE)
     assert "ddbes serve: stopped" in err
+
+
+def test_demo_runs_the_same_story_on_the_in_memory_stores(embedded: Ddbes) -> None:
+    result = embedded("demo", "--backend", "memory")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "(expected 20: no update lost)" in result.stdout
+    assert "client received: " in result.stdout

@@ -150,9 +150,9 @@ class Story:
         total = _WRITERS * _LOGINS_EACH
         self.title(f"Retrying on version conflicts: {_WRITERS} threads, one user")
         self.line(
-            f"each thread loads User {key!r} and calls record_login() {_LOGINS_EACH} times; "
-            "the command is @aggregate_command(retry=...)"
+            f"each thread loads User {key!r}, then calls record_login() {_LOGINS_EACH} times:"
         )
+        self.line("an @aggregate_command(retry=...) that numbers each login from the state")
         User.attempts = itertools.count(1)
         errors: list[BaseException] = []
         barrier = threading.Barrier(_WRITERS)
