@@ -313,12 +313,13 @@ class DynamoDBCommitStore(CommitStore):
         last = after + limit if limit is not None else None
         for page in self._pages(request, "read_log"):
             for item in page:
-                if int(item["s"]["S"]) != expected:
+                commit = decode_log_item(item, partition)
+                if commit.position != expected:
                     # A Query is not a snapshot: it can see position n + 1 committed while the
                     # transaction of n was still in flight. Stop before the gap; the next read
                     # after n - 1 returns both.
                     return
-                yield decode_log_item(item, partition)
+                yield commit
                 if expected == last:
                     return
                 expected += 1
