@@ -12,6 +12,7 @@ Every batch is atomic: its positions all exist afterwards or none does, so the l
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 import time
@@ -203,8 +204,9 @@ class LogWriter:
                 pending.error.__cause__ = exc
                 return
             except StoreError as exc:
-                for pending in batch:
-                    pending.error = exc
+                for pending in batch:  # one exception object per thread that raises it
+                    pending.error = copy.copy(exc)
+                    pending.error.__cause__ = exc.__cause__
                 return
             for offset, pending in enumerate(batch, 1):
                 pending.result = pending.commit.stored_at(head + offset, self.partition)
