@@ -7,8 +7,8 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint format bench bootstrap services
 
-demo: bootstrap  ## the main job: the quickstart story on the embedded in-memory store
-	$(UV) run --no-sync python examples/quickstart.py
+demo: bootstrap  ## the main job: the original README story on the embedded AWS emulator
+	$(UV) run --no-sync ddbes demo
 
 test: bootstrap services lint  ## everything CI runs
 	scripts/private-net $(UV) run --no-sync pytest $(PYTEST_ARGS)
@@ -23,7 +23,7 @@ format: bootstrap
 	$(UV) run --no-sync ruff check --fix .
 
 bench: bootstrap services
-	scripts/private-net $(UV) run --no-sync python bench/run_all.py
+	scripts/private-net $(UV) run --no-sync python -m bench.run_all
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv

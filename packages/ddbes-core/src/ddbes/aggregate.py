@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time as _time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -136,6 +136,7 @@ class Aggregate:
         self.head_commit_id: str | None = None
         self.head_committed_at: datetime | None = None
         self._committing = threading.Lock()
+        self._cached_settings: tuple[int, _Settings] | None = None
 
     # ----------------------------------------------------------------- identity
 
@@ -169,6 +170,11 @@ class Aggregate:
     # ------------------------------------------------------------ configuration
 
     @classmethod
+    def _probe(cls) -> Self:
+        """An instance that only serves to resolve the class's configuration."""
+        return cls(None if cls._key_parts is None else "-")
+
+    @classmethod
     def using(cls, **options: Any) -> type[Self]:
         """A variant of this class bound to ``options`` (same aggregate type and key schema).
 
@@ -196,6 +202,14 @@ class Aggregate:
         return config.get(name)
 
     def _settings(self) -> _Settings:
+        cached = self._cached_settings
+        if cached is not None and cached[0] == config.generation:
+            return cached[1]
+        settings = self._resolve_settings()
+        self._cached_settings = (config.generation, settings)
+        return settings
+
+    def _resolve_settings(self) -> _Settings:
         store = require_commit_store(self._option("commit_store"), type(self).__name__)
         snapshots = bool(self._option("snapshots"))
         snapshot_store = self._option("snapshot_store")
@@ -364,9 +378,7 @@ class Aggregate:
     @classmethod
     def instances(cls) -> Iterator[Self]:
         """Every aggregate of this type that has a commit, hydrated, in key order."""
-        probe = cls.__new__(cls)
-        probe._options = {}
-        store = probe._settings().commit_store
+        store = cls._probe()._settings().commit_store
         for key in store.aggregate_keys(cls.aggregate_type):
             instance = cls.load(key)
             if instance is not None:
@@ -417,7 +429,7 @@ class Aggregate:
         if previous is not None and now < previous:
             now = previous  # committed_at never goes backwards within an aggregate
         return Commit(
-            commit_id=uuid.uuid4().hex,
+            commit_id=os.urandom(16).hex(),  # 128 random bits, like a uuid4
             aggregate_type=self.aggregate_type,
             aggregate_key=self.key,
             version=version,

@@ -24,6 +24,7 @@ __all__ = [
     "decompress",
     "encode",
     "encode_events",
+    "encode_text",
     "format_time",
     "normalize_events",
     "parse_time",
@@ -45,16 +46,25 @@ def _default(value: object) -> object:
     raise TypeError(f"a value of type {type(value).__name__} is not JSON-serializable")
 
 
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+)
+_DECODER = json.JSONDecoder()
+
+
+def encode_text(value: Any) -> str:
+    """Compact JSON text (no NaN or infinities)."""
+    return _ENCODER.encode(value)
+
+
 def encode(value: Any) -> bytes:
     """Compact UTF-8 JSON (no NaN or infinities)."""
-    return json.dumps(
-        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
-    ).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def decode(data: bytes | str) -> Any:
     """The inverse of :func:`encode`."""
-    return json.loads(data)
+    return _DECODER.decode(data if isinstance(data, str) else data.decode())
 
 
 def normalize_events(
@@ -85,10 +95,10 @@ def normalize_events(
                 f"event {index}{where} needs a non-empty string 'type', got {kind!r}"
             )
     try:
-        data = encode(listed)
+        text = _ENCODER.encode(listed)
     except (TypeError, ValueError) as exc:
         raise InvalidEvent(f"events{where} are not JSON-serializable: {exc}") from exc
-    decoded: list[Event] = decode(data)
+    decoded: list[Event] = _DECODER.decode(text)
     for index, event in enumerate(decoded):
         if event.keys() != listed[index].keys():
             raise InvalidEvent(f"event {index}{where} has keys that are not strings")

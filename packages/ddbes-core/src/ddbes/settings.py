@@ -72,6 +72,12 @@ class Settings:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values = _defaults()
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever the configuration changes (for caches)."""
+        return self._generation
 
     def update(self, **options: Any) -> None:
         """Set process-wide defaults.
@@ -83,11 +89,13 @@ class Settings:
         validate_options(options, "ddbes.config.update()")
         with self._lock:
             self._values.update(options)
+            self._generation += 1
 
     def reset(self) -> None:
         """Restore every option to its built-in default."""
         with self._lock:
             self._values = _defaults()
+            self._generation += 1
 
     def get(self, name: str) -> Any:
         """The current value of option ``name``.

@@ -1,0 +1,76 @@
+"""Shared benchmark plumbing: timed rounds, medians and spreads, and BENCHMARKS.md sections.
+
+Every benchmark compares variants side by side in one run, interleaving their rounds so that
+noise from this shared machine hits both alike; it reports the median and spread of each
+variant and the ratio of the medians.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+
+
+@dataclass
+class Rate:
+    """Operations per second over several rounds."""
+
+    name: str
+    rates: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates)
+
+    @property
+    def spread(self) -> str:
+        return f"{min(self.rates):,.0f}-{max(self.rates):,.0f}"
+
+
+def measure(action: Callable[[int], None], operations: int) -> float:
+    """Operations per second of ``action(operations)``."""
+    start = time.perf_counter()
+    action(operations)
+    return operations / (time.perf_counter() - start)
+
+
+def compare(
+    variants: Sequence[tuple[str, Callable[[int], None]]], operations: int, rounds: int = 5
+) -> list[Rate]:
+    """Interleaved rounds of every variant, after one warm-up round each."""
+    for _, action in variants:
+        action(max(1, operations // 5))
+    results = [Rate(name, []) for name, _ in variants]
+    for _ in range(rounds):
+        for result, (_, action) in zip(results, variants, strict=True):
+            result.rates.append(measure(action, operations))
+    return results
+
+
+def machine() -> str:
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def write_section(title: str, body: str) -> None:
+    """Replace (or append) the ``## title`` section of BENCHMARKS.md."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
+    section = f"## {title}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    BENCHMARKS.write_text(text)

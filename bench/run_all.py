@@ -1,0 +1,26 @@
+"""Run every benchmark once, in turn; each rewrites its own section of BENCHMARKS.md.
+
+make bench        (or: uv run python -m bench.run_all)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = ["bench.core", "bench.dynamodb", "bench.snapshots", "bench.projector", "bench.stream"]
+
+
+def main() -> int:
+    failed = []
+    for module in BENCHMARKS:
+        print(f"== {module}", flush=True)
+        if subprocess.run([sys.executable, "-m", module], check=False).returncode != 0:
+            failed.append(module)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
