@@ -202,10 +202,15 @@ class InMemorySnapshotStore(SnapshotStore):
                     "checksum": snapshot.checksum,
                 }
             )
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"state of {snapshot.aggregate_id} is not JSON-compatible: {exc}"
             ) from exc
+        if codec.decode(body)["state"] != snapshot.state:
+            raise ValueError(
+                f"state of {snapshot.aggregate_id} would change through JSON (a datetime, tuple "
+                "or non-string key?): keep snapshot states plain JSON so a load equals a replay"
+            )
         with self._lock:
             self._snapshots[(snapshot.aggregate_type, snapshot.aggregate_key)] = body
 

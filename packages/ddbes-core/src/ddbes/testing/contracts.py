@@ -418,6 +418,9 @@ def snapshot_states_of_every_json_shape(factory: Callable[[], SnapshotStore]) ->
 def snapshot_refuses_a_state_that_is_not_json(factory: Callable[[], SnapshotStore]) -> None:
     store = factory()
     _raises(ValueError, lambda: store.put(_snapshot("k", 1, {"s": {1, 2}})))
+    _raises(ValueError, lambda: store.put(_snapshot("k", 1, {"when": _T0})))
+    _raises(ValueError, lambda: store.put(_snapshot("k", 1, {"pair": (1, 2)})))
+    _raises(ValueError, lambda: store.put(_snapshot("k", 1, {7: "int key"})))
     assert store.get("Cart", "k") is None
 
 
