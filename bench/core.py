@@ -3,7 +3,7 @@
 Same work through both in one run: commits/s (one event per commit, on a long-lived aggregate)
 and loads/s (aggregates of 10 events). Rounds are interleaved.
 
-    uv run python bench/core.py [--rounds 5] [--no-write]
+    uv run python -m bench.core [--rounds 5] [--no-write]
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def main() -> None:
         "In-memory stores, same work through both libraries, rounds interleaved.",
         "",
         "```shell",
-        f"uv run python bench/core.py --rounds {args.rounds}",
+        f"uv run python -m bench.core --rounds {args.rounds}",
         "```",
         f"Machine: {machine()}. Median of {args.rounds} rounds (spread = min-max).",
         "",
