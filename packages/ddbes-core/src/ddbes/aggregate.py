@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from logging import Logger
-from typing import Any, ClassVar, Self, TypeVar, cast
+from typing import Any, ClassVar, Self, TypeVar, cast, overload
 
 from ddbes.codec import normalize_events, parse_time
 from ddbes.errors import (
@@ -545,7 +545,19 @@ class Aggregate:
         )
 
 
-def aggregate_command(func: F | None = None, *, retry: bool | RetryPolicy = False) -> Any:
+@overload
+def aggregate_command(func: F, *, retry: bool | RetryPolicy = False) -> F: ...
+
+
+@overload
+def aggregate_command(
+    func: None = None, *, retry: bool | RetryPolicy = False
+) -> Callable[[F], F]: ...
+
+
+def aggregate_command(
+    func: F | None = None, *, retry: bool | RetryPolicy = False
+) -> F | Callable[[F], F]:
     """Decorate an aggregate command method.
 
     With ``retry`` truthy (``True`` for the default :class:`RetryPolicy`, or a policy), a

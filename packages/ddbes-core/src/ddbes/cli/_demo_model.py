@@ -79,7 +79,7 @@ class User(Aggregate):
     def change_name(self, name: str) -> User:
         return self.commit({"type": "NameChanged", "name": name})
 
-    @aggregate_command(retry=_CONTENDED)  # type: ignore[untyped-decorator]  # returns Any
+    @aggregate_command(retry=_CONTENDED)
     def record_login(self) -> User:
         """Decides on the current state (the next login number): a stale instance conflicts,
         re-hydrates and decides again, so no login is lost or numbered twice."""
