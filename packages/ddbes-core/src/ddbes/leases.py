@@ -140,28 +140,24 @@ class InMemoryLeaseStore(LeaseStore):
         return lease
 
     def acquire(self, name: str, log_partition: int, owner: str, ttl: float) -> bool:
-        check_lease_arguments(name, log_partition, owner, ttl)
-        key = (name, log_partition)
-        with self._lock:
-            now = self._clock.now()
-            lease = self._live(key, now)
-            if lease is not None and lease.owner != owner:
-                return False
-            self._leases[key] = Lease(
-                name=name,
-                log_partition=log_partition,
-                owner=owner,
-                expires_at=now + timedelta(seconds=ttl),
-            )
-            return True
+        return self._grant(name, log_partition, owner, ttl, must_hold=False)
 
     def renew(self, name: str, log_partition: int, owner: str, ttl: float) -> bool:
+        return self._grant(name, log_partition, owner, ttl, must_hold=True)
+
+    def _grant(
+        self, name: str, log_partition: int, owner: str, ttl: float, *, must_hold: bool
+    ) -> bool:
+        """Give ``owner`` the lease for ``ttl`` seconds unless another owner holds it (or, with
+        ``must_hold``, unless ``owner`` does not hold it already)."""
         check_lease_arguments(name, log_partition, owner, ttl)
         key = (name, log_partition)
         with self._lock:
             now = self._clock.now()
             lease = self._live(key, now)
-            if lease is None or lease.owner != owner:
+            if lease is None and must_hold:
+                return False
+            if lease is not None and lease.owner != owner:
                 return False
             self._leases[key] = Lease(
                 name=name,
