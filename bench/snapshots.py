@@ -165,8 +165,9 @@ def bench_stack(
 def aws_stores(
     dynamodb_endpoint: str | None, s3_endpoint: str | None
 ) -> tuple[Any, Any, list[Any]]:
-    from tests.services import MotoServer, start_dynamodb_local
+    from tests.services import start_dynamodb_local
 
+    from bench import _moto_process
     from ddbes_dynamodb import DynamoDBCommitStore
     from ddbes_s3 import S3SnapshotStore
 
@@ -176,9 +177,8 @@ def aws_stores(
         stop.append(local.kill)
         dynamodb_endpoint = local.endpoint_url
     if s3_endpoint is None:
-        moto = MotoServer()
-        stop.append(moto.close)
-        s3_endpoint = moto.endpoint_url
+        s3_endpoint, stop_moto = _moto_process.start()
+        stop.append(stop_moto)
     suffix = uuid.uuid4().hex[:8]
     commit_store = DynamoDBCommitStore(f"bench-snapshots-{suffix}", endpoint_url=dynamodb_endpoint)
     commit_store.create_table()
@@ -232,11 +232,14 @@ def main() -> None:
         f"scripts/private-net uv run python bench/snapshots.py --rounds {args.rounds}",
         "```",
         f"Machine: {machine()}. Median of {args.rounds} rounds (spread = min-max).",
-        "A snapshot load is one S3 GET plus one DynamoDB Query that reads the snapshot's head "
-        "commit (to check the log still holds it) and every commit after it.",
+        "A snapshot load fetches the snapshot (one S3 GET, on a worker thread) while it reads the "
+        "aggregate's newest 25 commits (one DynamoDB Query, newest first); when those do not "
+        "reach back to the snapshot's head commit (checked, so a stale snapshot is never used), "
+        "one more Query reads the commits in between.",
         "",
-        "**DynamoDB Local + S3 (moto, serialized).** The commit store is DynamoDB Local; moto "
-        "serves only the S3 GET, whose latency here is moto's, not AWS's.",
+        "**DynamoDB Local + S3 (moto, serialized).** The commit store is DynamoDB Local; moto, "
+        "in a process of its own as a remote S3 would be, serves only the S3 GET, whose latency "
+        "here is moto's, not AWS's.",
         "",
         *table(aws),
         "",

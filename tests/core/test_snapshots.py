@@ -9,6 +9,7 @@ import pytest
 from ddbes import Aggregate, Commit, Snapshot
 from ddbes.errors import StoreUnavailable
 from ddbes.memory import InMemoryCommitStore, InMemorySnapshotStore
+from ddbes.snapshot_loading import FIRST_READ
 from ddbes.testing import ManualClock
 
 
@@ -66,14 +67,15 @@ def test_snapshots_are_written_every_frequency_versions() -> None:
     assert snap is not None and snap.version == 30 and snap.state == {"sum": 465, "version": 30}
 
 
-def test_load_reads_only_commits_after_the_snapshot() -> None:
+def test_load_reads_only_the_newest_window_of_commits_beside_the_snapshot() -> None:
     store = ReadCounter()
     bound = Tally.using(commit_store=store, snapshot_store=InMemorySnapshotStore())
     written = _fill(bound, 35)
     store.read_versions.clear()
     loaded = bound.load()
     assert loaded is not None and loaded.state == written.state and loaded.version == 35
-    assert store.read_versions == [30, 31, 32, 33, 34, 35]
+    # snapshots_frequency + 1 commits at most, newest first, read while the snapshot is fetched
+    assert store.read_versions == list(range(35, 24, -1))
     assert loaded.head_commit_id == written.head_commit_id
     assert loaded.head_committed_at == written.head_committed_at
 
@@ -91,7 +93,8 @@ def test_snapshot_after_the_requested_version_or_time_is_not_used() -> None:
     store.read_versions.clear()
     at_time = bound.load(time=moment)
     assert at_time is not None and at_time.version == 12 and at_time.state["sum"] == sum(range(13))
-    assert store.read_versions == list(range(1, 13))  # the only snapshot (v20) is newer
+    # the only snapshot (v20) is newer: a replay, which reads each commit once
+    assert sorted(store.read_versions) == list(range(1, 13))
     earlier = bound.load(time=moment - timedelta(seconds=5))
     assert earlier is not None and earlier.version == 7
 
@@ -181,3 +184,40 @@ def test_write_snapshot_on_demand_and_state_must_be_json() -> None:
     instance.commit({"type": "X"})
     with pytest.raises(ValueError, match="JSON"):
         instance.write_snapshot()
+
+
+class FirstSnapshotOnly(InMemorySnapshotStore):
+    """Stores the first snapshot; later puts fail, as an unreachable bucket would."""
+
+    def put(self, snapshot: Snapshot) -> None:
+        if self.get(snapshot.aggregate_type, snapshot.aggregate_key) is not None:
+            raise StoreUnavailable("bucket unreachable")
+        super().put(snapshot)
+
+
+def test_a_snapshot_older_than_the_newest_window_still_saves_the_replay() -> None:
+    store = ReadCounter()
+    snaps = FirstSnapshotOnly()
+    bound = Tally.using(commit_store=store, snapshot_store=snaps)
+    written = _fill(bound, 35)  # snapshot at 10 only: the puts at 20 and 30 fail
+    store.read_versions.clear()
+    loaded = bound.load()
+    assert loaded is not None and loaded.state == written.state and loaded.version == 35
+    assert loaded.head_commit_id == written.head_commit_id
+    # the newest 11 commits (25..35), then the commits between the snapshot and them (10..24)
+    assert store.read_versions == [*range(35, 24, -1), *range(10, 25)]
+
+
+class Sparse(Tally):
+    snapshots_frequency = 100
+
+
+def test_a_snapshot_beyond_the_first_read_costs_one_more_read() -> None:
+    store = ReadCounter()
+    bound = Sparse.using(commit_store=store, snapshot_store=InMemorySnapshotStore())
+    written = _fill(bound, 130)  # snapshot at 100
+    store.read_versions.clear()
+    loaded = bound.load()
+    assert loaded is not None and loaded.state == written.state and loaded.version == 130
+    # FIRST_READ newest commits beside the snapshot GET, then the ones between
+    assert store.read_versions == [*range(130, 130 - FIRST_READ, -1), *range(100, 131 - FIRST_READ)]

@@ -25,6 +25,7 @@ from ddbes.model import Commit, Event, Snapshot
 from ddbes.ports import Clock, CommitStore, SnapshotStore
 from ddbes.retry import RetryPolicy, call_with_retries
 from ddbes.settings import OPTION_NAMES, config, require_commit_store, validate_options
+from ddbes.snapshot_loading import start_load
 from ddbes.upcasting import Upcasters, upcast_event, upcasters_checksum
 
 __all__ = ["Aggregate", "aggregate_command"]
@@ -280,7 +281,8 @@ class Aggregate:
             self._reset()
         if version is not None and version == self.version:
             return self
-        if settings.snapshots and self._hydrate_from_snapshot(settings, version, until):
+        if settings.snapshots:
+            self._hydrate_from_snapshot(settings, version, until)
             return self
         for commit in settings.commit_store.read_commits(
             self.aggregate_type,
@@ -294,58 +296,31 @@ class Aggregate:
 
     def _hydrate_from_snapshot(
         self, settings: _Settings, version: int | None, until: datetime | None
-    ) -> bool:
+    ) -> None:
+        """Hydrate from the snapshot when it helps (see :mod:`ddbes.snapshot_loading`)."""
         assert settings.snapshot_store is not None
-        log = settings.logger
-        try:
-            snapshot = settings.snapshot_store.get(self.aggregate_type, self.key)
-        except Exception as exc:  # a snapshot is a cache: any failure means a replay
-            log.warning(
-                "ignoring the snapshot of %s, replaying its commits: %s", self.aggregate_id, exc
-            )
-            return False
-        if snapshot is None or snapshot.version <= self.version:
-            return False
-        if snapshot.checksum != type(self)._checksum:
-            log.warning(
-                "ignoring the snapshot of %s at version %d: it was made by other upcasters or "
-                "another snapshot_version; replaying its commits",
-                self.aggregate_id,
-                snapshot.version,
-            )
-            return False
-        if (version is not None and snapshot.version > version) or (
-            until is not None and snapshot.head_committed_at > until
-        ):
-            return False
-        commits = settings.commit_store.read_commits(
-            self.aggregate_type,
-            self.key,
-            from_version=snapshot.version,
+        start = start_load(
+            settings.commit_store,
+            settings.snapshot_store,
+            aggregate_type=self.aggregate_type,
+            aggregate_key=self.key,
+            aggregate_id=self.aggregate_id,
+            checksum=type(self)._checksum,
+            from_version=self.version + 1,
             to_version=version,
             until=until,
+            window=settings.snapshots_frequency,
+            logger=settings.logger,
         )
-        head = next(commits, None)
-        if (
-            head is None
-            or head.version != snapshot.version
-            or head.commit_id != snapshot.head_commit_id
-        ):
-            log.warning(
-                "ignoring the snapshot of %s at version %d: the commit log does not hold its head "
-                "commit %s; replaying its commits",
-                self.aggregate_id,
-                snapshot.version,
-                snapshot.head_commit_id,
-            )
-            return False
-        self.state = snapshot.state
-        self.version = snapshot.version
-        self.head_commit_id = head.commit_id
-        self.head_committed_at = head.committed_at
+        commits = start.commits
+        if start.snapshot is not None:
+            head = next(commits)
+            self.state = start.snapshot.state
+            self.version = start.snapshot.version
+            self.head_commit_id = head.commit_id
+            self.head_committed_at = head.committed_at
         for commit in commits:
             self._apply(commit)
-        return True
 
     @classmethod
     def load(

@@ -130,11 +130,14 @@ class InMemoryCommitStore(CommitStore):
             stop = len(history) if to_version is None else max(0, min(to_version, len(history)))
             if until is not None:
                 stop = min(stop, bisect.bisect_right(self._times.get(ident, []), until))
-            selected = history[max(from_version, 1) - 1 : stop]
+            start = max(from_version, 1) - 1
+            if limit is not None and descending:
+                start = max(start, stop - max(limit, 0))
+            elif limit is not None:
+                stop = min(stop, start + max(limit, 0))
+            selected = history[start:stop]
         if descending:
             selected = selected[::-1]
-        if limit is not None:
-            selected = selected[: max(limit, 0)]
         return (stored.load() for stored in selected)
 
     def read_log(

@@ -1,0 +1,158 @@
+"""Where a load starts: the aggregate's snapshot and its newest commits, fetched at once.
+
+A load with snapshots needs two reads: the snapshot (an S3 GET) and the commits after it (a
+DynamoDB Query). Done one after the other they cost the sum of both; here the snapshot is
+fetched on a worker thread while the caller reads the newest commits (at most
+``snapshots_frequency + 1``, and no more than :data:`FIRST_READ`). When those reach back to the
+snapshot's head commit, the load costs the slower of the two reads; otherwise one more read
+fetches the commits between the snapshot and them.
+
+A snapshot is only a cache: when it is missing, unreadable, made by other upcasters, outside
+the requested bounds or not matched by its head commit in the log, the load replays commits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from logging import Logger
+
+from ddbes.model import Commit, Snapshot
+from ddbes.ports import CommitStore, SnapshotStore
+
+__all__ = ["FIRST_READ", "LoadStart", "start_load"]
+
+FIRST_READ = 25
+"""Newest commits read while the snapshot is fetched. Small, so that a load at or just past the
+snapshot costs about one short Query; a snapshot further back costs one more Query."""
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ddbes-snapshot")
+        return _pool
+
+
+@dataclass(frozen=True, slots=True)
+class LoadStart:
+    """Where to start: ``snapshot`` (``None``: replay from the requested version) and the
+    commits to apply. With a snapshot, ``commits`` starts with the snapshot's head commit."""
+
+    snapshot: Snapshot | None
+    commits: Iterator[Commit]
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    commit_store: CommitStore
+    aggregate_type: str
+    aggregate_key: str
+    from_version: int
+    to_version: int | None
+    until: datetime | None
+
+    def read(self, from_version: int, to_version: int | None) -> Iterator[Commit]:
+        if to_version is not None and to_version < from_version:
+            return iter(())
+        return self.commit_store.read_commits(
+            self.aggregate_type,
+            self.aggregate_key,
+            from_version=from_version,
+            to_version=to_version,
+            until=self.until,
+        )
+
+
+def start_load(
+    commit_store: CommitStore,
+    snapshot_store: SnapshotStore,
+    *,
+    aggregate_type: str,
+    aggregate_key: str,
+    aggregate_id: str,
+    checksum: str,
+    from_version: int,
+    to_version: int | None,
+    until: datetime | None,
+    window: int,
+    logger: Logger,
+) -> LoadStart:
+    """Fetch the snapshot and the newest commits in ``[from_version, to_version]`` (at or
+    before ``until``) concurrently, and decide where the load starts. ``window`` is the
+    aggregate's ``snapshots_frequency``: a load never needs more than ``window + 1`` commits."""
+    request = _Request(commit_store, aggregate_type, aggregate_key, from_version, to_version, until)
+    future = _executor().submit(snapshot_store.get, aggregate_type, aggregate_key)
+    try:
+        newest = list(
+            commit_store.read_commits(
+                aggregate_type,
+                aggregate_key,
+                from_version=from_version,
+                to_version=to_version,
+                until=until,
+                descending=True,
+                limit=min(window + 1, FIRST_READ),
+            )
+        )
+    finally:
+        snapshot = _snapshot_or_none(future, aggregate_id, logger)
+    newest.reverse()
+    if not newest:
+        return LoadStart(None, iter(()))
+    oldest = newest[0].version
+
+    def replay() -> LoadStart:
+        return LoadStart(None, itertools.chain(request.read(from_version, oldest - 1), newest))
+
+    if snapshot is None or snapshot.version < from_version:
+        return replay()
+    if snapshot.checksum != checksum:
+        logger.warning(
+            "ignoring the snapshot of %s at version %d: it was made by other upcasters or "
+            "another snapshot_version; replaying its commits",
+            aggregate_id,
+            snapshot.version,
+        )
+        return replay()
+    if (to_version is not None and snapshot.version > to_version) or (
+        until is not None and snapshot.head_committed_at > until
+    ):
+        return replay()  # the snapshot is newer than what was asked for
+    if snapshot.version >= oldest:
+        commits: Iterator[Commit] = iter([c for c in newest if c.version >= snapshot.version])
+    else:  # the snapshot is older than the first read reaches: read the commits in between
+        commits = itertools.chain(request.read(snapshot.version, oldest - 1), newest)
+    head = next(commits, None)
+    if (
+        head is None
+        or head.version != snapshot.version
+        or head.commit_id != snapshot.head_commit_id
+    ):
+        logger.warning(
+            "ignoring the snapshot of %s at version %d: the commit log does not hold its head "
+            "commit %s; replaying its commits",
+            aggregate_id,
+            snapshot.version,
+            snapshot.head_commit_id,
+        )
+        return replay()
+    return LoadStart(snapshot, itertools.chain([head], commits))
+
+
+def _snapshot_or_none(
+    future: Future[Snapshot | None], aggregate_id: str, logger: Logger
+) -> Snapshot | None:
+    try:
+        return future.result()
+    except Exception as exc:  # a snapshot is a cache: any failure means a replay
+        logger.warning("ignoring the snapshot of %s, replaying its commits: %s", aggregate_id, exc)
+        return None
