@@ -74,3 +74,12 @@ def write_section(title: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     BENCHMARKS.write_text(text)
+
+
+def why(claim: str, ddbes: str, comparison: str, ratio: str) -> str:
+    """A headline for the README's "Why ddbes" table, kept in BENCHMARKS.md as a comment that
+    ``bench/why.py`` collects: ``<!-- why: claim | ddbes | comparison | ratio -->``."""
+    for part in (claim, ddbes, comparison, ratio):
+        if "|" in part or "-->" in part:
+            raise ValueError(f"a headline part cannot hold '|' or '-->': {part!r}")
+    return f"<!-- why: {claim} | {ddbes} | {comparison} | {ratio} -->"

@@ -28,7 +28,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import machine, write_section
+from bench._harness import machine, why, write_section
 from ddbes import Aggregate, Commit
 from ddbes.memory import InMemoryCommitStore, InMemorySnapshotStore
 from ddbes.ports import CommitStore, SnapshotStore
@@ -187,6 +187,26 @@ def aws_stores(
     return commit_store, snapshot_store, stop
 
 
+def headlines(rows: list[Variant]) -> list[str]:
+    """The worst case (most commits after the snapshot) and the full replay, for the README."""
+    worst = max((r for r in rows if r.baseline is not None), key=lambda r: r.ratio)
+    full = next(r for r in rows if "no snapshots" in r.label)
+    return [
+        why(
+            "Load a 10,000-commit aggregate with snapshots, worst case (DynamoDB Local + S3)",
+            f"{worst.median_ms:.1f} ms",
+            f"a 100-commit aggregate: {worst.baseline.median_ms:.1f} ms" if worst.baseline else "",
+            f"{worst.ratio:.2f}x",
+        ),
+        why(
+            "Same aggregate without snapshots (full replay)",
+            f"{full.median_ms:,.0f} ms",
+            f"a 100-commit aggregate: {full.baseline.median_ms:.1f} ms" if full.baseline else "",
+            f"{full.ratio:.0f}x",
+        ),
+    ]
+
+
 def table(rows: list[Variant]) -> list[str]:
     lines = [
         "| load | ms/load (median, spread) | loads/s | ratio to the 100-commit load of its phase |",
@@ -246,6 +266,8 @@ def main() -> None:
         "**In-memory stores.**",
         "",
         *table(memory),
+        "",
+        *headlines(aws),
     ]
     print("\n".join(lines))
     if not args.no_write:
