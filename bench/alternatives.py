@@ -16,7 +16,7 @@ like-for-like pair). Durable: ddbes on DynamoDB Local against eventsourcing's SQ
 with the benchmark's 2 cores against an embedded file), shown as context; the like-for-like
 DynamoDB comparison is ``bench/dynamodb_alternatives.py``.
 
-    uv run --no-sync python -m bench.alternatives [--rounds 5] [--no-write]
+    uv run --no-sync python -m bench.alternatives [--rounds 9] [--no-write]
 
 DynamoDB Local is started privately unless ``DDBES_BENCH_DYNAMODB_ENDPOINT`` (or
 ``DDBES_TEST_DYNAMODB_ENDPOINT``) names a running one.
@@ -229,11 +229,12 @@ def _ratio(mine: Rate, theirs: Rate) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=0.5, help="of each variant's round")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--seconds", type=float, default=0.3, help="of each variant's round")
     parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
     args = parser.parse_args()
     started = time.monotonic()
+    load = os.getloadavg()[0]
 
     from ddbes_dynamodb import DynamoDBCommitStore
     from ddbes_dynamodb._client import make_client
@@ -310,9 +311,9 @@ def main() -> None:
                 local.kill()
 
     command = "uv run --no-sync python -m bench.alternatives"
-    if args.rounds != 5:
+    if args.rounds != 9:
         command += f" --rounds {args.rounds}"
-    if args.seconds != 0.5:
+    if args.seconds != 0.3:
         command += f" --seconds {args.seconds}"
     wall = time.monotonic() - started
     rows: list[tuple[str, Rate, Rate, Rate, Rate]] = [
@@ -355,8 +356,10 @@ eventsourcing's: above 1 is ddbes faster.
 ```shell
 {command}
 ```
-Machine: {machine()}. Median of {args.rounds} rounds (spread = min-max); each variant's rounds
-are sized from its warm-up to take about {args.seconds} s. Wall time {wall:.0f} s.
+Machine: {machine()}; load average {load:.1f} when the run started (others share the
+cores: hence the spreads, and the ratios). Median of {args.rounds} rounds (spread = min-max);
+each variant's rounds are sized from its warm-up to take about {args.seconds} s. Wall time
+{wall:.0f} s.
 
 {table_text}
 
