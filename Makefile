@@ -16,7 +16,7 @@ test: bootstrap services lint  ## everything CI runs
 lint: bootstrap
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
-	$(UV) run --no-sync mypy packages/ddbes-core/src packages/ddbes-dynamodb/src packages/ddbes-s3/src packages/ddbes-ws/src
+	$(UV) run --no-sync mypy packages/ddbes-core/src packages/ddbes-dynamodb/src packages/ddbes-s3/src packages/ddbes-ws/src packages/ddbes-cli/src
 
 format: bootstrap
 	$(UV) run --no-sync ruff format .

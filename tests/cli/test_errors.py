@@ -18,7 +18,7 @@ def _run_hiding(module: str, args: list[str], environ: dict[str, str]) -> Result
     code = (
         "import sys\n"
         f"sys.modules[{module!r}] = None\n"
-        "from ddbes.cli import main\n"
+        "from ddbes_cli import main\n"
         f"sys.exit(main({args!r}))\n"
     )
     done = subprocess.run(
@@ -62,8 +62,8 @@ def test_a_bad_configuration_file_exits_3(embedded: Ddbes, tmp_path: Path) -> No
         ("ddbes_dynamodb", ["inspect", "T", "k"], "pip install ddbes-dynamodb"),
         ("ddbes_ws", ["tail", "ws://127.0.0.1:9"], "pip install ddbes-ws"),
         ("ddbes_s3", ["demo"], "pip install ddbes-s3"),
-        ("moto", ["inspect", "T", "k"], 'pip install "ddbes-core[local]"'),
-        ("dependency_injector", ["table", "describe"], 'pip install "ddbes-core[cli]"'),
+        ("moto", ["inspect", "T", "k"], 'pip install "ddbes-cli[local]"'),
+        ("dependency_injector", ["table", "describe"], "pip install ddbes-cli"),
     ],
 )
 def test_a_missing_adapter_names_its_pip_install(

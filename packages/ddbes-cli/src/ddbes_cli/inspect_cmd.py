@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from ddbes.aggregate import Aggregate
-from ddbes.cli import _exit
-from ddbes.cli._runtime import (
+from ddbes.codec import parse_time
+from ddbes.model import Commit
+from ddbes_cli import _exit
+from ddbes_cli._runtime import (
     Runtime,
     UsageError,
     add_aws_options,
@@ -26,8 +28,6 @@ from ddbes.cli._runtime import (
     print_json,
     say,
 )
-from ddbes.codec import parse_time
-from ddbes.model import Commit
 
 __all__ = ["merged_state", "register"]
 

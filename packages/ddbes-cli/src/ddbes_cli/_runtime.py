@@ -167,7 +167,7 @@ class Runtime:
         )
 
     def _wants_embedded(self, forced: bool, demo: bool) -> bool:
-        from ddbes.cli._embedded import aws_configured, endpoint_configured  # noqa: PLC0415
+        from ddbes_cli._embedded import aws_configured, endpoint_configured  # noqa: PLC0415
 
         if not self._uses_aws() or self.configuration["endpoint_url"]:
             return False
@@ -179,7 +179,7 @@ class Runtime:
 
     def _local_endpoint_credentials(self) -> None:
         """DynamoDB Local and moto on this machine accept any credentials: supply some."""
-        from ddbes.cli._embedded import (  # noqa: PLC0415
+        from ddbes_cli._embedded import (  # noqa: PLC0415
             credentials_configured,
             is_loopback,
             use_emulator_credentials,
@@ -190,7 +190,7 @@ class Runtime:
             use_emulator_credentials()
 
     def _start_embedded(self, set_up: bool) -> None:
-        from ddbes.cli._embedded import EmbeddedAWS  # noqa: PLC0415
+        from ddbes_cli._embedded import EmbeddedAWS  # noqa: PLC0415
 
         self.embedded = EmbeddedAWS()
         self.embedded.use_in_this_process()

@@ -13,8 +13,12 @@ import uuid
 from typing import Any
 
 from ddbes.aggregate import append_idempotently
-from ddbes.cli import _exit
-from ddbes.cli._runtime import (
+from ddbes.codec import normalize_events
+from ddbes.errors import VersionConflict
+from ddbes.model import Commit
+from ddbes.retry import RetryPolicy, call_with_retries
+from ddbes_cli import _exit
+from ddbes_cli._runtime import (
     Runtime,
     UsageError,
     add_aws_options,
@@ -23,10 +27,6 @@ from ddbes.cli._runtime import (
     print_json,
     say,
 )
-from ddbes.codec import normalize_events
-from ddbes.errors import VersionConflict
-from ddbes.model import Commit
-from ddbes.retry import RetryPolicy, call_with_retries
 
 __all__ = ["register"]
 

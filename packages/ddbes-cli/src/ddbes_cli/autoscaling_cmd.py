@@ -7,8 +7,8 @@ import argparse
 from dataclasses import asdict
 from typing import Any
 
-from ddbes.cli import _exit
-from ddbes.cli._runtime import Runtime, add_aws_options, add_json_option, print_json, say
+from ddbes_cli import _exit
+from ddbes_cli._runtime import Runtime, add_aws_options, add_json_option, print_json, say
 
 __all__ = ["register"]
 

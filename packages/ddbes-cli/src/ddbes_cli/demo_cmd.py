@@ -17,9 +17,9 @@ import argparse
 import time
 from typing import Any
 
-from ddbes.cli import _exit
-from ddbes.cli._demo_story import Story
-from ddbes.cli._runtime import Runtime, UsageError, say
+from ddbes_cli import _exit
+from ddbes_cli._demo_story import Story
+from ddbes_cli._runtime import Runtime, UsageError, say
 
 __all__ = ["register"]
 

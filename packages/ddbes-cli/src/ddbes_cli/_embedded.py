@@ -126,7 +126,7 @@ class EmbeddedAWS:
         except ImportError as exc:
             raise ConfigurationError(
                 "the embedded AWS emulator needs moto, which is not installed: "
-                'pip install "ddbes-core[local]" (or pass --endpoint-url / set AWS_* variables '
+                'pip install "ddbes-cli[local]" (or pass --endpoint-url / set AWS_* variables '
                 "to use another endpoint)"
             ) from exc
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

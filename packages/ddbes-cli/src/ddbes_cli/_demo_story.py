@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from ddbes import config
-from ddbes.cli._demo_model import ApplicationSettings, User
-from ddbes.cli._runtime import say
 from ddbes.errors import DdbesError
 from ddbes.model import Commit
 from ddbes.projector import Projector
+from ddbes_cli._demo_model import ApplicationSettings, User
+from ddbes_cli._runtime import say
 
 __all__ = ["Story"]
 

@@ -11,10 +11,10 @@ import argparse
 import sys
 from typing import Any
 
-from ddbes.cli import _exit
-from ddbes.cli._embedded import EmbeddedAWS
-from ddbes.cli._runtime import Runtime, add_json_option, print_json, say
-from ddbes.cli._signals import stop_requested
+from ddbes_cli import _exit
+from ddbes_cli._embedded import EmbeddedAWS
+from ddbes_cli._runtime import Runtime, add_json_option, print_json, say
+from ddbes_cli._signals import stop_requested
 
 __all__ = ["register"]
 

@@ -15,9 +15,9 @@ import signal
 import sys
 from typing import Any
 
-from ddbes.cli import _exit
-from ddbes.cli._runtime import UsageError, add_json_option, print_json, say
 from ddbes.container import require_adapter
+from ddbes_cli import _exit
+from ddbes_cli._runtime import UsageError, add_json_option, print_json, say
 
 __all__ = ["filter_sets", "register"]
 

@@ -1,7 +1,7 @@
 """The ``ddbes`` command: the operator's tool, and the demo.
 
 Each subcommand is a small module of this package with ``register(subparsers)``; the command's
-exit codes are in :mod:`ddbes.cli._exit` and ``docs/cli.md``. Errors end a command with one line
+exit codes are in :mod:`ddbes_cli._exit` and ``docs/cli.md``. Errors end a command with one line
 on stderr (``--debug`` shows the traceback).
 """
 
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ddbes.cli import _exit
+from ddbes_cli import _exit
 
 __all__ = ["main"]
 
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", parser_class=_Parser, required=True
     )
     for name in _COMMANDS:
-        importlib.import_module(f"ddbes.cli.{name}_cmd").register(subparsers)
+        importlib.import_module(f"ddbes_cli.{name}_cmd").register(subparsers)
     return parser
 
 
@@ -93,8 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.name != "dependency_injector":
             raise
         print(
-            "ddbes: error: the ddbes command needs dependency-injector: "
-            'pip install "ddbes-core[cli]"',
+            "ddbes: error: the ddbes command needs dependency-injector: pip install ddbes-cli",
             file=sys.stderr,
             flush=True,
         )
@@ -116,8 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        from ddbes.cli._runtime import UsageError  # noqa: PLC0415
         from ddbes.errors import DdbesError  # noqa: PLC0415
+        from ddbes_cli._runtime import UsageError  # noqa: PLC0415
 
         if isinstance(exc, (UsageError, ValueError, TypeError)) and not isinstance(exc, DdbesError):
             print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr, flush=True)

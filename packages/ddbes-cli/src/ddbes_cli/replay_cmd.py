@@ -15,9 +15,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ddbes.cli import _exit
-from ddbes.cli._progress import ProgressBar
-from ddbes.cli._runtime import (
+from ddbes.memory import InMemoryCheckpointStore
+from ddbes.projector import Projector, ProjectorProgress
+from ddbes_cli import _exit
+from ddbes_cli._progress import ProgressBar
+from ddbes_cli._runtime import (
     Runtime,
     UsageError,
     add_aws_options,
@@ -26,8 +28,6 @@ from ddbes.cli._runtime import (
     print_json,
     say,
 )
-from ddbes.memory import InMemoryCheckpointStore
-from ddbes.projector import Projector, ProjectorProgress
 
 __all__ = ["register"]
 

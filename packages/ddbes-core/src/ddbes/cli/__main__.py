@@ -1,7 +1,0 @@
-"""``python -m ddbes.cli``: the ``ddbes`` command."""
-
-import sys
-
-from ddbes.cli import main
-
-sys.exit(main())
