@@ -1,4 +1,5 @@
-"""Run every benchmark once, in turn; each rewrites its own section of BENCHMARKS.md.
+"""Run every benchmark once, in turn; each rewrites its own section of BENCHMARKS.md. Then
+regenerate the README's "Why ddbes" table from the headlines they wrote (bench/why.py).
 
 make bench        (or: uv run python -m bench.run_all)
 """
@@ -8,7 +9,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.core", "bench.dynamodb", "bench.snapshots", "bench.projector", "bench.stream"]
+BENCHMARKS = [
+    "bench.alternatives",
+    "bench.dynamodb_alternatives",
+    "bench.dynamodb",
+    "bench.snapshots",
+    "bench.projector",
+    "bench.stream",
+]
 
 
 def main() -> int:
@@ -17,6 +25,8 @@ def main() -> int:
         print(f"== {module}", flush=True)
         if subprocess.run([sys.executable, "-m", module], check=False).returncode != 0:
             failed.append(module)
+    if subprocess.run([sys.executable, "-m", "bench.why"], check=False).returncode != 0:
+        failed.append("bench.why")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
