@@ -96,6 +96,8 @@ def normalize_events(
             )
     try:
         text = _ENCODER.encode(listed)
+        if not text.isascii():
+            text.encode()  # a lone surrogate has no UTF-8: refuse it here, not in a store
     except (TypeError, ValueError) as exc:
         raise InvalidEvent(f"events{where} are not JSON-serializable: {exc}") from exc
     decoded: list[Event] = _DECODER.decode(text)
@@ -140,7 +142,8 @@ def format_time(moment: datetime) -> str:
         raise ValueError(
             f"a naive datetime ({moment.isoformat()}) has no time zone: use an aware one"
         )
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to 4 digits, where strftime's %Y writes year 999 as "999".
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(moment: datetime | str) -> datetime:

@@ -240,8 +240,8 @@ def _member_test(values: Sequence[object], where: str, limits: FilterLimits) -> 
             strings.add(item)
         elif type(item) is bool:
             booleans.add(item)
-        elif type(item) in (int, float) and math.isfinite(item):  # type: ignore[arg-type]
-            numbers.add(item)  # type: ignore[arg-type]
+        elif type(item) is int or (type(item) is float and math.isfinite(item)):
+            numbers.add(item)  # ints are never infinite (10**400 is too big for math.isfinite)
         else:
             raise InvalidFilter(
                 f"{where}: list values must be strings, finite numbers or booleans, "

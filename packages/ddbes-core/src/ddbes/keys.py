@@ -63,7 +63,10 @@ def _text(value: Any) -> str:
 
 
 def _escape(text: str, separator: str) -> str:
-    return text.replace(_ESCAPE, _ESCAPE * 2).replace(separator, _ESCAPE + separator)
+    # Escaping the separator's first character (not the whole separator) keeps multi-character
+    # separators unambiguous too: with "::", ("a:", "b") and ("a", ":b") would both give "a:::b".
+    first = separator[0]
+    return text.replace(_ESCAPE, _ESCAPE * 2).replace(first, _ESCAPE + first)
 
 
 def key_from_props(
@@ -71,15 +74,20 @@ def key_from_props(
 ) -> tuple[str, dict[str, Any]]:
     """``(key_string, key_props)`` for ``props``.
 
-    Parts are joined with ``separator``; a separator or backslash inside a part is escaped with
-    a backslash, so two different tuples of parts never give the same key. Missing optional parts
-    at the end are dropped (``("a", None)`` gives ``"a"``).
+    Parts are joined with ``separator``; a backslash, or the separator's first character, inside
+    a part is escaped with a backslash, so two different tuples of parts never give the same key.
+    Missing optional parts at the end are dropped (``("a", None)`` gives ``"a"``).
 
     Raises:
-        ValueError: a required part is missing (the message names it), or the key is empty.
+        ValueError: a required part is missing (the message names it), the key is empty, or
+            ``separator`` is empty or starts with a backslash (the escape character).
     """
     if schema is None:
         return KEYLESS, {}
+    if not separator or separator[0] == _ESCAPE:
+        raise ValueError(
+            f"a key separator must not be empty or start with a backslash: {separator!r}"
+        )
     key_props: dict[str, Any] = {}
     texts: list[str] = []
     for part in schema:

@@ -2,7 +2,9 @@
 
 ``upcasters = {"ItemAdded": {0: up0, 1: up1}}`` upgrades an ``ItemAdded`` event whose own
 ``"version"`` field is 0 (or missing) with ``up0``, stamps it ``version: 1``, then applies ``up1``
-and so on, until there is no upcaster for the event's version.
+and so on, until there is no upcaster for the event's version. A chain with a hole (upcasters
+for versions 0 and 2 but not 1) cannot bring an event below the hole up to date: that event is
+an :class:`~ddbes.errors.InvalidEvent`, never silently handed over half upgraded.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def upcast_event(event: Event, upcasters: Upcasters) -> Event:
     """``event`` upgraded through every upcaster that applies, chained by its ``"version"``.
 
     Raises:
-        InvalidEvent: an upcaster returned something that is not an event dict with a ``type``.
+        InvalidEvent: an upcaster returned something that is not an event dict with a ``type``,
+            or the chain has no upcaster for the event's version but has one for a later version.
     """
     chain = upcasters.get(event.get("type", ""))
     if not chain:
@@ -35,6 +38,11 @@ def upcast_event(event: Event, upcasters: Upcasters) -> Event:
         version = event.get("version") or 0
         upcaster = chain.get(version)
         if upcaster is None:
+            if any(later > version for later in chain):
+                raise InvalidEvent(
+                    f"no upcaster for {event.get('type')!r} version {version}, but there are "
+                    f"upcasters for versions {sorted(chain)}: add the missing step"
+                )
             return event
         upgraded = upcaster(dict(event))
         if not isinstance(upgraded, dict) or not isinstance(upgraded.get("type"), str):
