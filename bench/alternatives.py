@@ -16,7 +16,7 @@ like-for-like pair). Durable: ddbes on DynamoDB Local against eventsourcing's SQ
 with the benchmark's 2 cores against an embedded file), shown as context; the like-for-like
 DynamoDB comparison is ``bench/dynamodb_alternatives.py``.
 
-    uv run --no-sync python -m bench.alternatives [--rounds 9] [--no-write]
+    uv run --no-sync python -m bench.alternatives [--rounds 15] [--no-write]
 
 DynamoDB Local is started privately unless ``DDBES_BENCH_DYNAMODB_ENDPOINT`` (or
 ``DDBES_TEST_DYNAMODB_ENDPOINT``) names a running one.
@@ -42,7 +42,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate as EsAggregate
 from eventsourcing.domain import event
 
-from bench._harness import Rate, machine, measure, write_section
+from bench._harness import Rate, machine, measure, why, write_section
 from ddbes import Aggregate, Commit
 from ddbes.memory import InMemoryCommitStore
 from ddbes.ports import CommitStore
@@ -229,8 +229,8 @@ def _ratio(mine: Rate, theirs: Rate) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--seconds", type=float, default=0.3, help="of each variant's round")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--seconds", type=float, default=0.2, help="of each variant's round")
     parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
     args = parser.parse_args()
     started = time.monotonic()
@@ -311,9 +311,9 @@ def main() -> None:
                 local.kill()
 
     command = "uv run --no-sync python -m bench.alternatives"
-    if args.rounds != 9:
+    if args.rounds != 15:
         command += f" --rounds {args.rounds}"
-    if args.seconds != 0.3:
+    if args.seconds != 0.2:
         command += f" --seconds {args.seconds}"
     wall = time.monotonic() - started
     rows: list[tuple[str, Rate, Rate, Rate, Rate]] = [
@@ -345,6 +345,41 @@ def main() -> None:
             f"| {_cell(ddb)} | {_cell(sqlite_rate)} | {_ratio(ddb, sqlite_rate)} |"
         )
     table_text = "\n".join(table)
+
+    def headline(claim: str, mine: Rate, theirs: Rate, other: str, unit: str) -> str:
+        return why(
+            claim,
+            f"{mine.median:,.0f} {unit}",
+            f"{other}: {theirs.median:,.0f} {unit}",
+            f"{mine.median / theirs.median:.2f}x the rate",
+        )
+
+    headlines = "\n".join(
+        [
+            headline("Commits, in memory", commits[0], commits[1], "eventsourcing 9.5 POPO", "/s"),
+            headline(
+                "Loads of 10-event aggregates, in memory",
+                loads[0],
+                loads[1],
+                "eventsourcing 9.5 POPO",
+                "/s",
+            ),
+            headline(
+                "Global-log reads, in memory, events decoded",
+                log_mem,
+                log_popo_dec,
+                "eventsourcing 9.5 POPO, notifications decoded",
+                "events/s",
+            ),
+            headline(
+                "Global-log reads, in memory, eventsourcing left undecoded",
+                log_mem,
+                log_popo,
+                "eventsourcing 9.5 POPO, raw notifications",
+                "events/s",
+            ),
+        ]
+    )
     body = f"""
 The same work through ddbes and the `eventsourcing` library 9.5 in one run, the rounds of every
 variant interleaved: commits (one event per commit on one long-lived aggregate), loads of
@@ -371,6 +406,8 @@ each variant's rounds are sized from its warm-up to take about {args.seconds} s.
   process sharing the benchmark's 2 cores, with a conditional transaction per commit and a
   gap-free global log; eventsourcing's SQLite recorder writes an embedded file in a temporary
   folder. The like-for-like comparison on DynamoDB is in "Alternatives on DynamoDB Local".
+
+{headlines}
 """
     print(body)
     if not args.no_write:

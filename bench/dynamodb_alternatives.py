@@ -12,7 +12,7 @@
 (``bench/esdynamodb``, synced here when missing) as a worker process that this script drives
 over line-JSON; its rounds are interleaved with ddbes's on the same DynamoDB Local.
 
-    uv run --no-sync python -m bench.dynamodb_alternatives [--rounds 11] [--no-write]
+    uv run --no-sync python -m bench.dynamodb_alternatives [--rounds 15] [--no-write]
 
 DynamoDB Local is started privately unless ``DDBES_BENCH_DYNAMODB_ENDPOINT`` (or
 ``DDBES_TEST_DYNAMODB_ENDPOINT``) names a running one.
@@ -34,7 +34,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import ROOT, Rate, compare, machine, write_section
+from bench._harness import ROOT, Rate, compare, machine, why, write_section
 from bench.alternatives import Account
 from bench.dynamodb import PAD, Aggregates, RawWriter, _event, _raw_query
 from ddbes.errors import VersionConflict
@@ -145,7 +145,7 @@ def _cell(rate: Rate) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
     args = parser.parse_args()
     started = time.monotonic()
@@ -244,13 +244,13 @@ def main() -> None:
                 ("raw", raw_commits),
                 ("plain", plain_writes),
             ],
-            150,
+            100,
             args.rounds,
         )
         commits, plain = commits_and_plain[:3], commits_and_plain[3]
         print("loads ...", flush=True)
         loads = compare(
-            [("ddbes", ddbes_loads), ("es", es_loads), ("raw", raw_loads)], 80, args.rounds
+            [("ddbes", ddbes_loads), ("es", es_loads), ("raw", raw_loads)], 60, args.rounds
         )
         print("conflicts ...", flush=True)
         ddbes_conflict = _ddbes_conflicts(new_store())
@@ -265,7 +265,7 @@ def main() -> None:
             local.kill()
 
     command = "uv run --no-sync python -m bench.dynamodb_alternatives"
-    if args.rounds != 11:
+    if args.rounds != 15:
         command += f" --rounds {args.rounds}"
     rows = []
     for label, (mine, theirs, raw) in (
@@ -291,6 +291,29 @@ def main() -> None:
     es_second = (
         f"{es_conflict['raised']} raised; its event replaced the first writer's "
         f"in {es_conflict['second_overwrote_first']} of {CONFLICTS}"
+    )
+    headlines = "\n".join(
+        [
+            why(
+                "Commits on DynamoDB Local (ddbes: conditional, with a global log)",
+                f"{commits[0].median:,.0f} commits/s",
+                f"eventsourcing-dynamodb 0.1.0 (unconditional): {commits[1].median:,.0f} commits/s",
+                f"{commits[0].median / commits[1].median:.2f}x the rate",
+            ),
+            why(
+                "Loads of 10-event aggregates on DynamoDB Local",
+                f"{loads[0].median:,.0f} loads/s",
+                f"eventsourcing-dynamodb 0.1.0: {loads[1].median:,.0f} loads/s",
+                f"{loads[0].median / loads[1].median:.2f}x the rate",
+            ),
+            why(
+                f"Events lost when two stale writers commit, x{CONFLICTS} (DynamoDB Local)",
+                f"{ddbes_conflict['lost']} (the second writer gets VersionConflict)",
+                f"eventsourcing-dynamodb 0.1.0: {es_conflict['lost']} of "
+                f"{es_conflict['acknowledged']} acknowledged",
+                "none lost" if ddbes_conflict["lost"] == 0 else "LOST EVENTS",
+            ),
+        ]
     )
     ddbes_second = f"{ddbes_conflict['raised']} raised {', '.join(ddbes_conflict['errors'])}"
     body = f"""
@@ -329,6 +352,8 @@ an error (the creations included); "stored" counts the events in the table after
 |---|---|---|---|---|
 {lost_row("ddbes", ddbes_conflict, ddbes_second)}
 {lost_row("eventsourcing-dynamodb 0.1.0", es_conflict, es_second)}
+
+{headlines}
 """
     print(body)
     if not args.no_write:
