@@ -22,7 +22,8 @@ format: bootstrap
 	$(UV) run --no-sync ruff format .
 	$(UV) run --no-sync ruff check --fix .
 
-bench: bootstrap services
+bench: bootstrap services  ## every benchmark side by side; rewrites BENCHMARKS.md and the README's Why table
+	$(UV) sync --frozen --project bench/esdynamodb  # eventsourcing-dynamodb pins eventsourcing 9.3: its own env
 	scripts/private-net $(UV) run --no-sync python -m bench.run_all
 
 bootstrap:
