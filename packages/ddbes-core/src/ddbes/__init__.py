@@ -5,6 +5,7 @@ filters, and in-memory adapters. Adapters live in ``ddbes_dynamodb``, ``ddbes_s3
 """
 
 from ddbes.aggregate import Aggregate, aggregate_command
+from ddbes.creation import create_method
 from ddbes.keys import KeyPart
 from ddbes.model import Commit, Snapshot
 from ddbes.projector import Projector
@@ -20,6 +21,7 @@ __all__ = [
     "Snapshot",
     "aggregate_command",
     "config",
+    "create_method",
 ]
 
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ from logging import Logger
 from typing import Any, ClassVar, Self, TypeVar, cast, overload
 
 from ddbes.codec import normalize_events, parse_time
+from ddbes.creation import create_method
 from ddbes.errors import (
     AggregateNotFound,
     CommitInProgress,
@@ -71,21 +72,7 @@ def _rehydrate(aggregate: Aggregate) -> None:
     aggregate.hydrate()
 
 
-class _CreateMethod:
-    """``create`` is a class method on the class (``User.create(name=...)``) and the user's own
-    instance method on instances (``self.create(...)`` commits the creation events)."""
-
-    def __init__(self, instance_create: Callable[..., Any]) -> None:
-        self.instance_create = instance_create
-        self.__doc__ = instance_create.__doc__
-
-    def __get__(self, instance: Aggregate | None, owner: type[Aggregate]) -> Callable[..., Any]:
-        if instance is None:
-            return functools.partial(owner._create_from_props)
-        return self.instance_create.__get__(instance, owner)  # type: ignore[no-any-return]
-
-
-def _missing_create(self: Aggregate, **props: Any) -> Any:
+def _missing_create(self: Aggregate, /, **props: Any) -> Any:
     raise NotImplementedError(
         f"{type(self).__name__} has no instance method create(): define "
         "`def create(self, **props): return self.commit({...})`"
@@ -109,7 +96,7 @@ class Aggregate:
     _key_parts: ClassVar[tuple[KeyPart, ...] | None] = None
     _checksum: ClassVar[str] = upcasters_checksum({}, 0)
 
-    create: Any = _CreateMethod(_missing_create)
+    create: Any = create_method(_missing_create)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -125,8 +112,8 @@ class Aggregate:
         )
         cls._key_parts = normalize_schema(cls.key_schema)
         cls._checksum = upcasters_checksum(cls.upcasters, cls.snapshot_version)
-        if "create" in own and not isinstance(own["create"], _CreateMethod):
-            cls.create = _CreateMethod(own["create"])
+        if "create" in own and not isinstance(own["create"], create_method):
+            cls.create = create_method(own["create"])
 
     def __init__(self, key: str | Mapping[str, Any] | None = None, **options: Any) -> None:
         validate_options(options, f"{type(self).__name__}()")
