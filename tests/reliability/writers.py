@@ -129,7 +129,11 @@ def aggregate_operation(cls: type[Account]) -> Operation:
         instance = instances.get(key)
         if instance is None:
             instance = instances[key] = cls(key)
-        return instance.record(op)
+        try:
+            return instance.record(op)
+        except DdbesError:
+            del instances[key]  # as an application would: load afresh after a failure
+            raise
 
     return operation
 
