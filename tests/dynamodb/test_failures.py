@@ -154,3 +154,29 @@ def test_a_table_without_ddbes_metadata_says_how_to_fix_it(tables: DynamoDBTable
         fresh.append(commit("k", 1))
     fresh.create_table(log_partitions=1)  # records the metadata, keeps the table
     assert fresh.append(commit("k", 1)).position == 1
+
+
+def test_a_writer_that_saw_the_store_fail_rereads_the_head_so_the_log_stays_dense(
+    tables: DynamoDBTables,
+) -> None:
+    """A store that forgets an acknowledged write (DynamoDB Local killed just after answering)
+    must not make the writer leave a hole at the forgotten position."""
+    store = _private_store(tables, retry_policy=FAST)
+    store.append(commit("k", 1))
+    store.append(commit("k", 2))
+    from ddbes_dynamodb._items import commit_pk, log_pk, pad
+
+    for key in (
+        {"p": {"S": commit_pk("Cart", "k")}, "s": {"S": pad(2)}},
+        {"p": {"S": log_pk(0)}, "s": {"S": pad(2)}},
+    ):  # the store forgets the second commit
+        tables.client.delete_item(TableName=store.table_name, Key=key)
+    calls = inject_errors(store.client, "TransactWriteItems", "InternalServerError", times=4)
+    with pytest.raises(StoreUnavailable):
+        store.append(commit("other", 1))
+    assert calls() == FAST.max_attempts
+
+    again = store.append(commit("k", 2, commit_id="second-again"))
+
+    assert again.position == 2, "the writer re-read the head after the failure"
+    assert [c.position for c in store.read_log()] == [1, 2]

@@ -17,7 +17,7 @@ The reconciliation reads the table with a clean client (no injected faults) and 
 
 A scenario may *forgive* an acknowledged operation that is missing when the store itself forgot
 it (DynamoDB Local drops the last acknowledged transaction when SIGKILLed): it is counted apart,
-not as lost, and may leave one hole in its log partition.
+not as lost. It never leaves a hole: a writer that saw the store fail re-reads the log's head.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 from ddbes import Aggregate, RetryPolicy, aggregate_command
 from ddbes.clock import SystemClock
 from ddbes.errors import DdbesError, VersionConflict
-from ddbes.model import Commit, Event, log_partition_for
+from ddbes.model import Commit, Event
 from ddbes.ports import Clock, CommitStore
 from tests.reliability.counts import Counts
 
@@ -275,7 +275,7 @@ def reconcile(
 
     ``forgiven(attempt)`` says whether an acknowledged operation that is missing may have been
     forgotten by the store itself (DynamoDB Local at SIGKILL); those are counted apart, not as
-    lost, and each may leave one hole in its log partition.
+    lost. A hole in a log partition is always a problem.
     """
     problems = [
         f"a writer raised something other than a ddbes error: {u}" for u in ledger.unexpected
@@ -336,15 +336,9 @@ def reconcile(
     if phantoms:
         problems.append(f"stored operations no writer attempted: {sorted(phantoms)[:10]}")
 
-    excused = Counter(
-        log_partition_for(AGGREGATE_TYPE, a.key, store.log_partitions) for a in forgotten
-    )
     for partition, missing in holes.items():
-        if len(missing) > excused[partition]:
-            problems.append(
-                f"log partition {partition} has holes at {missing[:10]} "
-                f"({excused[partition]} explained by commits the store forgot)"
-            )
+        if missing:
+            problems.append(f"log partition {partition} has holes at {missing[:10]}")
 
     acknowledged = sum(1 for a in ledger.attempts if a.commit_id is not None)
     failed = len(ledger.attempts) - acknowledged

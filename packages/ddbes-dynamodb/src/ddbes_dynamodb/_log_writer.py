@@ -204,6 +204,9 @@ class LogWriter:
                 pending.error.__cause__ = exc
                 return
             except StoreError as exc:
+                # The outcome is unknown, and the store may have lost writes it acknowledged
+                # (a crash before its disk caught up): trust only a fresh read of the head.
+                self.head = None
                 for pending in batch:  # one exception object per thread that raises it
                     pending.error = copy.copy(exc)
                     pending.error.__cause__ = exc.__cause__
