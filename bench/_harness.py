@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -83,3 +84,20 @@ def why(claim: str, ddbes: str, comparison: str, ratio: str) -> str:
         if "|" in part or "-->" in part:
             raise ValueError(f"a headline part cannot hold '|' or '-->': {part!r}")
     return f"<!-- why: {claim} | {ddbes} | {comparison} | {ratio} -->"
+
+
+def dynamodb_endpoint(given: str | None = None) -> tuple[str, Any]:
+    """The DynamoDB Local to bench on, and the process to kill afterwards (``None`` when it was
+    already running): ``given``, else ``DDBES_BENCH_DYNAMODB_ENDPOINT`` or
+    ``DDBES_TEST_DYNAMODB_ENDPOINT``, else a private one started here."""
+    endpoint = (
+        given
+        or os.environ.get("DDBES_BENCH_DYNAMODB_ENDPOINT")
+        or os.environ.get("DDBES_TEST_DYNAMODB_ENDPOINT")
+    )
+    if endpoint:
+        return endpoint, None
+    from tests.services import start_dynamodb_local
+
+    local = start_dynamodb_local()
+    return local.endpoint_url, local

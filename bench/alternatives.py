@@ -42,7 +42,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate as EsAggregate
 from eventsourcing.domain import event
 
-from bench._harness import Rate, machine, measure, why, write_section
+from bench._harness import Rate, dynamodb_endpoint, machine, measure, why, write_section
 from ddbes import Aggregate, Commit
 from ddbes.memory import InMemoryCommitStore
 from ddbes.ports import CommitStore
@@ -207,18 +207,6 @@ def compare_timed(
 # --------------------------------------------------------------------------- main
 
 
-def _dynamodb_endpoint() -> tuple[str, Any]:
-    endpoint = os.environ.get("DDBES_BENCH_DYNAMODB_ENDPOINT") or os.environ.get(
-        "DDBES_TEST_DYNAMODB_ENDPOINT"
-    )
-    if endpoint:
-        return endpoint, None
-    from tests.services import start_dynamodb_local
-
-    local = start_dynamodb_local()
-    return local.endpoint_url, local
-
-
 def _cell(rate: Rate) -> str:
     return f"{rate.median:,.0f} ({rate.spread})"
 
@@ -239,7 +227,7 @@ def main() -> None:
     from ddbes_dynamodb import DynamoDBCommitStore
     from ddbes_dynamodb._client import make_client
 
-    endpoint, local = _dynamodb_endpoint()
+    endpoint, local = dynamodb_endpoint()
     client = make_client("dynamodb", table="bench", endpoint_url=endpoint, region_name="us-east-1")
     tables: list[DynamoDBCommitStore] = []
 

@@ -33,7 +33,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import Rate, compare, machine, why, write_section
+from bench._harness import Rate, compare, dynamodb_endpoint, machine, why, write_section
 from ddbes.model import Commit
 from ddbes_dynamodb import DynamoDBCommitStore
 from ddbes_dynamodb._client import make_client
@@ -199,15 +199,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
     args = parser.parse_args()
 
-    endpoint = os.environ.get("DDBES_BENCH_DYNAMODB_ENDPOINT") or os.environ.get(
-        "DDBES_TEST_DYNAMODB_ENDPOINT"
-    )
-    local = None
-    if not endpoint:
-        from tests.services import start_dynamodb_local
-
-        local = start_dynamodb_local()
-        endpoint = local.endpoint_url
+    endpoint, local = dynamodb_endpoint()
     client = make_client("dynamodb", table="bench", endpoint_url=endpoint, region_name="us-east-1")
     stores: list[DynamoDBCommitStore] = []
 

@@ -34,7 +34,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import ROOT, Rate, compare, machine, why, write_section
+from bench._harness import ROOT, Rate, compare, dynamodb_endpoint, machine, why, write_section
 from bench.alternatives import Account
 from bench.dynamodb import PAD, Aggregates, RawWriter, _event, _raw_query
 from ddbes.errors import VersionConflict
@@ -151,15 +151,7 @@ def main() -> None:
     started = time.monotonic()
     load = os.getloadavg()[0]
 
-    endpoint = os.environ.get("DDBES_BENCH_DYNAMODB_ENDPOINT") or os.environ.get(
-        "DDBES_TEST_DYNAMODB_ENDPOINT"
-    )
-    local = None
-    if not endpoint:
-        from tests.services import start_dynamodb_local
-
-        local = start_dynamodb_local()
-        endpoint = local.endpoint_url
+    endpoint, local = dynamodb_endpoint()
     client = make_client("dynamodb", table="bench", endpoint_url=endpoint, region_name="us-east-1")
     stores: list[DynamoDBCommitStore] = []
     es_table = f"bench-esdynamodb-{uuid.uuid4().hex[:10]}"

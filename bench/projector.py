@@ -38,7 +38,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import machine, why, write_section
+from bench._harness import dynamodb_endpoint, machine, why, write_section
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, CommitStore
@@ -307,13 +307,7 @@ def main() -> None:
     memory = bench_store("In-memory store", memory_store, InMemoryCheckpointStore, args.rounds)
     io_bound = bench_io_bound(args.rounds)
 
-    local = None
-    endpoint = args.dynamodb_endpoint
-    if endpoint is None:
-        from tests.services import start_dynamodb_local
-
-        local = start_dynamodb_local()
-        endpoint = local.endpoint_url
+    endpoint, local = dynamodb_endpoint(args.dynamodb_endpoint)
     try:
         store, checkpoints, drop = load_dynamodb(endpoint)
         try:

@@ -28,7 +28,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import machine, why, write_section
+from bench._harness import dynamodb_endpoint, machine, why, write_section
 from ddbes import Aggregate, Commit
 from ddbes.memory import InMemoryCommitStore, InMemorySnapshotStore
 from ddbes.ports import CommitStore, SnapshotStore
@@ -162,25 +162,20 @@ def bench_stack(
     return rows
 
 
-def aws_stores(
-    dynamodb_endpoint: str | None, s3_endpoint: str | None
-) -> tuple[Any, Any, list[Any]]:
-    from tests.services import start_dynamodb_local
-
+def aws_stores(given_dynamodb: str | None, s3_endpoint: str | None) -> tuple[Any, Any, list[Any]]:
     from bench import _moto_process
     from ddbes_dynamodb import DynamoDBCommitStore
     from ddbes_s3 import S3SnapshotStore
 
     stop: list[Any] = []
-    if dynamodb_endpoint is None:
-        local = start_dynamodb_local()
+    endpoint, local = dynamodb_endpoint(given_dynamodb)
+    if local is not None:
         stop.append(local.kill)
-        dynamodb_endpoint = local.endpoint_url
     if s3_endpoint is None:
         s3_endpoint, stop_moto = _moto_process.start()
         stop.append(stop_moto)
     suffix = uuid.uuid4().hex[:8]
-    commit_store = DynamoDBCommitStore(f"bench-snapshots-{suffix}", endpoint_url=dynamodb_endpoint)
+    commit_store = DynamoDBCommitStore(f"bench-snapshots-{suffix}", endpoint_url=endpoint)
     commit_store.create_table()
     snapshot_store = S3SnapshotStore(f"bench-snapshots-{suffix}", "bench", endpoint_url=s3_endpoint)
     snapshot_store.create_bucket()
