@@ -60,10 +60,12 @@ class DynamoDBLocal:
     port: int
     db_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    url: str | None = None
+    """An endpoint given from outside (``DDBES_TEST_DYNAMODB_ENDPOINT``), used as it is."""
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url or f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         storage = ["-dbPath", str(self.db_path)] if self.db_path else ["-inMemory"]
@@ -118,8 +120,7 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
     """The session's DynamoDB Local (in memory)."""
     endpoint = os.environ.get("DDBES_TEST_DYNAMODB_ENDPOINT")
     if endpoint:
-        port = int(endpoint.rsplit(":", 1)[1])
-        yield DynamoDBLocal(jar_dir=Path("."), port=port)
+        yield DynamoDBLocal(jar_dir=Path("."), port=0, url=endpoint)
         return
     local = start_dynamodb_local()
     yield local
@@ -168,3 +169,14 @@ def moto_server() -> Iterator[MotoServer]:
         raise
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(request: pytest.FixtureRequest) -> str:
+    """The S3 the snapshot tests use: ``DDBES_TEST_S3_ENDPOINT`` (docker-compose's MinIO), else
+    the session's serialized moto server."""
+    endpoint = os.environ.get("DDBES_TEST_S3_ENDPOINT")
+    if endpoint:
+        return endpoint
+    server: MotoServer = request.getfixturevalue("moto_server")
+    return server.endpoint_url

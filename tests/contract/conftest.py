@@ -32,7 +32,7 @@ def snapshot_store_factory(request: pytest.FixtureRequest) -> Callable[[], Snaps
     if request.param == "memory":
         return InMemorySnapshotStore
     if request.param == "s3":
-        return _s3_snapshot_store_factory(request.getfixturevalue("moto_server").endpoint_url)
+        return _s3_snapshot_store_factory(request.getfixturevalue("s3_endpoint"))
     raise AssertionError(request.param)
 
 

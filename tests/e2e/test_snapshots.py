@@ -82,7 +82,7 @@ def _aws_stack(request: pytest.FixtureRequest) -> Stack:
     from ddbes_s3 import S3SnapshotStore
 
     dynamodb_endpoint = request.getfixturevalue("dynamodb_local").endpoint_url
-    s3_endpoint = request.getfixturevalue("moto_server").endpoint_url
+    s3_endpoint = request.getfixturevalue("s3_endpoint")
 
     def new_commit_store() -> CommitStore:
         store = DynamoDBCommitStore(

@@ -1,4 +1,5 @@
-"""Fixtures for the S3 adapter's tests: a fresh bucket per test on serialized moto."""
+"""Fixtures for the S3 adapter's tests: a fresh bucket per test (serialized moto, or the S3
+that ``DDBES_TEST_S3_ENDPOINT`` names)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ import boto3
 import pytest
 
 from ddbes_s3 import S3SnapshotStore
-from tests.services import MotoServer
 
 
 @pytest.fixture
-def s3_client(moto_server: MotoServer) -> Any:
-    """A boto3 S3 client of the session's moto server."""
-    return boto3.client("s3", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
+def s3_client(s3_endpoint: str) -> Any:
+    """A boto3 S3 client of the session's S3 (serialized moto unless DDBES_TEST_S3_ENDPOINT)."""
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
 
 
 @pytest.fixture

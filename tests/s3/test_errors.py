@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from ddbes.errors import ConfigurationError, StoreUnavailable
 from ddbes_s3 import S3SnapshotStore
 from tests.s3.helpers import snapshot
-from tests.services import MotoServer, free_port
+from tests.services import free_port
 
 FAST = Config(
     connect_timeout=0.5, read_timeout=0.5, retries={"mode": "standard", "total_max_attempts": 1}
@@ -76,25 +76,25 @@ def test_a_server_that_never_answers_is_store_unavailable(
 
 @pytest.mark.parametrize("operation", OPERATIONS.values(), ids=OPERATIONS.keys())
 def test_a_missing_bucket_is_a_configuration_error_saying_how_to_create_it(
-    moto_server: MotoServer, operation: Callable[[S3SnapshotStore], object]
+    s3_endpoint: str, operation: Callable[[S3SnapshotStore], object]
 ) -> None:
-    store = S3SnapshotStore("no-such-bucket-here", endpoint_url=moto_server.endpoint_url)
+    store = S3SnapshotStore("no-such-bucket-here", endpoint_url=s3_endpoint)
     with pytest.raises(
         ConfigurationError, match=r"'no-such-bucket-here' does not exist.*create_bucket"
     ):
         operation(store)
 
 
-def test_create_bucket_creates_it_once_and_is_idempotent(moto_server: MotoServer) -> None:
-    store = S3SnapshotStore("ddbes-created-bucket", "p", endpoint_url=moto_server.endpoint_url)
+def test_create_bucket_creates_it_once_and_is_idempotent(s3_endpoint: str) -> None:
+    store = S3SnapshotStore("ddbes-created-bucket", "p", endpoint_url=s3_endpoint)
     store.create_bucket()
     store.create_bucket()
     store.put(snapshot())
     assert store.get("Cart", "a") == snapshot()
 
 
-def test_create_bucket_refuses_an_invalid_name(moto_server: MotoServer) -> None:
-    store = S3SnapshotStore("ab", endpoint_url=moto_server.endpoint_url)
+def test_create_bucket_refuses_an_invalid_name(s3_endpoint: str) -> None:
+    store = S3SnapshotStore("ab", endpoint_url=s3_endpoint)
     with pytest.raises(ConfigurationError, match="not a valid S3 bucket name"):
         store.create_bucket()
 
