@@ -85,6 +85,31 @@ class _Fatal(Exception):
         self.error = error
 
 
+class _IdleWatch:
+    """Expires ``deadline`` (an ``asyncio.timeout``) when one wait for a frame lasts ``limit``
+    seconds. Arming it is one assignment per frame (``waiting_since``), not a timer per frame:
+    a single timer checks, and re-arms itself for the current wait's end."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, deadline: asyncio.Timeout, limit: float
+    ) -> None:
+        self.waiting_since: float | None = None
+        self._loop, self._deadline, self._limit = loop, deadline, limit
+        self._handle = loop.call_later(limit, self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        since = self.waiting_since
+        if since is not None and now - since >= self._limit:
+            self._deadline.reschedule(now)  # the pump's wait ends in TimeoutError
+            return
+        due = now + self._limit if since is None else since + self._limit
+        self._handle = self._loop.call_at(due, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
 def _items(frame: dict[str, Any]) -> list[StreamItem]:
     committed_at = parse_time(frame["committedAt"])
     return [
@@ -438,23 +463,35 @@ class EventStream:
         self._arrived.set()
 
     async def _pump(self, ws: ClientConnection) -> None:
-        """Move frames from the socket to the buffer until the connection ends."""
-        while True:
-            async with asyncio.timeout(self._idle_timeout):
-                message = await ws.recv()
-            frame = json.loads(message)
-            kind = frame.get("type")
-            if kind == "commit":
-                items = _items(frame)
-                for index, item in enumerate(items):
-                    await self._put((item, index == len(items) - 1))
-                assert self._received is not None
-                self._received[frame["logPartition"]] = frame["position"]
-            elif kind == "checkpoint":
-                await self._put(_Checkpoint(tuple(frame["position"])))
-                self._received = list(frame["position"])
-            elif kind == "error":
-                raise _Fatal(_server_error(frame))
+        """Move frames from the socket to the buffer until the connection ends, or until one
+        wait for a frame lasts longer than the idle timeout (``TimeoutError``)."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(None) as deadline:
+            watch = _IdleWatch(loop, deadline, self._idle_timeout)
+            try:
+                while True:
+                    watch.waiting_since = loop.time()
+                    message = await ws.recv()
+                    watch.waiting_since = None
+                    await self._take(message)
+            finally:
+                watch.cancel()
+
+    async def _take(self, message: str | bytes) -> None:
+        """Put one frame's items in the buffer."""
+        frame = json.loads(message)
+        kind = frame.get("type")
+        if kind == "commit":
+            items = _items(frame)
+            for index, item in enumerate(items):
+                await self._put((item, index == len(items) - 1))
+            assert self._received is not None
+            self._received[frame["logPartition"]] = frame["position"]
+        elif kind == "checkpoint":
+            await self._put(_Checkpoint(tuple(frame["position"])))
+            self._received = list(frame["position"])
+        elif kind == "error":
+            raise _Fatal(_server_error(frame))
 
     async def _run(self, ws: ClientConnection) -> None:
         attempt = 0

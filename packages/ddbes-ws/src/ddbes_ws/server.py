@@ -73,7 +73,9 @@ async def _call(hook: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-_Frame = tuple[str, int, int]  # text, log partition, position (-1, -1 for control frames)
+_Frame = tuple[str | bytes, int, int]
+"""A text frame (UTF-8 bytes when shared between clients: encoded once), its log partition and
+position (-1, -1 for control frames)."""
 
 
 class _Client:
@@ -336,13 +338,13 @@ class EventStreamServer:
         if position <= self._head[p]:
             return
         self._head[p] = position
-        cache: dict[Any, str] = {}
+        cache: dict[Any, bytes] = {}
         for client in list(self._subscribers):
             if client.live and client.cursor[p] < position:
                 self._deliver(client, p, commit, cache)
 
     def _deliver(
-        self, client: _Client, p: int, commit: Commit, cache: dict[Any, str], force: bool = False
+        self, client: _Client, p: int, commit: Commit, cache: dict[Any, bytes], force: bool = False
     ) -> None:
         """Advance the client's cursor over ``commit`` and queue what its filter lets through.
 
@@ -366,13 +368,13 @@ class EventStreamServer:
             for index in indexes:
                 frame = cache.get(index)
                 if frame is None:
-                    frame = cache[index] = protocol.legacy_frame(commit, index)
+                    frame = cache[index] = protocol.legacy_frame(commit, index).encode()
                 self._push(client, (frame, p, position), force)
         else:
             key = tuple(indexes)
             frame = cache.get(key)
             if frame is None:
-                frame = cache[key] = protocol.commit_frame(commit, indexes)
+                frame = cache[key] = protocol.commit_frame(commit, indexes).encode()
             self._push(client, (frame, p, position), force)
 
     def _push(self, client: _Client, frame: _Frame, force: bool = False) -> None:
@@ -491,7 +493,7 @@ class EventStreamServer:
             while True:
                 while client.frames:
                     text, p, position = client.frames.popleft()
-                    await ws.send(text)
+                    await ws.send(text, text=True)  # bytes: encoded once for every client
                     client.frames_sent += 1
                     client.last_sent = time.monotonic()
                     if position >= 0 and not client.legacy:
