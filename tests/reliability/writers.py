@@ -241,6 +241,8 @@ class Reconciled:
     stored_despite_error: int
     forgotten: list[Attempt]
     """Acknowledged operations missing that ``forgiven`` blamed on the store."""
+    lost: list[Attempt]
+    """Acknowledged operations missing, not forgiven."""
 
 
 def _read_partition(
@@ -313,8 +315,9 @@ def reconcile(
         for event in commit.events:
             stored_ops.setdefault(str(event.get("op")), []).append(commit.commit_id)
 
-    lost = duplicated = stored_despite_error = 0
+    duplicated = stored_despite_error = 0
     forgotten: list[Attempt] = []
+    missing: list[Attempt] = []
     attempted_ops = set()
     for attempt in ledger.attempts:
         attempted_ops.add(attempt.op)
@@ -325,7 +328,7 @@ def reconcile(
             if not found and forgiven is not None and forgiven(attempt):
                 forgotten.append(attempt)
             elif not found:
-                lost += 1
+                missing.append(attempt)
             elif attempt.commit_id not in found:
                 problems.append(
                     f"op {attempt.op} was acknowledged as {attempt.commit_id} but stored as {found}"
@@ -347,7 +350,7 @@ def reconcile(
         attempted=len(ledger.attempts),
         acknowledged=acknowledged,
         stored=len(log),
-        lost=lost,
+        lost=len(missing),
         duplicated=duplicated + duplicated_ids,
         failures=dict(ledger.failures()),
         seconds=seconds,
@@ -359,4 +362,4 @@ def reconcile(
         )
         + f"{len(commits)} aggregates",
     )
-    return Reconciled(counts, problems, commits, stored_despite_error, forgotten)
+    return Reconciled(counts, problems, commits, stored_despite_error, forgotten, missing)
