@@ -248,9 +248,10 @@ def main() -> None:
         "```",
         f"Machine: {machine()}. Median of {args.rounds} rounds (spread = min-max).",
         "A snapshot load fetches the snapshot (one S3 GET, on a worker thread) while it reads the "
-        "aggregate's newest 25 commits (one DynamoDB Query, newest first); when those do not "
-        "reach back to the snapshot's head commit (checked, so a stale snapshot is never used), "
-        "one more Query reads the commits in between.",
+        "aggregate's newest `snapshots_frequency + 1` commits (one DynamoDB Query, newest first), "
+        "which reach back to the snapshot's head commit (checked, so a stale snapshot is never "
+        "used). Here the client, DynamoDB Local and moto share 2 cores, so the two requests "
+        "compete for CPU instead of overlapping their waits as they would on AWS.",
         "",
         "**DynamoDB Local + S3 (moto, serialized).** The commit store is DynamoDB Local; moto, "
         "in a process of its own as a remote S3 would be, serves only the S3 GET, whose latency "

@@ -209,15 +209,15 @@ def test_a_snapshot_older_than_the_newest_window_still_saves_the_replay() -> Non
 
 
 class Sparse(Tally):
-    snapshots_frequency = 100
+    snapshots_frequency = 250
 
 
 def test_a_snapshot_beyond_the_first_read_costs_one_more_read() -> None:
     store = ReadCounter()
-    bound = Sparse.using(commit_store=store, snapshot_store=InMemorySnapshotStore())
-    written = _fill(bound, 130)  # snapshot at 100
+    bound = Sparse.using(commit_store=store, snapshot_store=FirstSnapshotOnly())
+    written = _fill(bound, 700)  # snapshot at 250 only: the puts at 500 fail
     store.read_versions.clear()
     loaded = bound.load()
-    assert loaded is not None and loaded.state == written.state and loaded.version == 130
+    assert loaded is not None and loaded.state == written.state and loaded.version == 700
     # FIRST_READ newest commits beside the snapshot GET, then the ones between
-    assert store.read_versions == [*range(130, 130 - FIRST_READ, -1), *range(100, 131 - FIRST_READ)]
+    assert store.read_versions == [*range(700, 700 - FIRST_READ, -1), *range(250, 701 - FIRST_READ)]

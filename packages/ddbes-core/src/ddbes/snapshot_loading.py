@@ -2,10 +2,11 @@
 
 A load with snapshots needs two reads: the snapshot (an S3 GET) and the commits after it (a
 DynamoDB Query). Done one after the other they cost the sum of both; here the snapshot is
-fetched on a worker thread while the caller reads the newest commits (at most
-``snapshots_frequency + 1``, and no more than :data:`FIRST_READ`). When those reach back to the
-snapshot's head commit, the load costs the slower of the two reads; otherwise one more read
-fetches the commits between the snapshot and them.
+fetched on a worker thread while the caller reads the newest ``snapshots_frequency + 1``
+commits (no more than :data:`FIRST_READ`): snapshots are written every ``snapshots_frequency``
+versions, so those reach back to the latest snapshot's head commit, and the load costs the
+slower of the two reads rather than their sum. An older snapshot (a snapshot write failed, or
+the frequency changed) costs one more read for the commits in between.
 
 A snapshot is only a cache: when it is missing, unreadable, made by other upcasters, outside
 the requested bounds or not matched by its head commit in the log, the load replays commits.
@@ -26,9 +27,10 @@ from ddbes.ports import CommitStore, SnapshotStore
 
 __all__ = ["FIRST_READ", "LoadStart", "start_load"]
 
-FIRST_READ = 25
-"""Newest commits read while the snapshot is fetched. Small, so that a load at or just past the
-snapshot costs about one short Query; a snapshot further back costs one more Query."""
+FIRST_READ = 200
+"""The most commits read while the snapshot is fetched. A load reads ``snapshots_frequency + 1``
+newest commits, which reach back to the latest snapshot's head commit, unless that is more than
+this: a snapshot further back then costs one more read for the commits in between."""
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
