@@ -47,7 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
-from bench._harness import machine, write_section
+from bench._harness import machine, why, write_section
 from ddbes.memory import InMemoryCommitStore
 from ddbes.model import Commit
 from ddbes_ws import EventStream, EventStreamServer, protocol
@@ -472,11 +472,18 @@ def report(figures: Figures, runs: int, wall: float, reconnects: int) -> str:
         f"EventStream reconnections during the fan-out runs: {reconnects} (a slow-consumer "
         "close would show here).",
         "",
-        f"<!-- why: Stream fan-out, {FAN_OUT_CLIENTS} clients | "
-        f"{f.median('fan ddbes'):,.0f} events/s | raw websockets "
-        f"{f.median('fan raw'):,.0f} events/s | {fan:.2f}x -->",
-        f"<!-- why: Stream latency p99 with notify() | {f.median('notify ddbes p99'):.1f} ms | "
-        f"raw websockets push {f.median('notify raw p99'):.1f} ms | {notify:.2f}x -->",
+        why(
+            f"Websocket fan-out to {FAN_OUT_CLIENTS} clients, with resume and filters",
+            f"{f.median('fan ddbes'):,.0f} events/s",
+            f"raw websockets.broadcast: {f.median('fan raw'):,.0f} events/s",
+            f"{fan:.2f}x the rate",
+        ),
+        why(
+            "Commit-to-client latency p99, with notify()",
+            f"{f.median('notify ddbes p99'):.1f} ms",
+            f"raw websockets push: {f.median('notify raw p99'):.1f} ms",
+            f"{notify:.2f}x the latency",
+        ),
     ]
     return "\n".join(lines)
 
