@@ -25,11 +25,14 @@ CREATE TABLE IF NOT EXISTS deliveries (run TEXT, part INTEGER, position INTEGER)
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, *, setup: bool = True) -> sqlite3.Connection:
+    """A connection; ``setup`` also switches the file to WAL and creates the tables, which
+    takes locks that SQLite's busy timeout does not always wait for: do it once per file."""
     connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
+    if setup:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(SCHEMA)
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.executescript(SCHEMA)
     return connection
 
 
@@ -37,12 +40,13 @@ class _PerThread:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        connect(path).close()  # WAL and tables, once, before any thread connects
 
     @property
     def db(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "db", None)
         if connection is None:
-            connection = self._local.db = connect(self.path)
+            connection = self._local.db = connect(self.path, setup=False)
         return connection
 
 
