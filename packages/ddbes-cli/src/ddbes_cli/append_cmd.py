@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from ddbes.aggregate import append_idempotently
+from ddbes.commands import append_idempotently
 from ddbes.codec import normalize_events
 from ddbes.errors import VersionConflict
 from ddbes.model import Commit

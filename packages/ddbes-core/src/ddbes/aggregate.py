@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
-import time as _time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from logging import Logger
-from typing import Any, ClassVar, Self, TypeVar, cast, overload
+from typing import Any, ClassVar, Self, cast
 
 from ddbes.codec import normalize_events, parse_time
+from ddbes.commands import aggregate_command, append_idempotently, as_policy, rehydrate
 from ddbes.creation import create_method
 from ddbes.errors import (
     AggregateNotFound,
     CommitInProgress,
     ConfigurationError,
-    StoreUnavailable,
     VersionConflict,
 )
 from ddbes.keys import KEYLESS, KeyPart, KeySchema, key_from_props, normalize_schema
@@ -31,11 +29,6 @@ from ddbes.upcasting import Upcasters, upcast_event, upcasters_checksum
 
 __all__ = ["Aggregate", "aggregate_command"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-_UNKNOWN_OUTCOME_ATTEMPTS = 3
-"""Appends whose outcome is unknown (StoreUnavailable) are retried with the same commit_id."""
-
 
 @dataclass(frozen=True, slots=True)
 class _Settings:
@@ -45,31 +38,6 @@ class _Settings:
     snapshots_frequency: int
     clock: Clock
     logger: Logger
-
-
-def _as_policy(retry: bool | RetryPolicy | None) -> RetryPolicy | None:
-    if isinstance(retry, RetryPolicy):
-        return retry
-    return RetryPolicy() if retry else None
-
-
-def append_idempotently(store: CommitStore, commit: Commit) -> Commit:
-    """``store.append(commit)``, retried with the same ``commit_id`` while the outcome is unknown.
-
-    The append is idempotent by ``commit_id``, so a retry after a timeout stores the commit once.
-    """
-    for attempt in range(1, _UNKNOWN_OUTCOME_ATTEMPTS + 1):
-        try:
-            return store.append(commit)
-        except StoreUnavailable:
-            if attempt == _UNKNOWN_OUTCOME_ATTEMPTS:
-                raise
-            _time.sleep(RetryPolicy(initial_delay=0.05).delay(attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _rehydrate(aggregate: Aggregate) -> None:
-    aggregate.hydrate()
 
 
 def _missing_create(self: Aggregate, /, **props: Any) -> Any:
@@ -424,7 +392,7 @@ class Aggregate:
                 )
                 return append_idempotently(settings.commit_store, commit)
 
-            policy = _as_policy(retry)
+            policy = as_policy(retry)
             if policy is None:
                 stored = attempt()
             else:
@@ -432,7 +400,7 @@ class Aggregate:
                     attempt,
                     policy,
                     retry_on=VersionConflict,
-                    before_retry=lambda _error, _attempt: _rehydrate(self),
+                    before_retry=lambda _error, _attempt: rehydrate(self),
                 )
             self._apply(stored)
         finally:
@@ -505,43 +473,3 @@ class Aggregate:
                 checksum=type(self)._checksum,
             )
         )
-
-
-@overload
-def aggregate_command(func: F, *, retry: bool | RetryPolicy = False) -> F: ...
-
-
-@overload
-def aggregate_command(
-    func: None = None, *, retry: bool | RetryPolicy = False
-) -> Callable[[F], F]: ...
-
-
-def aggregate_command(
-    func: F | None = None, *, retry: bool | RetryPolicy = False
-) -> F | Callable[[F], F]:
-    """Decorate an aggregate command method.
-
-    With ``retry`` truthy (``True`` for the default :class:`RetryPolicy`, or a policy), a
-    ``VersionConflict`` re-hydrates the aggregate and re-runs the whole command, so the command
-    decides again on fresh state. Usable as ``@aggregate_command``,
-    ``@aggregate_command(retry=True)`` or ``aggregate_command(func, retry=True)``.
-    """
-
-    def decorate(command: F) -> F:
-        policy = _as_policy(retry)
-        if policy is None:
-            return command
-
-        @functools.wraps(command)
-        def retrying(self: Aggregate, *args: Any, **kwargs: Any) -> Any:
-            return call_with_retries(
-                lambda: command(self, *args, **kwargs),
-                policy,
-                retry_on=VersionConflict,
-                before_retry=lambda _error, _attempt: _rehydrate(self),
-            )
-
-        return cast("F", retrying)
-
-    return decorate if func is None else decorate(func)
