@@ -111,7 +111,7 @@ class InMemoryCommitStore(CommitStore):
             history.append(stored)
             self._times[ident].append(commit.committed_at)
             log.append(stored)
-        return _with_events(stored_commit, commit.events)
+        return self._appended(_with_events(stored_commit, commit.events))
 
     def read_commits(
         self,

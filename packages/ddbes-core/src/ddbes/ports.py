@@ -8,8 +8,9 @@ asyncio code calls them through :func:`asyncio.to_thread`.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from ddbes.model import Commit, Snapshot
@@ -35,7 +36,40 @@ class CommitStore(ABC):
     * **Isolated keys.** An aggregate key never reads another key's commits, whatever characters
       the keys contain (``"a"``, ``"a:5"``, ``"a.b"``).
     * **Reads are strongly consistent** and follow every page of the backend.
+
+    Append listeners (:meth:`add_append_listener`) are an in-process courtesy, not a port
+    method to implement: an adapter calls :meth:`_appended` after each append it stored.
     """
+
+    _append_listeners: tuple[Callable[[Commit], object], ...] = ()
+
+    def add_append_listener(self, listener: Callable[[Commit], object]) -> Callable[[], None]:
+        """Call ``listener(commit)`` after every append through *this* store object that stored
+        a commit (with its position), in the appending thread; a retried append of a stored
+        ``commit_id`` may be heard again. An event stream server in the same process uses it
+        to push commits at once instead of at its next poll.
+
+        Returns:
+            A function that removes the listener. A listener that raises is logged and ignored:
+            the commit is stored whatever a listener does.
+        """
+        self._append_listeners = (*self._append_listeners, listener)
+
+        def remove() -> None:
+            self._append_listeners = tuple(
+                other for other in self._append_listeners if other is not listener
+            )
+
+        return remove
+
+    def _appended(self, commit: Commit) -> Commit:
+        """Tell the append listeners about a stored commit; returns it."""
+        for listener in self._append_listeners:
+            try:
+                listener(commit)
+            except Exception:
+                logging.getLogger("ddbes").exception("an append listener failed")
+        return commit
 
     @property
     @abstractmethod

@@ -169,7 +169,7 @@ class DynamoDBCommitStore(CommitStore):
         ]
         size = 2 * (len(payload) + item_overhead(commit, partition))
         pending = Pending(commit, actions, commit_item, log_item, size)
-        return self._writer(partition).append(pending)
+        return self._appended(self._writer(partition).append(pending))
 
     def _writer(self, partition: int) -> LogWriter:
         writer = self._writers.get(partition)

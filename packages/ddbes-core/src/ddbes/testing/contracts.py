@@ -337,6 +337,23 @@ def check_malformed_commits_are_refused(factory: CommitStoreFactory) -> None:
     assert store.head_position() == 0
 
 
+def check_append_listeners_hear_each_stored_commit(factory: CommitStoreFactory) -> None:
+    store = factory()
+    heard: list[Commit] = []
+    remove = store.add_append_listener(heard.append)
+    first = store.append(_commit("listened", 1, commit_id="listened-1"))
+    store.append(_commit("listened", 1, commit_id="listened-1"))  # a retry stores nothing new
+    _raises(VersionConflict, lambda: store.append(_commit("listened", 1)))
+    second = store.append(_commit("listened", 2))
+    remove()
+    store.append(_commit("listened", 3))
+    assert [c.commit_id for c in heard] in (
+        [first.commit_id, second.commit_id],
+        [first.commit_id, first.commit_id, second.commit_id],  # a retry may be heard again
+    ), heard
+    assert [c.position for c in heard][-1] == second.position
+
+
 COMMIT_STORE_CHECKS: dict[str, Callable[[CommitStoreFactory], None]] = {
     name.removeprefix("check_"): check
     for name, check in list(globals().items())
