@@ -18,16 +18,16 @@ import socket
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from ddbes._aggregate_dispatch import AggregateDispatcher
+from ddbes._handler_retry import Abandoned, Handler, retry_handler, worker_failure
+from ddbes._projector_checkpoints import PartitionCheckpoints
+from ddbes._projector_partition import Partition
+from ddbes._projector_progress import ProgressReporter, ProjectorProgress, measure_progress
 from ddbes.errors import (
-    CheckpointConflict,
     ConfigurationError,
     ProjectionFailed,
     RetriesExhausted,
@@ -41,54 +41,10 @@ from ddbes.settings import config
 
 __all__ = ["DEFAULT_RETRY", "Handler", "Projector", "ProjectorProgress"]
 
-Handler = Callable[[Commit], object]
-"""A projection handler: receives one stored :class:`~ddbes.model.Commit`; its result is ignored."""
-
 T = TypeVar("T")
 
 DEFAULT_RETRY = RetryPolicy(max_attempts=8, initial_delay=0.05, backoff=2.0, max_delay=5.0)
 """Tries a failing handler (or store call) 8 times over about 6 s, jittered, before giving up."""
-
-LOG_INTERVAL = 10.0
-"""Seconds between progress lines in the log while catching up."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProjectorProgress:
-    """Where a projector stands; passed to ``on_progress`` and returned by :meth:`Projector.run`.
-
-    ``positions``: per log partition, the position up to which every commit has been handled
-    (the saved checkpoint trails it by less than a batch). ``heads``: the newest positions the
-    projector knows of. ``lag_seconds``: while commits remain, the age by the projector's clock
-    of the newest commit it handled (``None`` before it handled one); 0 when caught up.
-    """
-
-    name: str
-    positions: Mapping[int, int]
-    heads: Mapping[int, int]
-    handled: int
-    lag_commits: int
-    lag_seconds: float | None
-    caught_up: bool
-
-
-class _Abandoned(Exception):
-    """A commit is left unhandled: the projector is stopping or lost the partition's lease."""
-
-
-@dataclass(eq=False)
-class _Partition:
-    number: int
-    position: int = 0  # every commit up to here is handled
-    saved: int = 0  # the checkpoint as last saved or read
-    dispatched: int = 0  # the last position read (handed to workers in parallel mode)
-    head: int = 0
-    target: int | None = None  # run(): the head when it started
-    finished: bool = False
-    next_acquire: float = 0.0  # monotonic time of the next lease attempt
-    in_flight: int = 0
-    done: dict[int, datetime] = field(default_factory=dict)  # handled, beyond ``position``
-    last_at: datetime | None = None  # committed_at of the commit at ``position``
 
 
 class Projector:
@@ -175,16 +131,14 @@ class Projector:
         self._running = self._stopping = False
         self._error: BaseException | None = None
         self._failure: ProjectionFailed | None = None
-        self._parts: list[_Partition] = []
-        self._queues: dict[str, deque[tuple[_Partition, Commit]]] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._parts: list[Partition] = []
+        self._dispatcher: AggregateDispatcher | None = None
         self._keeper: LeaseKeeper | None = None
         self._handled = 0
         self._read_errors: list[BaseException] = []
-        self._caught_up = False
-        self._last_log = self._started = 0.0
         self._clock: Clock = clock or config.get("clock")
         self._log: Any = logger or config.get("logger")
+        self._reporter = ProgressReporter(self, self._log)
 
     # ---------------------------------------------------------------- public API
 
@@ -271,21 +225,7 @@ class Projector:
                 (p.number, p.position, max(p.head, p.position), p.last_at) for p in self._parts
             ]
             handled = self._handled
-        lag = sum(head - position for _, position, head, _ in parts)
-        ages = [at for _, position, head, at in parts if head > position]
-        seconds: float | None = 0.0
-        if ages:
-            now = self._clock.now()
-            seconds = None if None in ages else max((now - a).total_seconds() for a in ages if a)
-        return ProjectorProgress(
-            name=self.name,
-            positions={n: position for n, position, _, _ in parts},
-            heads={n: head for n, _, head, _ in parts},
-            handled=handled,
-            lag_commits=lag,
-            lag_seconds=seconds,
-            caught_up=lag == 0,
-        )
+        return measure_progress(self.name, parts, handled, self._clock.now)
 
     def __repr__(self) -> str:
         return f"Projector({sorted(self._handlers)!r}, name={self.name!r})"
@@ -310,18 +250,22 @@ class Projector:
             self._running, self._stopping = True, False
             self._error = self._failure = None
             self._handled, self._read_errors = 0, []
-            self._queues, self._parts, self._caught_up = {}, [], False
+            self._parts = []
         return commits, checkpoints
 
-    def _drive(self, commits: CommitStore, checkpoints: CheckpointStore, *, watch: bool) -> None:
+    def _drive(self, commits: CommitStore, store: CheckpointStore, *, watch: bool) -> None:
         self._inside.flag = True
-        self._started = self._last_log = time.monotonic()
+        self._reporter = ProgressReporter(self, self._log)
+        checkpoints = PartitionCheckpoints(
+            store, name=self.name, retry=self._retry, nap=self._nap, log=self._log,
+            on_save=self._reporter.report,
+        )  # fmt: skip
         try:
-            self._parts = [_Partition(n) for n in range(commits.log_partitions)]
+            self._parts = [Partition(n) for n in range(commits.log_partitions)]
             for part in self._parts:
                 part.head = self._store_call(partial(commits.head_position, part.number))
                 part.target = None if watch else part.head
-                self._take(part, checkpoints)
+                checkpoints.take(part)
             if self._lease_store is not None:
                 self._keeper = LeaseKeeper(
                     self._lease_store, self.name, self.owner, ttl=self._lease_ttl,
@@ -330,7 +274,10 @@ class Projector:
                 )  # fmt: skip
                 self._keeper.start()
             if self._parallel > 1:
-                self._pool = ThreadPoolExecutor(self._parallel, f"projector-{self.name}")
+                self._dispatcher = AggregateDispatcher(
+                    self._parallel, name=self.name, lock=self._cond, batch_size=self._batch_size,
+                    handle=self._handle_on_worker, handled=self._finish,
+                )  # fmt: skip
             self._log.info(
                 "projector %r %s: heads %s",
                 self.name, "watching" if watch else "catching up", self._positions("head"),
@@ -353,7 +300,7 @@ class Projector:
                 self._running = False
                 self._cond.notify_all()
 
-    def _loop(self, commits: CommitStore, checkpoints: CheckpointStore, watch: bool) -> None:
+    def _loop(self, commits: CommitStore, checkpoints: PartitionCheckpoints, watch: bool) -> None:
         while not self._stopping and self._failure is None:
             worked = False
             for part in self._parts:
@@ -369,7 +316,9 @@ class Projector:
                     if not self._stopping and self._failure is None:
                         self._cond.wait(self._poll_interval)
 
-    def _step(self, part: _Partition, commits: CommitStore, checkpoints: CheckpointStore) -> bool:
+    def _step(
+        self, part: Partition, commits: CommitStore, checkpoints: PartitionCheckpoints
+    ) -> bool:
         """Move one partition on by at most one batch; ``True`` if it read commits."""
         keeper = self._keeper
         if keeper is not None and not keeper.valid(part.number):
@@ -379,18 +328,18 @@ class Projector:
             part.next_acquire = now + self._poll_interval
             if not keeper.acquire(part.number):
                 if part.target is not None:  # run(): done once the holder got there
-                    saved = self._store_call(lambda: checkpoints.get(self.name, part.number))
+                    saved = checkpoints.read(part.number)
                     part.position = max(part.position, saved)
                     part.finished = saved >= part.target
                 return False
-            self._take(part, checkpoints)
+            checkpoints.take(part)
             self._log.info(
                 "projector %r (%s) holds log partition %d from position %d",
                 self.name, self.owner, part.number, part.position,
             )  # fmt: skip
         if part.target is not None and part.dispatched >= part.target:
             if part.in_flight == 0:
-                self._save(part, checkpoints)
+                checkpoints.save(part, keeper)
                 part.finished = True
                 if keeper is not None:
                     keeper.release(part.number)
@@ -398,12 +347,12 @@ class Projector:
         if part.in_flight > self._batch_size:
             return False
         read = self._pump(part, commits)
-        self._save(part, checkpoints)
+        checkpoints.save(part, keeper)
         return read > 0
 
-    def _pump(self, part: _Partition, commits: CommitStore) -> int:
+    def _pump(self, part: Partition, commits: CommitStore) -> int:
         """Read one batch of a partition and handle it (or hand it to the workers)."""
-        keeper, table, pool = self._keeper, self._table, self._pool
+        keeper, table, dispatcher = self._keeper, self._table, self._dispatcher
         count = handled = 0
         last: Commit | None = None
         try:
@@ -413,8 +362,8 @@ class Projector:
                 if self._stopping or (keeper is not None and not keeper.valid(part.number)):
                     break
                 count += 1
-                if pool is not None:
-                    self._submit(part, commit)
+                if dispatcher is not None:
+                    dispatcher.submit(part, commit)
                     continue
                 handlers = table.get(commit.aggregate_type)
                 for handler in handlers if handlers is not None else self._handlers_for(commit):
@@ -425,7 +374,7 @@ class Projector:
                 last = commit
                 handled += 1
             self._read_errors = []
-        except _Abandoned:
+        except Abandoned:
             pass
         except ProjectionFailed as exc:
             self._failure = exc
@@ -449,45 +398,19 @@ class Projector:
         return found
 
     def _retry_handler(
-        self, part: _Partition, commit: Commit, handler: Handler, error: Exception
+        self, part: Partition, commit: Commit, handler: Handler, error: Exception
     ) -> None:
         """Retry a failed handler by the policy; raise ProjectionFailed when it keeps failing."""
-        policy = self._retry
-        label = getattr(handler, "__qualname__", repr(handler))
-        where = (
-            f"commit at position {commit.position} of log partition {part.number} "
-            f"({commit.aggregate_id} version {commit.version}, commit {commit.commit_id})"
-        )
-        for attempt in range(1, policy.max_attempts):
-            delay = policy.delay(attempt)
-            self._log.warning(
-                "projector %r: handler %s failed on the %s (attempt %d of %d): %r; "
-                "retrying in %.3f s",
-                self.name, label, where, attempt, policy.max_attempts, error, delay,
-            )  # fmt: skip
-            self._pause(delay)
-            try:
-                handler(commit)
-                return
-            except Exception as exc:
-                error = exc
-        failure = ProjectionFailed(
-            f"projector {self.name!r} stopped: handler {label} failed {policy.max_attempts} "
-            f"times on the {where}: {error!r}. Nothing was skipped: the checkpoint stays before "
-            "this commit, which is handled again when the projector restarts",
-            position=commit.position,
-            aggregate_id=commit.aggregate_id,
-            version=commit.version,
-            log_partition=part.number,
-        )
-        self._log.error("%s", failure, exc_info=error)
-        raise failure from error
+        retry_handler(
+            handler, commit, part.number, error,
+            projector=self.name, policy=self._retry, log=self._log, pause=self._pause,
+        )  # fmt: skip
 
     def _pause(self, seconds: float) -> None:
-        """Sleep, unless the projector is told to stop: then raise :class:`_Abandoned`."""
+        """Sleep, unless the projector is told to stop: then raise :class:`Abandoned`."""
         with self._cond:
             if self._cond.wait_for(lambda: self._stopping, timeout=seconds):
-                raise _Abandoned
+                raise Abandoned
 
     def _read_failed(self, error: StoreUnavailable) -> None:
         self._read_errors.append(error)
@@ -500,129 +423,56 @@ class Projector:
 
     # ---------------------------------------------------------------- parallel mode
 
-    def _submit(self, part: _Partition, commit: Commit) -> None:
-        key = commit.aggregate_id
-        part.dispatched = commit.position or 0
-        with self._cond:
-            part.in_flight += 1
-            queue = self._queues.get(key)
-            if queue is not None:
-                queue.append((part, commit))
-                return
-            self._queues[key] = deque()
-        assert self._pool is not None
-        self._pool.submit(self._work, key, part, commit)
-
-    def _work(self, key: str, part: _Partition, commit: Commit) -> None:
-        """Handle one aggregate's queued commits in order, then let the aggregate go."""
+    def _handle_on_worker(self, part: Partition, commit: Commit) -> bool:
+        """Handle one commit on a worker thread; ``True`` if every handler finished."""
         self._inside.flag = True
         keeper = self._keeper
-        while True:
-            finished = False
-            if not (
-                self._stopping
-                or self._failure is not None
-                or (keeper is not None and not keeper.valid(part.number))
-            ):
+        if (
+            self._stopping
+            or self._failure is not None
+            or (keeper is not None and not keeper.valid(part.number))
+        ):
+            return False
+        try:
+            handlers = self._table.get(commit.aggregate_type)
+            for handler in handlers or self._handlers_for(commit):
                 try:
-                    handlers = self._table.get(commit.aggregate_type)
-                    for handler in handlers or self._handlers_for(commit):
-                        try:
-                            handler(commit)
-                        except Exception as exc:
-                            self._retry_handler(part, commit, handler, exc)
-                    finished = True
-                except _Abandoned:
-                    pass
-                except ProjectionFailed as exc:
-                    self._failure = self._failure or exc
-                except BaseException as exc:  # keep the bookkeeping right whatever happens
-                    self._log.exception("projector %r: a worker failed", self.name)
-                    self._failure = self._failure or ProjectionFailed(
-                        f"projector {self.name!r} stopped: {exc!r} while handling the commit at "
-                        f"position {commit.position} ({commit.aggregate_id} v{commit.version})",
-                        position=commit.position,
-                        aggregate_id=commit.aggregate_id,
-                        version=commit.version,
-                        log_partition=part.number,
-                    )
-            with self._cond:
-                queue = self._queues[key]
-                before, dropped = part.in_flight, 1
-                if finished:
-                    self._finish(part, commit)
-                else:  # this aggregate's later commits must not overtake this one
-                    dropped += len(queue)
-                    queue.clear()
-                part.in_flight -= dropped
-                if (
-                    not finished
-                    or part.in_flight == 0
-                    or before > self._batch_size >= part.in_flight
-                ):
-                    self._cond.notify_all()
-                if not queue:
-                    del self._queues[key]
-                    return
-                part, commit = queue.popleft()
+                    handler(commit)
+                except Exception as exc:
+                    self._retry_handler(part, commit, handler, exc)
+            return True
+        except Abandoned:
+            pass
+        except ProjectionFailed as exc:
+            self._failure = self._failure or exc
+        except BaseException as exc:  # keep the bookkeeping right whatever happens
+            self._log.exception("projector %r: a worker failed", self.name)
+            self._failure = self._failure or worker_failure(self.name, exc, commit, part.number)
+        return False
 
-    def _finish(self, part: _Partition, commit: Commit) -> None:
+    def _finish(self, part: Partition, commit: Commit) -> None:
         """Count a handled commit (under the lock); move ``position`` over contiguous ones."""
         self._handled += 1
-        part.done[commit.position or 0] = commit.committed_at
-        while part.position + 1 in part.done:
-            part.position += 1
-            part.last_at = part.done.pop(part.position)
+        part.handled(commit.position or 0, commit.committed_at)
 
-    # ---------------------------------------------------------------- checkpoints
+    # ---------------------------------------------------------------- stopping
 
-    def _take(self, part: _Partition, checkpoints: CheckpointStore) -> None:
-        """Start on a partition from its saved checkpoint."""
-        saved = self._store_call(lambda: checkpoints.get(self.name, part.number))
-        part.position = part.saved = part.dispatched = saved
-        part.head = max(part.head, saved)
-        part.done.clear()
-
-    def _save(self, part: _Partition, checkpoints: CheckpointStore) -> None:
-        position, keeper = part.position, self._keeper
-        if position <= part.saved or (keeper is not None and not keeper.valid(part.number)):
-            return
-        try:
-            self._store_call(lambda: checkpoints.save(self.name, position, part.number))
-            part.saved = position
-        except CheckpointConflict:
-            part.saved = self._store_call(lambda: checkpoints.get(self.name, part.number))
-            self._log.warning(
-                "projector %r: another process moved the checkpoint of log partition %d to %d "
-                "(a second projector of this name without a lease store?)",
-                self.name, part.number, part.saved,
-            )  # fmt: skip
-            if keeper is not None:
-                keeper.lose(part.number)
-        self._report()
-
-    def _shutdown(self, checkpoints: CheckpointStore) -> None:
+    def _shutdown(self, checkpoints: PartitionCheckpoints) -> None:
         with self._cond:
             self._stopping = True  # workers drop the commits they have not started
             self._cond.notify_all()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        if self._dispatcher is not None:
+            self._dispatcher.shutdown()
+            self._dispatcher = None
         try:
             for part in self._parts:
-                self._save(part, checkpoints)
+                checkpoints.save(part, self._keeper)
         finally:
             if self._keeper is not None:
                 self._keeper.stop()
                 self._keeper.release_all()
                 self._keeper = None
-            progress = self.progress
-            self._emit(progress)
-            self._log.info(
-                "projector %r stopped: %d commits handled in %.1f s, positions %s, heads %s",
-                self.name, progress.handled, time.monotonic() - self._started,
-                dict(progress.positions), dict(progress.heads),
-            )  # fmt: skip
+            self._reporter.stopped()
 
     def _store_call(self, action: Callable[[], T]) -> T:
         """Call a store, retried by the policy while it is unavailable."""
@@ -637,36 +487,9 @@ class Projector:
     def _positions(self, which: str) -> dict[int, int]:
         return {p.number: getattr(p, which) for p in self._parts}
 
-    def _emit(self, progress: ProjectorProgress) -> None:
-        if self.on_progress is not None:
-            try:
-                self.on_progress(progress)
-            except Exception:
-                self._log.exception("projector %r: on_progress failed", self.name)
-
-    def _report(self) -> None:
-        due = time.monotonic() - self._last_log >= LOG_INTERVAL
-        if self.on_progress is None and not due:
-            return
-        progress = self.progress
-        self._emit(progress)
-        if due:
-            self._last_log = time.monotonic()
-            self._log.info(
-                "projector %r: %d commits handled, %d behind (%s s), positions %s, heads %s",
-                self.name, progress.handled, progress.lag_commits, progress.lag_seconds,
-                dict(progress.positions), dict(progress.heads),
-            )  # fmt: skip
-
     def _observe(self) -> None:
         """Log when the projector catches up (and tell ``on_progress``)."""
         keeper = self._keeper
         held = [p for p in self._parts if keeper is None or keeper.valid(p.number)]
         caught_up = bool(held) and all(p.in_flight == 0 and p.position >= p.head for p in held)
-        if caught_up and not self._caught_up:
-            self._log.info(
-                "projector %r caught up after %d commits: positions %s",
-                self.name, self._handled, self._positions("position"),
-            )  # fmt: skip
-            self._emit(self.progress)
-        self._caught_up = caught_up
+        self._reporter.observe(caught_up, self._handled, self._parts)

@@ -1,0 +1,83 @@
+"""Handler retry: a failing projection handler is tried again by the policy, then stops the run.
+
+Nothing is skipped: when the handler keeps failing, :class:`~ddbes.errors.ProjectionFailed`
+names the commit, and the projector's checkpoint stays before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ddbes.errors import ProjectionFailed
+from ddbes.model import Commit
+from ddbes.retry import RetryPolicy
+
+__all__ = ["Abandoned", "Handler", "retry_handler", "worker_failure"]
+
+Handler = Callable[[Commit], object]
+"""A projection handler: receives one stored :class:`~ddbes.model.Commit`; its result is ignored."""
+
+
+class Abandoned(Exception):
+    """A commit is left unhandled: the projector is stopping or lost the partition's lease."""
+
+
+def retry_handler(
+    handler: Handler,
+    commit: Commit,
+    log_partition: int,
+    error: Exception,
+    *,
+    projector: str,
+    policy: RetryPolicy,
+    log: Any,
+    pause: Callable[[float], None],
+) -> None:
+    """Retry a failed handler by the policy; raise ProjectionFailed when it keeps failing.
+
+    ``pause`` sleeps between attempts and raises :class:`Abandoned` when the projector stops.
+    """
+    label = getattr(handler, "__qualname__", repr(handler))
+    where = (
+        f"commit at position {commit.position} of log partition {log_partition} "
+        f"({commit.aggregate_id} version {commit.version}, commit {commit.commit_id})"
+    )
+    for attempt in range(1, policy.max_attempts):
+        delay = policy.delay(attempt)
+        log.warning(
+            "projector %r: handler %s failed on the %s (attempt %d of %d): %r; "
+            "retrying in %.3f s",
+            projector, label, where, attempt, policy.max_attempts, error, delay,
+        )  # fmt: skip
+        pause(delay)
+        try:
+            handler(commit)
+            return
+        except Exception as exc:
+            error = exc
+    failure = ProjectionFailed(
+        f"projector {projector!r} stopped: handler {label} failed {policy.max_attempts} "
+        f"times on the {where}: {error!r}. Nothing was skipped: the checkpoint stays before "
+        "this commit, which is handled again when the projector restarts",
+        position=commit.position,
+        aggregate_id=commit.aggregate_id,
+        version=commit.version,
+        log_partition=log_partition,
+    )
+    log.error("%s", failure, exc_info=error)
+    raise failure from error
+
+
+def worker_failure(
+    projector: str, error: BaseException, commit: Commit, log_partition: int
+) -> ProjectionFailed:
+    """The error that stops a projector when a worker failed outside any handler."""
+    return ProjectionFailed(
+        f"projector {projector!r} stopped: {error!r} while handling the commit at "
+        f"position {commit.position} ({commit.aggregate_id} v{commit.version})",
+        position=commit.position,
+        aggregate_id=commit.aggregate_id,
+        version=commit.version,
+        log_partition=log_partition,
+    )
