@@ -15,6 +15,10 @@ How it works (``docs/streaming.md`` has the long version):
   reconnecting. A catching-up client is fed only as fast as it drains.
 * **Wake-up.** :meth:`EventStreamServer.notify` (thread-safe) makes the reader poll now, so a
   commit made in this process reaches clients without waiting for ``poll_delay``.
+
+This module holds the server's lifecycle and each connection's handshake and subscribe frames;
+the log reader is in ``_reader``, the fan-out (subscribers, queuing, closing) in ``_fanout``, and
+one connection's state and sender in ``_session``.
 """
 
 from __future__ import annotations
@@ -24,8 +28,6 @@ import contextlib
 import inspect
 import logging
 import ssl as ssl_module
-import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -38,11 +40,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ddbes.errors import InvalidFilter
-from ddbes.filters import EventFilter, FilterLimits, compile_filters
-from ddbes.model import Commit
+from ddbes.filters import FilterLimits, compile_filters
 from ddbes.ports import CommitStore
 from ddbes.settings import config, require_commit_store
 from ddbes_ws import protocol
+from ddbes_ws._fanout import Fanout
+from ddbes_ws._reader import LogReader
+from ddbes_ws._session import Session
 from ddbes_ws.protocol import CloseCode, ErrorCode, ProtocolError
 
 __all__ = ["Authenticate", "Authorize", "EventStreamServer", "StreamRequest"]
@@ -71,42 +75,6 @@ async def _call(hook: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
-
-
-_Frame = tuple[str | bytes, int, int]
-"""A text frame (UTF-8 bytes when shared between clients: encoded once), its log partition and
-position (-1, -1 for control frames)."""
-
-
-class _Client:
-    """One connection's state: owned by the event loop, never touched from threads."""
-
-    def __init__(self, ws: ServerConnection, principal: Any) -> None:
-        now = time.monotonic()
-        self.ws = ws
-        self.principal = principal
-        self.legacy: bool | None = None  # decided by the first valid frame
-        self.filter: EventFilter | None = None
-        self.cursor: list[int] = []
-        self.live = False
-        self.frames: deque[_Frame] = deque()
-        self.wakeup = asyncio.Event()
-        self.drained = asyncio.Event()
-        self.closing = False
-        self.close_after: tuple[int, str] | None = None
-        self.sent_position: list[int] = []
-        self.last_sent = now
-        self.last_position_sent = now
-        self.moved = False  # the cursor passed hidden commits since the last position sent
-        self.bad_frames = 0
-        self.frames_sent = 0
-        self.catch_up: asyncio.Task[None] | None = None
-        self.closer: asyncio.Task[None] | None = None
-
-    @property
-    def peer(self) -> str:
-        address = self.ws.remote_address
-        return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
 
 
 class EventStreamServer:
@@ -171,7 +139,6 @@ class EventStreamServer:
         self._max_connections = max_connections
         self._max_frame_size = max_frame_size
         self._buffer_size = buffer_size
-        self._batch_size = batch_size
         self._heartbeat_interval = heartbeat_interval
         self._checkpoint_interval = checkpoint_interval
         self._subscribe_timeout = subscribe_timeout
@@ -179,20 +146,21 @@ class EventStreamServer:
         self._close_timeout = close_timeout
         self._filter_limits = filter_limits
         self._log = logger or _log
-        self._partitions = 0
-        self._head: list[int] = []
-        self._clients: set[_Client] = set()
-        self._subscribers: set[_Client] = set()
+        self._clients: set[Session] = set()
         self._principals: dict[ServerConnection, Any] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._fanout = Fanout(buffer_size=buffer_size, log=self._log)
+        self._log_reader = LogReader(
+            commit_store,
+            self._fanout,
+            poll_delay=poll_delay,
+            batch_size=batch_size,
+            buffer_size=buffer_size,
+            log=self._log,
+        )
         self._server: Server | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._reading: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake = asyncio.Event()
-        self._has_subscribers = asyncio.Event()
         self._unlisten: Callable[[], Any] | None = None
-        self.store_reads = 0
-        """How many store calls (``read_log``, ``head_position``) the server has made."""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -201,8 +169,7 @@ class EventStreamServer:
         if self._server is not None:
             raise RuntimeError("the server is already started")
         self._loop = asyncio.get_running_loop()
-        self._partitions = self.commit_store.log_partitions
-        self._head = await self._heads()
+        await self._log_reader.start()
         self._server = await serve(
             self._handle,
             self.host,
@@ -214,12 +181,14 @@ class EventStreamServer:
             close_timeout=self._close_timeout,
             logger=self._log,
         )
-        self._reader = asyncio.create_task(self._read_loop(), name="ddbes-ws log reader")
+        self._reading = asyncio.create_task(self._log_reader.run(), name="ddbes-ws log reader")
         listen = getattr(self.commit_store, "add_append_listener", None)
         if callable(listen):
             self._unlisten = listen(lambda _commit: self.notify())
         self._log.info(
-            "event stream listening on %s (log partitions: %d)", self.url, self._partitions
+            "event stream listening on %s (log partitions: %d)",
+            self.url,
+            self._log_reader.partitions,
         )
 
     async def close(self) -> None:
@@ -227,11 +196,11 @@ class EventStreamServer:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
-        if self._reader is not None:
-            self._reader.cancel()
+        if self._reading is not None:
+            self._reading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+                await self._reading
+            self._reading = None
         for client in list(self._clients):
             if client.catch_up is not None:
                 client.catch_up.cancel()
@@ -275,155 +244,19 @@ class EventStreamServer:
     @property
     def subscriptions(self) -> int:
         """How many connected clients have subscribed."""
-        return len(self._subscribers)
+        return len(self._fanout.subscribers)
+
+    @property
+    def store_reads(self) -> int:
+        """How many store calls (``read_log``, ``head_position``) the server has made."""
+        return self._log_reader.store_reads
 
     def notify(self) -> None:
         """Read the log now rather than after ``poll_delay``. Safe from any thread."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._wake.set)
-
-    # --- the log reader ----------------------------------------------------------------------
-
-    async def _heads(self) -> list[int]:
-        store, partitions = self.commit_store, self._partitions
-        heads = await asyncio.to_thread(lambda: [store.head_position(p) for p in range(partitions)])
-        self.store_reads += partitions
-        return heads
-
-    def _read(self, after: list[int], limit: int) -> list[list[Commit]]:
-        return [self._read_partition(p, position, limit) for p, position in enumerate(after)]
-
-    def _read_partition(self, p: int, after: int, limit: int) -> list[Commit]:
-        return list(self.commit_store.read_log(after=after, log_partition=p, limit=limit))
-
-    async def _read_loop(self) -> None:
-        failures = 0
-        while True:
-            if not self._subscribers:
-                self._has_subscribers.clear()
-                await self._has_subscribers.wait()
-                continue
-            self._wake.clear()
-            for p in range(self._partitions):
-                # Nobody needs what lies before every client's cursor: do not read it.
-                lowest = min((client.cursor[p] for client in self._subscribers), default=0)
-                self._head[p] = max(self._head[p], lowest)
-            try:
-                batches = await asyncio.to_thread(self._read, list(self._head), self._batch_size)
-                self.store_reads += self._partitions
-                for p, commits in enumerate(batches):
-                    for commit in commits:
-                        self._publish(p, commit)
-            except Exception:
-                # The reader must outlive any failure: log it, back off, try again.
-                failures += 1
-                delay = min(self.poll_delay * 2**failures, 5.0)
-                self._log.warning(
-                    "reading the commit log failed; retrying in %.1f s", delay, exc_info=True
-                )
-                await asyncio.sleep(delay)
-                continue
-            failures = 0
-            if any(len(commits) >= self._batch_size for commits in batches):
-                await asyncio.sleep(0)
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_delay):
-                    await self._wake.wait()
-
-    def _publish(self, p: int, commit: Commit) -> None:
-        position = commit.position or 0
-        if position <= self._head[p]:
-            return
-        self._head[p] = position
-        cache: dict[Any, bytes] = {}
-        for client in list(self._subscribers):
-            if client.live and client.cursor[p] < position:
-                self._deliver(client, p, commit, cache)
-
-    def _deliver(
-        self, client: _Client, p: int, commit: Commit, cache: dict[Any, bytes], force: bool = False
-    ) -> None:
-        """Advance the client's cursor over ``commit`` and queue what its filter lets through.
-
-        ``cache`` holds this commit's frames already encoded for other clients: one per commit.
-        """
-        position = commit.position or 0
-        client.cursor[p] = position
-        assert client.filter is not None
-        try:
-            indexes = client.filter.matching_events(commit)
-        except InvalidFilter as exc:
-            self._log.warning("closing %s: %s", client.peer, exc)
-            self._close(client, CloseCode.FILTER_TOO_EXPENSIVE, "a pattern is too expensive")
-            return
-        if not indexes:
-            if not client.moved and not client.legacy:
-                client.moved = True  # the sender now owes a checkpoint
-                client.wakeup.set()
-            return
-        if client.legacy:
-            for index in indexes:
-                frame = cache.get(index)
-                if frame is None:
-                    frame = cache[index] = protocol.legacy_frame(commit, index).encode()
-                self._push(client, (frame, p, position), force)
-        else:
-            key = tuple(indexes)
-            frame = cache.get(key)
-            if frame is None:
-                frame = cache[key] = protocol.commit_frame(commit, indexes).encode()
-            self._push(client, (frame, p, position), force)
-
-    def _push(self, client: _Client, frame: _Frame, force: bool = False) -> None:
-        if client.closing:
-            return
-        if not force and len(client.frames) >= self._buffer_size:
-            self._log.warning(
-                "closing %s: slow consumer (%d frames waiting)", client.peer, len(client.frames)
-            )
-            self._close(
-                client,
-                CloseCode.SLOW_CONSUMER,
-                f"slow consumer: over {self._buffer_size} frames waiting",
-            )
-            return
-        client.frames.append(frame)
-        client.wakeup.set()
-
-    async def _catch_up(self, client: _Client) -> None:
-        """Read the log for one client from its cursor until it reaches the shared reader."""
-        failures = 0
-        while not client.closing:
-            behind = [p for p in range(self._partitions) if client.cursor[p] < self._head[p]]
-            if not behind:
-                client.live = True
-                return
-            while len(client.frames) > self._buffer_size // 2 and not client.closing:
-                client.drained.clear()
-                await client.drained.wait()
-            p = behind[0]
-            room = max(1, self._buffer_size - len(client.frames))
-            try:
-                commits = await asyncio.to_thread(
-                    self._read_partition, p, client.cursor[p], min(room, self._batch_size)
-                )
-            except Exception:
-                failures += 1
-                delay = min(self.poll_delay * 2**failures, 5.0)
-                self._log.warning(
-                    "catching up %s failed; retrying in %.1f s", client.peer, delay, exc_info=True
-                )
-                await asyncio.sleep(delay)
-                continue
-            failures = 0
-            self.store_reads += 1
-            for commit in commits:
-                if client.closing or (commit.position or 0) <= client.cursor[p]:
-                    continue
-                self._deliver(client, p, commit, {}, force=True)
+                loop.call_soon_threadsafe(self._log_reader.wake.set)
 
     # --- connections -------------------------------------------------------------------------
 
@@ -447,10 +280,17 @@ class EventStreamServer:
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
-        client = _Client(ws, self._principals.pop(ws, None))
+        client = Session(ws, self._principals.pop(ws, None))
         self._clients.add(client)
         self._log.info("client %s connected", client.peer)
-        sender = asyncio.create_task(self._send_loop(client))
+        sender = asyncio.create_task(
+            client.send_loop(
+                buffer_size=self._buffer_size,
+                heartbeat_interval=self._heartbeat_interval,
+                checkpoint_interval=self._checkpoint_interval,
+                log=self._log,
+            )
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._subscribe_timeout
         try:
@@ -462,7 +302,9 @@ class EventStreamServer:
                     else:
                         message = await ws.recv()
                 except TimeoutError:
-                    self._close(client, CloseCode.SUBSCRIBE_TIMEOUT, "no subscribe frame in time")
+                    self._fanout.close(
+                        client, CloseCode.SUBSCRIBE_TIMEOUT, "no subscribe frame in time"
+                    )
                     break
                 await self._on_frame(client, message)
             closing = client.closer or (sender if client.close_after is not None else None)
@@ -474,7 +316,7 @@ class EventStreamServer:
             pass
         finally:
             self._clients.discard(client)
-            self._subscribers.discard(client)
+            self._fanout.subscribers.discard(client)
             client.closing = True
             if client.catch_up is not None:
                 client.catch_up.cancel()
@@ -487,85 +329,18 @@ class EventStreamServer:
                 client.frames_sent,
             )
 
-    async def _send_loop(self, client: _Client) -> None:
-        ws = client.ws
-        try:
-            while True:
-                while client.frames:
-                    text, p, position = client.frames.popleft()
-                    await ws.send(text, text=True)  # bytes: encoded once for every client
-                    client.frames_sent += 1
-                    client.last_sent = time.monotonic()
-                    if position >= 0 and not client.legacy:
-                        client.sent_position[p] = position
-                        client.last_position_sent = client.last_sent
-                    if len(client.frames) <= self._buffer_size // 2:
-                        client.drained.set()
-                client.drained.set()
-                if client.close_after is not None:
-                    await ws.close(*client.close_after)
-                    return
-                if client.closing:
-                    return
-                timeout = self._heartbeat_interval
-                if client.filter is not None and not client.legacy:
-                    now = time.monotonic()
-                    if client.sent_position != client.cursor:
-                        wait = client.last_position_sent + self._checkpoint_interval - now
-                        if wait <= 0:
-                            client.moved = False
-                            client.sent_position = list(client.cursor)
-                            client.last_position_sent = client.last_sent = now
-                            await ws.send(protocol.checkpoint_frame(client.cursor))
-                            continue
-                        timeout = min(timeout, wait)
-                    silent = now - client.last_sent
-                    if silent >= self._heartbeat_interval:
-                        client.last_sent = now
-                        await ws.send(protocol.heartbeat_frame())
-                        continue
-                    timeout = min(timeout, self._heartbeat_interval - silent)
-                client.wakeup.clear()
-                if not client.frames and client.close_after is None and not client.closing:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(max(timeout, 0.001)):
-                            await client.wakeup.wait()
-        except ConnectionClosed:
-            pass
-        except Exception:
-            self._log.exception("sending to %s failed", client.peer)
-            await ws.close(CloseCode.INTERNAL_ERROR, "internal error")
-
-    def _close(self, client: _Client, code: int, reason: str, flush: bool = False) -> None:
-        """Stop feeding ``client`` and close it (after its queued frames when ``flush``)."""
-        if client.closing:
-            return
-        client.closing = True
-        self._subscribers.discard(client)
-        if client.catch_up is not None:
-            client.catch_up.cancel()
-        if flush:
-            client.close_after = (code, reason[:120])
-            client.wakeup.set()
-            return
-        client.frames.clear()
-        client.wakeup.set()
-        client.closer = task = asyncio.create_task(client.ws.close(code, reason[:120]))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _refuse(self, client: _Client, code: str, message: str) -> None:
+    def _refuse(self, client: Session, code: str, message: str) -> None:
         """A bad frame: an error frame (version 1) or a close (legacy, which has no errors)."""
         self._log.info("bad frame from %s: %s", client.peer, message[:200])
         if client.legacy:
-            self._close(client, CloseCode.BAD_REQUEST, f"{code}: {message}", flush=True)
+            self._fanout.close(client, CloseCode.BAD_REQUEST, f"{code}: {message}", flush=True)
             return
-        self._push(client, (protocol.error_frame(code, message), -1, -1), force=True)
+        self._fanout.push(client, (protocol.error_frame(code, message), -1, -1), force=True)
         client.bad_frames += 1
         if client.bad_frames >= self._max_bad_frames:
-            self._close(client, CloseCode.BAD_REQUEST, "too many bad frames", flush=True)
+            self._fanout.close(client, CloseCode.BAD_REQUEST, "too many bad frames", flush=True)
 
-    async def _on_frame(self, client: _Client, message: str | bytes) -> None:
+    async def _on_frame(self, client: Session, message: str | bytes) -> None:
         try:
             request = protocol.parse_client_frame(message)
             if client.legacy is not None and request.legacy != client.legacy:
@@ -583,16 +358,16 @@ class EventStreamServer:
             self._log.info("client %s: filters refused by the authorization hook", client.peer)
             if not client.legacy:
                 message = "the authorization hook refused these filters"
-                self._push(
+                self._fanout.push(
                     client, (protocol.error_frame(ErrorCode.FORBIDDEN, message), -1, -1), True
                 )
-            self._close(client, CloseCode.FORBIDDEN, "forbidden", flush=True)
+            self._fanout.close(client, CloseCode.FORBIDDEN, "forbidden", flush=True)
             return
         try:
             if request.after is not None:
-                cursor = protocol.position_vector(request.after, self._partitions)
-                if any(c > h for c, h in zip(cursor, self._head, strict=True)):
-                    heads = await self._heads()
+                cursor = protocol.position_vector(request.after, self._log_reader.partitions)
+                if any(c > h for c, h in zip(cursor, self._log_reader.head, strict=True)):
+                    heads = await self._log_reader.heads()
                     if any(c > h for c, h in zip(cursor, heads, strict=True)):
                         raise ProtocolError(
                             ErrorCode.INVALID_POSITION,
@@ -601,7 +376,7 @@ class EventStreamServer:
             elif client.filter is not None:
                 cursor = list(client.cursor)  # a new filter, same place
             else:
-                cursor = await self._heads()
+                cursor = await self._log_reader.heads()
         except ProtocolError as exc:
             self._refuse(client, exc.code, str(exc))
             return
@@ -616,12 +391,11 @@ class EventStreamServer:
         if not client.legacy:
             client.sent_position = list(cursor)
             frame = protocol.subscribed_frame(cursor, self._heartbeat_interval)
-            self._push(client, (frame, -1, -1), force=True)
-        client.live = all(c >= h for c, h in zip(cursor, self._head, strict=True))
-        self._subscribers.add(client)
-        self._has_subscribers.set()
+            self._fanout.push(client, (frame, -1, -1), force=True)
+        client.live = all(c >= h for c, h in zip(cursor, self._log_reader.head, strict=True))
+        self._fanout.subscribe(client)
         if not client.live:
-            client.catch_up = asyncio.create_task(self._catch_up(client))
+            client.catch_up = asyncio.create_task(self._log_reader.catch_up(client))
         self._log.info(
             "client %s subscribed (%s, %d filter sets, after %s)",
             client.peer,

@@ -1,0 +1,114 @@
+"""The fan-out: which sessions are subscribed, and how one commit reaches each of them.
+
+A commit is encoded once per distinct set of matching events and the same bytes are queued for
+every client they match. Queuing never waits: a session whose buffer is full is closed with 4429
+(slow consumer) and resumes after reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ddbes.errors import InvalidFilter
+from ddbes.model import Commit
+from ddbes_ws import protocol
+from ddbes_ws._session import Frame, Session
+from ddbes_ws.protocol import CloseCode
+
+__all__ = ["Fanout"]
+
+
+class Fanout:
+    """The subscribed sessions, and the queuing and closing of their frames."""
+
+    def __init__(
+        self, *, buffer_size: int, log: logging.Logger | logging.LoggerAdapter[Any]
+    ) -> None:
+        self.subscribers: set[Session] = set()
+        self.has_subscribers = asyncio.Event()
+        self._buffer_size = buffer_size
+        self._log = log
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def subscribe(self, session: Session) -> None:
+        self.subscribers.add(session)
+        self.has_subscribers.set()
+
+    def publish(self, p: int, commit: Commit) -> None:
+        """Hand a new commit of partition ``p`` to every live session not yet past it."""
+        position = commit.position or 0
+        cache: dict[Any, bytes] = {}
+        for session in list(self.subscribers):
+            if session.live and session.cursor[p] < position:
+                self.deliver(session, p, commit, cache)
+
+    def deliver(
+        self, session: Session, p: int, commit: Commit, cache: dict[Any, bytes], force: bool = False
+    ) -> None:
+        """Advance the session's cursor over ``commit`` and queue what its filter lets through.
+
+        ``cache`` holds this commit's frames already encoded for other clients: one per commit.
+        """
+        position = commit.position or 0
+        session.cursor[p] = position
+        assert session.filter is not None
+        try:
+            indexes = session.filter.matching_events(commit)
+        except InvalidFilter as exc:
+            self._log.warning("closing %s: %s", session.peer, exc)
+            self.close(session, CloseCode.FILTER_TOO_EXPENSIVE, "a pattern is too expensive")
+            return
+        if not indexes:
+            if not session.moved and not session.legacy:
+                session.moved = True  # the sender now owes a checkpoint
+                session.wakeup.set()
+            return
+        if session.legacy:
+            for index in indexes:
+                frame = cache.get(index)
+                if frame is None:
+                    frame = cache[index] = protocol.legacy_frame(commit, index).encode()
+                self.push(session, (frame, p, position), force)
+        else:
+            key = tuple(indexes)
+            frame = cache.get(key)
+            if frame is None:
+                frame = cache[key] = protocol.commit_frame(commit, indexes).encode()
+            self.push(session, (frame, p, position), force)
+
+    def push(self, session: Session, frame: Frame, force: bool = False) -> None:
+        """Queue ``frame`` for ``session``; over the buffer size (unless ``force``), close it."""
+        if session.closing:
+            return
+        if not force and len(session.frames) >= self._buffer_size:
+            self._log.warning(
+                "closing %s: slow consumer (%d frames waiting)", session.peer, len(session.frames)
+            )
+            self.close(
+                session,
+                CloseCode.SLOW_CONSUMER,
+                f"slow consumer: over {self._buffer_size} frames waiting",
+            )
+            return
+        session.frames.append(frame)
+        session.wakeup.set()
+
+    def close(self, session: Session, code: int, reason: str, flush: bool = False) -> None:
+        """Stop feeding ``session`` and close it (after its queued frames when ``flush``)."""
+        if session.closing:
+            return
+        session.closing = True
+        self.subscribers.discard(session)
+        if session.catch_up is not None:
+            session.catch_up.cancel()
+        if flush:
+            session.close_after = (code, reason[:120])
+            session.wakeup.set()
+            return
+        session.frames.clear()
+        session.wakeup.set()
+        session.closer = task = asyncio.create_task(session.ws.close(code, reason[:120]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,85 @@
+"""What the client makes of the server's frames: stream items, checkpoints and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ddbes.codec import parse_time
+from ddbes_ws import protocol
+from ddbes_ws.errors import StreamError, StreamRefused
+from ddbes_ws.protocol import ErrorCode
+
+__all__ = ["Checkpoint", "Entry", "StreamItem", "closed_error", "items", "server_error"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamItem:
+    """One event from the stream, with its commit's envelope.
+
+    ``position`` and ``log_partition`` place the event's commit in the global log;
+    ``event_index`` is the event's index within its commit.
+    """
+
+    type: str
+    event: dict[str, Any]
+    aggregate_type: str
+    aggregate_key: str
+    commit_id: str
+    version: int
+    committed_at: datetime
+    position: int
+    log_partition: int
+    event_index: int
+
+    @property
+    def aggregate_id(self) -> str:
+        """``"<aggregate_type>:<aggregate_key>"``."""
+        return f"{self.aggregate_type}:{self.aggregate_key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The log position reached, past commits the filters hide."""
+
+    position: tuple[int, ...]
+
+
+Entry = tuple[StreamItem, bool] | Checkpoint
+"""What the client buffers: an item (and whether it is its commit's last), or a checkpoint."""
+
+
+def items(frame: dict[str, Any]) -> list[StreamItem]:
+    """The items of a ``commit`` frame, one per event it carries."""
+    committed_at = parse_time(frame["committedAt"])
+    return [
+        StreamItem(
+            type=entry["event"].get("type", ""),
+            event=entry["event"],
+            aggregate_type=frame["aggregateType"],
+            aggregate_key=frame["aggregateKey"],
+            commit_id=frame["commitId"],
+            version=frame["version"],
+            committed_at=committed_at,
+            position=frame["position"],
+            log_partition=frame["logPartition"],
+            event_index=entry["index"],
+        )
+        for entry in frame["events"]
+    ]
+
+
+def server_error(frame: dict[str, Any]) -> StreamError:
+    """The error an ``error`` frame stands for."""
+    code, message = str(frame.get("code")), str(frame.get("message"))
+    if code == ErrorCode.FORBIDDEN:
+        return StreamRefused(f"the server refused the subscription: {message}", code)
+    return StreamError(f"the server rejected the subscription ({code}): {message}", code)
+
+
+def closed_error(code: int, reason: str) -> StreamError:
+    """The error a close the client must not retry stands for."""
+    if code == protocol.CloseCode.FORBIDDEN:
+        return StreamRefused(f"the server refused the subscription: {reason}", code)
+    return StreamError(f"the server closed the stream: {code} {reason}".rstrip(), code)

@@ -1,0 +1,142 @@
+"""The shared log reader: one reader of the global log for all of a server's clients.
+
+It reads every log partition after its position ``head`` (one ``read_log`` per partition per
+poll, through :func:`asyncio.to_thread`, since the ports are synchronous) and hands each new
+commit to the fan-out, so the number of store reads does not grow with the number of clients.
+A session that resumes behind ``head`` first catches up with its own reads, fed only as fast as
+it drains, and turns live in the event-loop step its cursor reaches ``head``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from ddbes.model import Commit
+from ddbes.ports import CommitStore
+from ddbes_ws._fanout import Fanout
+from ddbes_ws._session import Session
+
+__all__ = ["LogReader"]
+
+
+class LogReader:
+    """Reads the log for the fan-out (:meth:`run`) and for sessions catching up."""
+
+    def __init__(
+        self,
+        commit_store: CommitStore,
+        fanout: Fanout,
+        *,
+        poll_delay: float,
+        batch_size: int,
+        buffer_size: int,
+        log: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        self.commit_store = commit_store
+        self.partitions = 0
+        self.head: list[int] = []
+        self.wake = asyncio.Event()
+        """Set it to read now rather than after ``poll_delay``."""
+        self.store_reads = 0
+        self._fanout = fanout
+        self._poll_delay = poll_delay
+        self._batch_size = batch_size
+        self._buffer_size = buffer_size
+        self._log = log
+
+    async def start(self) -> None:
+        """Learn the log's partitions and start reading at its head."""
+        self.partitions = self.commit_store.log_partitions
+        self.head = await self.heads()
+
+    async def heads(self) -> list[int]:
+        """The log's head position per partition, read from the store."""
+        store, partitions = self.commit_store, self.partitions
+        heads = await asyncio.to_thread(lambda: [store.head_position(p) for p in range(partitions)])
+        self.store_reads += partitions
+        return heads
+
+    def _read(self, after: list[int], limit: int) -> list[list[Commit]]:
+        return [self._read_partition(p, position, limit) for p, position in enumerate(after)]
+
+    def _read_partition(self, p: int, after: int, limit: int) -> list[Commit]:
+        return list(self.commit_store.read_log(after=after, log_partition=p, limit=limit))
+
+    async def run(self) -> None:
+        """Read the log while anyone is subscribed, until cancelled."""
+        fanout = self._fanout
+        failures = 0
+        while True:
+            if not fanout.subscribers:
+                fanout.has_subscribers.clear()
+                await fanout.has_subscribers.wait()
+                continue
+            self.wake.clear()
+            for p in range(self.partitions):
+                # Nobody needs what lies before every client's cursor: do not read it.
+                lowest = min((session.cursor[p] for session in fanout.subscribers), default=0)
+                self.head[p] = max(self.head[p], lowest)
+            try:
+                batches = await asyncio.to_thread(self._read, list(self.head), self._batch_size)
+                self.store_reads += self.partitions
+                for p, commits in enumerate(batches):
+                    for commit in commits:
+                        self._publish(p, commit)
+            except Exception:
+                # The reader must outlive any failure: log it, back off, try again.
+                failures += 1
+                delay = min(self._poll_delay * 2**failures, 5.0)
+                self._log.warning(
+                    "reading the commit log failed; retrying in %.1f s", delay, exc_info=True
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            if any(len(commits) >= self._batch_size for commits in batches):
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_delay):
+                    await self.wake.wait()
+
+    def _publish(self, p: int, commit: Commit) -> None:
+        position = commit.position or 0
+        if position <= self.head[p]:
+            return
+        self.head[p] = position
+        self._fanout.publish(p, commit)
+
+    async def catch_up(self, session: Session) -> None:
+        """Read the log for one session from its cursor until it reaches the shared reader."""
+        failures = 0
+        while not session.closing:
+            behind = [p for p in range(self.partitions) if session.cursor[p] < self.head[p]]
+            if not behind:
+                session.live = True
+                return
+            while len(session.frames) > self._buffer_size // 2 and not session.closing:
+                session.drained.clear()
+                await session.drained.wait()
+            p = behind[0]
+            room = max(1, self._buffer_size - len(session.frames))
+            try:
+                commits = await asyncio.to_thread(
+                    self._read_partition, p, session.cursor[p], min(room, self._batch_size)
+                )
+            except Exception:
+                failures += 1
+                delay = min(self._poll_delay * 2**failures, 5.0)
+                self._log.warning(
+                    "catching up %s failed; retrying in %.1f s", session.peer, delay, exc_info=True
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self.store_reads += 1
+            for commit in commits:
+                if session.closing or (commit.position or 0) <= session.cursor[p]:
+                    continue
+                self._fanout.deliver(session, p, commit, {}, force=True)
