@@ -119,7 +119,9 @@ async def ddbes_fan_out(clients: int, events: int) -> tuple[float, int]:
     """Events/s delivered to ``clients`` EventStreams; and how many times they reconnected."""
     store = InMemoryCommitStore()
     writer = Writer(store)
-    async with EventStreamServer(commit_store=store, poll_delay=POLL_DELAY) as server:
+    async with EventStreamServer(
+        commit_store=store, poll_delay=POLL_DELAY, wake_on_append=False
+    ) as server:
         streams = [EventStream(server.url) for _ in range(clients)]
         await asyncio.gather(*(s.start() for s in streams))
 
@@ -145,7 +147,9 @@ async def ddbes_server_fan_out(clients: int, events: int) -> float:
     frame: the server's share of the fan-out, without EventStream's."""
     store = InMemoryCommitStore()
     writer = Writer(store)
-    async with EventStreamServer(commit_store=store, poll_delay=POLL_DELAY) as server:
+    async with EventStreamServer(
+        commit_store=store, poll_delay=POLL_DELAY, wake_on_append=False
+    ) as server:
 
         async def subscribe() -> ClientConnection:
             ws = await _raw_connect(server.url)
@@ -236,10 +240,14 @@ def start_writer(
 
 
 async def ddbes_latency(notify: bool, samples: int) -> list[float]:
-    """Commit-to-item delays in ms through EventStreamServer and EventStream."""
+    """Commit-to-item delays in ms through EventStreamServer and EventStream. The server does
+    not listen to the store's appends (``wake_on_append=False``): the writer stands for another
+    process, found by polling or woken by ``notify()`` (which the append listener calls)."""
     store = InMemoryCommitStore()
     async with (
-        EventStreamServer(commit_store=store, poll_delay=POLL_DELAY) as server,
+        EventStreamServer(
+            commit_store=store, poll_delay=POLL_DELAY, wake_on_append=False
+        ) as server,
         EventStream(server.url) as stream,
     ):
         wake: Callable[[Commit], None] = (lambda _: server.notify()) if notify else (lambda _: None)
@@ -299,7 +307,9 @@ async def raw_latency(notify: bool, samples: int) -> list[float]:
 async def store_reads(clients: int, seconds: float) -> float:
     """Log reads per second of an idle server with ``clients`` subscribed clients."""
     store = InMemoryCommitStore()
-    async with EventStreamServer(commit_store=store, poll_delay=POLL_DELAY) as server:
+    async with EventStreamServer(
+        commit_store=store, poll_delay=POLL_DELAY, wake_on_append=False
+    ) as server:
         streams = [EventStream(server.url) for _ in range(clients)]
         await asyncio.gather(*(s.start() for s in streams))
         await asyncio.sleep(0.3)

@@ -84,6 +84,9 @@ class EventStreamServer:
         commit_store: the log to stream; defaults to ``ddbes.config``'s ``commit_store``.
         host, port: where to listen (port 0: one the OS picks, see :attr:`port`).
         poll_delay: seconds between log reads when nothing new was found.
+        wake_on_append: read at once after each append through ``commit_store`` in this process
+            (its append listener), rather than at the next poll. Commits from other processes
+            are always found by polling, or sooner with :meth:`notify`.
         authenticate: ``authenticate(StreamRequest) -> principal`` (may be async), called at the
             handshake; ``None`` refuses the connection with HTTP 401. Without it everyone may
             connect (principal ``None``).
@@ -110,6 +113,7 @@ class EventStreamServer:
         host: str = "127.0.0.1",
         port: int = 0,
         poll_delay: float = 0.1,
+        wake_on_append: bool = True,
         authenticate: Authenticate | None = None,
         authorize: Authorize | None = None,
         ssl: ssl_module.SSLContext | None = None,
@@ -133,6 +137,7 @@ class EventStreamServer:
         self.host = host
         self._port = port
         self.poll_delay = poll_delay
+        self._wake_on_append = wake_on_append
         self._authenticate = authenticate
         self._authorize = authorize
         self._ssl = ssl
@@ -183,7 +188,7 @@ class EventStreamServer:
         )
         self._reading = asyncio.create_task(self._log_reader.run(), name="ddbes-ws log reader")
         listen = getattr(self.commit_store, "add_append_listener", None)
-        if callable(listen):
+        if self._wake_on_append and callable(listen):
             self._unlisten = listen(lambda _commit: self.notify())
         self._log.info(
             "event stream listening on %s (log partitions: %d)",
