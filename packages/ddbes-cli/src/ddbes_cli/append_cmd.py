@@ -12,8 +12,8 @@ import json
 import uuid
 from typing import Any
 
-from ddbes.commands import append_idempotently
 from ddbes.codec import normalize_events
+from ddbes.commands import append_idempotently
 from ddbes.errors import VersionConflict
 from ddbes.model import Commit
 from ddbes.retry import RetryPolicy, call_with_retries
