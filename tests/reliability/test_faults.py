@@ -32,12 +32,10 @@ from tests.reliability.counts import report
 from tests.reliability.writers import (
     Account,
     Ledger,
-    aggregate_operation,
-    blind_append_operation,
+    mixed_operation,
     reconcile,
     run_writer,
     run_writers,
-    store_operation,
 )
 from tests.services import DynamoDBLocal
 
@@ -139,14 +137,7 @@ def test_no_commit_is_lost_or_duplicated_under_injected_faults(tables: DynamoDBT
         injector = FaultInjector(client, seed=SEED + writer, rate=FAULT_RATE)
         injectors.append(injector)
         store = DynamoDBCommitStore(table, client=client, retry_policy=RETRIES)
-        accounts = Account.using(commit_store=store)
-        # Two writers go through aggregate commands, one blindly appends, one calls the store.
-        operation = (
-            aggregate_operation(accounts),
-            store_operation(store),
-            aggregate_operation(accounts),
-            blind_append_operation(accounts),
-        )[writer]
+        operation = mixed_operation(writer, store)
         targets.append(
             lambda w=writer, op=operation: run_writer(
                 w, op, ledger, seed=SEED + 100 + w, commits=COMMITS_PER_WRITER

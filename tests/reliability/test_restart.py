@@ -25,14 +25,11 @@ from ddbes_dynamodb import DynamoDBCommitStore
 from ddbes_dynamodb._client import CLIENT_CONFIG
 from tests.reliability.counts import report
 from tests.reliability.writers import (
-    Account,
     Attempt,
     Ledger,
-    aggregate_operation,
-    blind_append_operation,
+    mixed_operation,
     reconcile,
     run_writer,
-    store_operation,
 )
 from tests.services import start_dynamodb_local
 
@@ -93,13 +90,7 @@ def _run(local: Any, tmp_path: Path) -> None:
         store = DynamoDBCommitStore(
             "ddbes-restart", client=_client(local.endpoint_url), retry_policy=RETRIES
         )
-        accounts = Account.using(commit_store=store)
-        operation = (
-            aggregate_operation(accounts),
-            store_operation(store),
-            aggregate_operation(accounts),
-            blind_append_operation(accounts),
-        )[writer]
+        operation = mixed_operation(writer, store)
         threads.append(
             threading.Thread(
                 target=run_writer,

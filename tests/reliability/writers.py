@@ -172,6 +172,18 @@ def store_operation(store: CommitStore, clock: Clock | None = None) -> Operation
     return operation
 
 
+def mixed_operation(writer: int, store: CommitStore) -> Operation:
+    """Writer ``writer``'s way in (0-3): two go through aggregate commands, one appends
+    blindly through ``Aggregate.append``, one calls the store itself."""
+    accounts = Account.using(commit_store=store)
+    return (
+        aggregate_operation(accounts),
+        store_operation(store),
+        aggregate_operation(accounts),
+        blind_append_operation(accounts),
+    )[writer % 4]
+
+
 def own_and_shared_keys(
     writer: int, rng: random.Random, *, own: int = 6, shared: int = 3, share: float = 0.3
 ) -> str:
