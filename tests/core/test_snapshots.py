@@ -13,6 +13,13 @@ from ddbes.snapshot_loading import FIRST_READ
 from ddbes.testing import ManualClock
 
 
+@pytest.fixture(autouse=True, params=[False, True], ids=["get-then-read", "in-parallel"])
+def parallel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Every test runs both ways a load can fetch its snapshot (see ddbes.snapshot_loading)."""
+    monkeypatch.setattr(InMemorySnapshotStore, "fetch_in_parallel", request.param)
+    return bool(request.param)
+
+
 class Tally(Aggregate):
     snapshots = True
     snapshots_frequency = 10
@@ -67,15 +74,17 @@ def test_snapshots_are_written_every_frequency_versions() -> None:
     assert snap is not None and snap.version == 30 and snap.state == {"sum": 465, "version": 30}
 
 
-def test_load_reads_only_the_newest_window_of_commits_beside_the_snapshot() -> None:
+def test_load_reads_only_the_commits_it_needs_beside_the_snapshot(parallel: bool) -> None:
     store = ReadCounter()
     bound = Tally.using(commit_store=store, snapshot_store=InMemorySnapshotStore())
     written = _fill(bound, 35)
     store.read_versions.clear()
     loaded = bound.load()
     assert loaded is not None and loaded.state == written.state and loaded.version == 35
-    # snapshots_frequency + 1 commits at most, newest first, read while the snapshot is fetched
-    assert store.read_versions == list(range(35, 24, -1))
+    if parallel:  # the newest snapshots_frequency + 1, newest first, while the GET runs
+        assert store.read_versions == list(range(35, 24, -1))
+    else:  # the snapshot's head commit and the ones after it
+        assert store.read_versions == [30, 31, 32, 33, 34, 35]
     assert loaded.head_commit_id == written.head_commit_id
     assert loaded.head_committed_at == written.head_committed_at
 
@@ -195,7 +204,7 @@ class FirstSnapshotOnly(InMemorySnapshotStore):
         super().put(snapshot)
 
 
-def test_a_snapshot_older_than_the_newest_window_still_saves_the_replay() -> None:
+def test_an_older_snapshot_still_saves_the_replay(parallel: bool) -> None:
     store = ReadCounter()
     snaps = FirstSnapshotOnly()
     bound = Tally.using(commit_store=store, snapshot_store=snaps)
@@ -204,20 +213,25 @@ def test_a_snapshot_older_than_the_newest_window_still_saves_the_replay() -> Non
     loaded = bound.load()
     assert loaded is not None and loaded.state == written.state and loaded.version == 35
     assert loaded.head_commit_id == written.head_commit_id
-    # the newest 11 commits (25..35), then the commits between the snapshot and them (10..24)
-    assert store.read_versions == [*range(35, 24, -1), *range(10, 25)]
+    if parallel:  # the newest 11 commits (25..35), then the ones between the snapshot and them
+        assert store.read_versions == [*range(35, 24, -1), *range(10, 25)]
+    else:
+        assert store.read_versions == list(range(10, 36))
 
 
 class Sparse(Tally):
     snapshots_frequency = 250
 
 
-def test_a_snapshot_beyond_the_first_read_costs_one_more_read() -> None:
+def test_a_snapshot_beyond_the_first_read_costs_one_more_read(parallel: bool) -> None:
     store = ReadCounter()
     bound = Sparse.using(commit_store=store, snapshot_store=FirstSnapshotOnly())
     written = _fill(bound, 700)  # snapshot at 250 only: the puts at 500 fail
     store.read_versions.clear()
     loaded = bound.load()
     assert loaded is not None and loaded.state == written.state and loaded.version == 700
-    # FIRST_READ newest commits beside the snapshot GET, then the ones between
-    assert store.read_versions == [*range(700, 700 - FIRST_READ, -1), *range(250, 701 - FIRST_READ)]
+    if parallel:  # FIRST_READ newest commits beside the snapshot GET, then the ones between
+        newest = range(700, 700 - FIRST_READ, -1)
+        assert store.read_versions == [*newest, *range(250, 701 - FIRST_READ)]
+    else:
+        assert store.read_versions == list(range(250, 701))

@@ -164,6 +164,10 @@ class CommitStore(ABC):
 class SnapshotStore(ABC):
     """The latest snapshot of each aggregate. A cache: losing one only costs a replay."""
 
+    fetch_in_parallel: bool = False
+    """True for a store whose ``get()`` waits on the network (S3): a load then reads the
+    aggregate's newest commits while the snapshot is fetched, instead of after it."""
+
     @abstractmethod
     def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
         """The latest snapshot of an aggregate, or ``None`` if there is none.

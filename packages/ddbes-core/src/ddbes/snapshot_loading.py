@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from logging import Logger
@@ -88,11 +88,24 @@ def start_load(
     window: int,
     logger: Logger,
 ) -> LoadStart:
-    """Fetch the snapshot and the newest commits in ``[from_version, to_version]`` (at or
-    before ``until``) concurrently, and decide where the load starts. ``window`` is the
-    aggregate's ``snapshots_frequency``: a load never needs more than ``window + 1`` commits."""
+    """Decide where a load of the commits in ``[from_version, to_version]`` (at or before
+    ``until``) starts. ``window`` is the aggregate's ``snapshots_frequency``: a load never needs
+    more than ``window + 1`` commits. A snapshot store whose ``get()`` waits on the network
+    (``fetch_in_parallel``) is read while the newest commits are; another one first."""
     request = _Request(commit_store, aggregate_type, aggregate_key, from_version, to_version, until)
-    future = _executor().submit(snapshot_store.get, aggregate_type, aggregate_key)
+    check = _Check(aggregate_id, checksum, from_version, to_version, until, logger)
+    if not snapshot_store.fetch_in_parallel:
+        snapshot = check.usable(_get(snapshot_store, request, aggregate_id, logger))
+        if snapshot is None:
+            return LoadStart(None, request.read(from_version, to_version))
+        commits = request.read(snapshot.version, to_version)
+        head = next(commits, None)
+        if not check.holds_head(snapshot, head):
+            return LoadStart(None, request.read(from_version, to_version))
+        assert head is not None
+        return LoadStart(snapshot, itertools.chain([head], commits))
+
+    future = _executor().submit(_get, snapshot_store, request, aggregate_id, logger)
     try:
         newest = list(
             commit_store.read_commits(
@@ -106,7 +119,7 @@ def start_load(
             )
         )
     finally:
-        snapshot = _snapshot_or_none(future, aggregate_id, logger)
+        fetched = future.result()
     newest.reverse()
     if not newest:
         return LoadStart(None, iter(()))
@@ -115,46 +128,71 @@ def start_load(
     def replay() -> LoadStart:
         return LoadStart(None, itertools.chain(request.read(from_version, oldest - 1), newest))
 
-    if snapshot is None or snapshot.version < from_version:
+    snapshot = check.usable(fetched)
+    if snapshot is None:
         return replay()
-    if snapshot.checksum != checksum:
-        logger.warning(
-            "ignoring the snapshot of %s at version %d: it was made by other upcasters or "
-            "another snapshot_version; replaying its commits",
-            aggregate_id,
-            snapshot.version,
-        )
-        return replay()
-    if (to_version is not None and snapshot.version > to_version) or (
-        until is not None and snapshot.head_committed_at > until
-    ):
-        return replay()  # the snapshot is newer than what was asked for
     if snapshot.version >= oldest:
-        commits: Iterator[Commit] = iter([c for c in newest if c.version >= snapshot.version])
+        tail: Iterator[Commit] = iter([c for c in newest if c.version >= snapshot.version])
     else:  # the snapshot is older than the first read reaches: read the commits in between
-        commits = itertools.chain(request.read(snapshot.version, oldest - 1), newest)
-    head = next(commits, None)
-    if (
-        head is None
-        or head.version != snapshot.version
-        or head.commit_id != snapshot.head_commit_id
-    ):
-        logger.warning(
+        tail = itertools.chain(request.read(snapshot.version, oldest - 1), newest)
+    head = next(tail, None)
+    if not check.holds_head(snapshot, head):
+        return replay()
+    assert head is not None
+    return LoadStart(snapshot, itertools.chain([head], tail))
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """Whether a snapshot may start this load (each refusal but "none" is logged)."""
+
+    aggregate_id: str
+    checksum: str
+    from_version: int
+    to_version: int | None
+    until: datetime | None
+    logger: Logger
+
+    def usable(self, snapshot: Snapshot | None) -> Snapshot | None:
+        if snapshot is None or snapshot.version < self.from_version:
+            return None
+        if snapshot.checksum != self.checksum:
+            self.logger.warning(
+                "ignoring the snapshot of %s at version %d: it was made by other upcasters or "
+                "another snapshot_version; replaying its commits",
+                self.aggregate_id,
+                snapshot.version,
+            )
+            return None
+        if (self.to_version is not None and snapshot.version > self.to_version) or (
+            self.until is not None and snapshot.head_committed_at > self.until
+        ):
+            return None  # the snapshot is newer than what was asked for
+        return snapshot
+
+    def holds_head(self, snapshot: Snapshot, head: Commit | None) -> bool:
+        """The log still holds the snapshot's head commit (same version and commit id)."""
+        if (
+            head is not None
+            and head.version == snapshot.version
+            and head.commit_id == snapshot.head_commit_id
+        ):
+            return True
+        self.logger.warning(
             "ignoring the snapshot of %s at version %d: the commit log does not hold its head "
             "commit %s; replaying its commits",
-            aggregate_id,
+            self.aggregate_id,
             snapshot.version,
             snapshot.head_commit_id,
         )
-        return replay()
-    return LoadStart(snapshot, itertools.chain([head], commits))
+        return False
 
 
-def _snapshot_or_none(
-    future: Future[Snapshot | None], aggregate_id: str, logger: Logger
+def _get(
+    snapshot_store: SnapshotStore, request: _Request, aggregate_id: str, logger: Logger
 ) -> Snapshot | None:
     try:
-        return future.result()
+        return snapshot_store.get(request.aggregate_type, request.aggregate_key)
     except Exception as exc:  # a snapshot is a cache: any failure means a replay
         logger.warning("ignoring the snapshot of %s, replaying its commits: %s", aggregate_id, exc)
         return None

@@ -51,6 +51,8 @@ class S3SnapshotStore(SnapshotStore):
     :class:`StoreUnavailable`; a body that cannot be decoded is :class:`SnapshotUnreadable`.
     """
 
+    fetch_in_parallel = True  # a GET waits on the network: loads read commits meanwhile
+
     def __init__(
         self,
         bucket: str,
