@@ -251,8 +251,8 @@ def main() -> None:
         "```",
         f"Machine: {machine()}. Median of {args.rounds} rounds (spread = min-max).",
         "With S3 a snapshot load fetches the snapshot (one GET, on a worker thread) while it "
-        "reads the aggregate's newest `snapshots_frequency + 1` commits (one DynamoDB Query, newest first), "
-        "which reach back to the snapshot's head commit (checked, so a stale snapshot is never "
+        "reads the aggregate's newest `snapshots_frequency + 1` commits (one DynamoDB Query, "
+        "newest first), which reach back to the snapshot's head commit (checked, so a stale snapshot is never "
         "used). Here the client, DynamoDB Local and moto share 2 cores, so the two requests "
         "compete for CPU instead of overlapping their waits as they would on AWS. The in-memory "
         "snapshot store is read first, then the commits from the snapshot's head on.",
