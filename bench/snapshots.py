@@ -252,10 +252,11 @@ def main() -> None:
         f"Machine: {machine()}. Median of {args.rounds} rounds (spread = min-max).",
         "With S3 a snapshot load fetches the snapshot (one GET, on a worker thread) while it "
         "reads the aggregate's newest `snapshots_frequency + 1` commits (one DynamoDB Query, "
-        "newest first), which reach back to the snapshot's head commit (checked, so a stale snapshot is never "
-        "used). Here the client, DynamoDB Local and moto share 2 cores, so the two requests "
-        "compete for CPU instead of overlapping their waits as they would on AWS. The in-memory "
-        "snapshot store is read first, then the commits from the snapshot's head on.",
+        "newest first), which reach back to the snapshot's head commit (checked, so a stale "
+        "snapshot is never used). Here the client, DynamoDB Local and moto share 2 cores, so "
+        "the two requests compete for CPU instead of overlapping their waits as they would on "
+        "AWS. The in-memory snapshot store is read first, then the commits from the snapshot's "
+        "head on.",
         "",
         "**DynamoDB Local + S3 (moto, serialized).** The commit store is DynamoDB Local; moto, "
         "in a process of its own as a remote S3 would be, serves only the S3 GET, whose latency "
