@@ -11,7 +11,7 @@ from logging import Logger
 from typing import Any, ClassVar, Self, cast
 
 from ddbes.codec import normalize_events, parse_time
-from ddbes.commands import aggregate_command, append_idempotently, as_policy, rehydrate
+from ddbes.commands import aggregate_command, append_idempotently, as_policy
 from ddbes.creation import create_method
 from ddbes.errors import (
     AggregateNotFound,
@@ -400,7 +400,7 @@ class Aggregate:
                     attempt,
                     policy,
                     retry_on=VersionConflict,
-                    before_retry=lambda _error, _attempt: rehydrate(self),
+                    before_retry=lambda _error, _attempt: self.hydrate(),
                 )
             self._apply(stored)
         finally:

@@ -12,7 +12,7 @@ from ddbes.model import Commit
 from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy, call_with_retries
 
-__all__ = ["aggregate_command", "append_idempotently", "as_policy", "rehydrate"]
+__all__ = ["aggregate_command", "append_idempotently", "as_policy"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,11 +29,6 @@ def as_policy(retry: bool | RetryPolicy | None) -> RetryPolicy | None:
     if isinstance(retry, RetryPolicy):
         return retry
     return RetryPolicy() if retry else None
-
-
-def rehydrate(aggregate: _Hydratable) -> None:
-    """Bring a stale aggregate up to date before a command runs again."""
-    aggregate.hydrate()
 
 
 def append_idempotently(store: CommitStore, commit: Commit) -> Commit:
@@ -83,7 +78,7 @@ def aggregate_command(
                 lambda: command(self, *args, **kwargs),
                 policy,
                 retry_on=VersionConflict,
-                before_retry=lambda _error, _attempt: rehydrate(self),
+                before_retry=lambda _error, _attempt: self.hydrate(),
             )
 
         return cast("F", retrying)

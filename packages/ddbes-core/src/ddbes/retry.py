@@ -57,7 +57,7 @@ def call_with_retries(
     policy: RetryPolicy,
     *,
     retry_on: type[BaseException] | tuple[type[BaseException], ...],
-    before_retry: Callable[[BaseException, int], None] | None = None,
+    before_retry: Callable[[BaseException, int], object] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run ``action`` until it succeeds, retrying errors of the ``retry_on`` types.

@@ -1,12 +1,13 @@
-"""Where a load starts: the aggregate's snapshot and its newest commits, fetched at once.
+"""Where a load starts: the aggregate's snapshot, and the commits to apply after it.
 
-A load with snapshots needs two reads: the snapshot (an S3 GET) and the commits after it (a
-DynamoDB Query). Done one after the other they cost the sum of both; here the snapshot is
-fetched on a worker thread while the caller reads the newest ``snapshots_frequency + 1``
-commits (no more than :data:`FIRST_READ`): snapshots are written every ``snapshots_frequency``
-versions, so those reach back to the latest snapshot's head commit, and the load costs the
-slower of the two reads rather than their sum. An older snapshot (a snapshot write failed, or
-the frequency changed) costs one more read for the commits in between.
+A load with snapshots needs two reads: the snapshot and the commits from its head on. For a
+snapshot store whose ``get()`` waits on the network (``fetch_in_parallel``, as S3's does), done
+one after the other they would cost the sum of both; instead the snapshot is fetched on a worker
+thread while the caller reads the newest ``snapshots_frequency + 1`` commits (no more than
+:data:`FIRST_READ`). Snapshots are written every ``snapshots_frequency`` versions, so those reach
+back to the latest snapshot's head commit, and the load costs the slower of the two reads. An
+older snapshot (a snapshot write failed, or the frequency changed) costs one more read for the
+commits in between. Other snapshot stores are read first, then the commits from the head on.
 
 A snapshot is only a cache: when it is missing, unreadable, made by other upcasters, outside
 the requested bounds or not matched by its head commit in the log, the load replays commits.
@@ -58,8 +59,6 @@ class _Request:
     commit_store: CommitStore
     aggregate_type: str
     aggregate_key: str
-    from_version: int
-    to_version: int | None
     until: datetime | None
 
     def read(self, from_version: int, to_version: int | None) -> Iterator[Commit]:
@@ -92,7 +91,7 @@ def start_load(
     ``until``) starts. ``window`` is the aggregate's ``snapshots_frequency``: a load never needs
     more than ``window + 1`` commits. A snapshot store whose ``get()`` waits on the network
     (``fetch_in_parallel``) is read while the newest commits are; another one first."""
-    request = _Request(commit_store, aggregate_type, aggregate_key, from_version, to_version, until)
+    request = _Request(commit_store, aggregate_type, aggregate_key, until)
     check = _Check(aggregate_id, checksum, from_version, to_version, until, logger)
     if not snapshot_store.fetch_in_parallel:
         snapshot = check.usable(_get(snapshot_store, request, aggregate_id, logger))
