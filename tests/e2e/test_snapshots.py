@@ -1,5 +1,6 @@
-"""Snapshots end to end: aggregates on DynamoDB Local with snapshots on S3 (serialized moto),
-and the same scenarios on the in-memory stores.
+"""Snapshots end to end: aggregates on DynamoDB Local with snapshots on S3 (serialized moto), with
+snapshots as tips in the commit table (larger ones on S3), and the same scenarios on the
+in-memory stores.
 
 A snapshot is a cache: every load here is compared with a replay of the whole log without
 snapshots, and the versions the reducer saw show whether the snapshot was used.
@@ -22,6 +23,7 @@ from ddbes import Aggregate, Commit, Snapshot
 from ddbes.errors import StoreUnavailable
 from ddbes.memory import InMemoryCommitStore, InMemorySnapshotStore
 from ddbes.ports import CommitStore, SnapshotStore
+from ddbes.retry import RetryPolicy
 from ddbes.testing import ManualClock
 from tests.services import free_port
 
@@ -120,10 +122,57 @@ def _aws_stack(request: pytest.FixtureRequest) -> Stack:
     )
 
 
-@pytest.fixture(params=["memory", "dynamodb-s3"])
+def _tip_stack(request: pytest.FixtureRequest) -> Stack:
+    """Snapshots as tips in the commit table (one Query per load), larger ones on S3."""
+    from ddbes_dynamodb import DynamoDBCommitStore, DynamoDBSnapshotStore
+    from ddbes_dynamodb.snapshot_store import TIP_SORT_KEY
+
+    aws = _aws_stack(request)
+    assert isinstance(aws.commit_store, DynamoDBCommitStore)
+    commits = aws.commit_store
+    tips = DynamoDBSnapshotStore(commits, overflow=aws.snapshot_store)
+
+    def corrupt(aggregate_type: str, aggregate_key: str, body: bytes) -> None:
+        tip = tips.get(aggregate_type, aggregate_key)
+        assert tip is not None
+        commits.client.put_item(
+            TableName=commits.table_name,
+            Item={
+                "p": {"S": f"c#{len(aggregate_type)}#{aggregate_type}#{aggregate_key}"},
+                "s": {"S": TIP_SORT_KEY},
+                "f": {"N": "1"},
+                "v": {"N": str(tip.version)},
+                "i": {"S": tip.head_commit_id},
+                "t": {"S": tip.head_committed_at.isoformat()},
+                "c": {"S": tip.checksum},
+                "z": {"B": body},
+            },
+        )
+
+    def unreachable() -> SnapshotStore:
+        dead = DynamoDBCommitStore(
+            commits.table_name,
+            endpoint_url=f"http://127.0.0.1:{free_port()}",
+            region_name="us-east-1",
+            retry_policy=RetryPolicy(max_attempts=1),
+        )
+        return DynamoDBSnapshotStore(dead, retry_policy=RetryPolicy(max_attempts=1))
+
+    return Stack(
+        commit_store=commits,
+        snapshot_store=tips,
+        corrupt_snapshot=corrupt,
+        unreachable_snapshot_store=unreachable,
+        new_commit_store=aws.new_commit_store,
+    )
+
+
+@pytest.fixture(params=["memory", "dynamodb-s3", "dynamodb-tip"])
 def stack(request: pytest.FixtureRequest) -> Stack:
     if request.param == "memory":
         return _memory_stack()
+    if request.param == "dynamodb-tip":
+        return _tip_stack(request)
     return _aws_stack(request)
 
 

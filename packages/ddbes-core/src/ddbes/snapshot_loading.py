@@ -9,6 +9,10 @@ back to the latest snapshot's head commit, and the load costs the slower of the 
 older snapshot (a snapshot write failed, or the frequency changed) costs one more read for the
 commits in between. Other snapshot stores are read first, then the commits from the head on.
 
+A snapshot store that keeps the latest snapshot beside the commits
+(:class:`~ddbes.snapshot_tip.TipSnapshotStore`, such as ``DynamoDBSnapshotStore``) returns the
+snapshot and the newest commits in one read: a load is then one request, whatever the history.
+
 A snapshot is only a cache: when it is missing, unreadable, made by other upcasters, outside
 the requested bounds or not matched by its head commit in the log, the load replays commits.
 """
@@ -25,6 +29,7 @@ from logging import Logger
 
 from ddbes.model import Commit, Snapshot
 from ddbes.ports import CommitStore, SnapshotStore
+from ddbes.snapshot_tip import SnapshotTip, TipSnapshotStore
 
 __all__ = ["FIRST_READ", "LoadStart", "start_load"]
 
@@ -90,9 +95,15 @@ def start_load(
     """Decide where a load of the commits in ``[from_version, to_version]`` (at or before
     ``until``) starts. ``window`` is the aggregate's ``snapshots_frequency``: a load never needs
     more than ``window + 1`` commits. A snapshot store whose ``get()`` waits on the network
-    (``fetch_in_parallel``) is read while the newest commits are; another one first."""
+    (``fetch_in_parallel``) is read while the newest commits are; another one first; a
+    :class:`TipSnapshotStore` of this commit store returns both in one read."""
     request = _Request(commit_store, aggregate_type, aggregate_key, until)
     check = _Check(aggregate_id, checksum, from_version, to_version, until, logger)
+    if isinstance(snapshot_store, TipSnapshotStore) and snapshot_store.serves(commit_store):
+        tip = snapshot_store.read_tip(
+            aggregate_type, aggregate_key, commits=min(window + 1, FIRST_READ)
+        )
+        return _start_from_tip(tip, request, check, min(window + 1, FIRST_READ))
     if not snapshot_store.fetch_in_parallel:
         snapshot = check.usable(_get(snapshot_store, request, aggregate_id, logger))
         if snapshot is None:
@@ -139,6 +150,51 @@ def start_load(
         return replay()
     assert head is not None
     return LoadStart(snapshot, itertools.chain([head], tail))
+
+
+def _start_from_tip(tip: SnapshotTip, request: _Request, check: _Check, asked: int) -> LoadStart:
+    """Where a load starts, from one read of the tip and the ``asked`` newest commits.
+
+    The read holds every commit from ``covered`` on (all of them when it returned fewer than
+    asked); bounds are applied here as the commit store applies them, and older commits are
+    read only when the snapshot or the requested range reaches below ``covered``.
+    """
+    if not tip.commits:
+        return LoadStart(None, iter(()))
+    covered = 1 if len(tip.commits) < asked else tip.commits[-1].version
+    until = request.until
+    held = [c for c in reversed(tip.commits) if until is None or c.committed_at <= until]
+
+    def between(low: int, high: int | None) -> Iterator[Commit]:
+        """The commits in ``[low, high]`` at or before ``until``, in version order."""
+        newest = [c for c in held if c.version >= low and (high is None or c.version <= high)]
+        if low >= covered:
+            return iter(newest)
+        older_high = covered - 1 if high is None else min(high, covered - 1)
+        return itertools.chain(request.read(low, older_high), newest)
+
+    def replay() -> LoadStart:
+        return LoadStart(None, between(check.from_version, check.to_version))
+
+    snapshot = check.usable(_fetch(tip, check))
+    if snapshot is None:
+        return replay()
+    tail = between(snapshot.version, check.to_version)
+    head = next(tail, None)
+    if not check.holds_head(snapshot, head):
+        return replay()
+    assert head is not None
+    return LoadStart(snapshot, itertools.chain([head], tail))
+
+
+def _fetch(tip: SnapshotTip, check: _Check) -> Snapshot | None:
+    try:
+        return tip.snapshot()
+    except Exception as exc:  # a snapshot is a cache: any failure means a replay
+        check.logger.warning(
+            "ignoring the snapshot of %s, replaying its commits: %s", check.aggregate_id, exc
+        )
+        return None
 
 
 @dataclass(frozen=True, slots=True)
