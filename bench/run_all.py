@@ -13,6 +13,7 @@ BENCHMARKS = [
     "bench.alternatives",
     "bench.dynamodb_alternatives",
     "bench.dynamodb",
+    "bench.scale",
     "bench.snapshots",
     "bench.projector",
     "bench.stream",
