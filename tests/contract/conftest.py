@@ -18,7 +18,7 @@ from ddbes_dynamodb.emulator import patch_moto_transactions
 from tests.dynamodb.tables import DynamoDBTables
 
 
-@pytest.fixture(params=["memory", "dynamodb-local", "moto"])
+@pytest.fixture(params=["memory", "dynamodb-local", "dynamodb-local-inline", "moto"])
 def commit_store_factory(request: pytest.FixtureRequest) -> Iterator[CommitStoreFactory]:
     if request.param == "memory":
         yield lambda log_partitions=1: InMemoryCommitStore(log_partitions=log_partitions)
@@ -64,10 +64,11 @@ def checkpoint_store_factory(
 @contextlib.contextmanager
 def _dynamodb_tables(request: pytest.FixtureRequest) -> Iterator[DynamoDBTables]:
     """Fresh tables on DynamoDB Local or serialized moto, deleted after the test."""
-    service = "dynamodb_local" if request.param == "dynamodb-local" else "moto_server"
+    service = "moto_server" if request.param == "moto" else "dynamodb_local"
     if service == "moto_server":
         patch_moto_transactions()  # moto copies whole tables per transaction otherwise
-    tables = DynamoDBTables(request.getfixturevalue(service).endpoint_url)
+    sequencing = "inline" if request.param.endswith("-inline") else "background"
+    tables = DynamoDBTables(request.getfixturevalue(service).endpoint_url, sequencing=sequencing)
     try:
         yield tables
     finally:

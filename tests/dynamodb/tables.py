@@ -32,14 +32,15 @@ def table_name(prefix: str = "ddbes-test") -> str:
 class DynamoDBTables:
     """Creates stores on fresh tables of one endpoint and deletes every table it made."""
 
-    def __init__(self, endpoint_url: str) -> None:
+    def __init__(self, endpoint_url: str, *, sequencing: str = "background") -> None:
         self.endpoint_url = endpoint_url
+        self.sequencing = sequencing
         self.client = client_for(endpoint_url)
         self.created: list[DynamoDBCommitStore] = []
 
     def commit_store(self, *, log_partitions: int = 1) -> DynamoDBCommitStore:
         store = DynamoDBCommitStore(table_name(), client=self.client)
-        store.create_table(log_partitions=log_partitions)
+        store.create_table(log_partitions=log_partitions, sequencing=self.sequencing)
         self.created.append(store)
         return store
 
@@ -49,5 +50,6 @@ class DynamoDBTables:
 
     def delete_all(self) -> None:
         for store in self.created:
+            store.close()
             store.delete_table(wait=False)
         self.created.clear()

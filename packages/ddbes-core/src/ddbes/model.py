@@ -18,7 +18,9 @@ class Commit:
     """One atomic append of one or more events to one aggregate, at one version.
 
     ``position`` is the commit's place in the global log: dense (1, 2, 3, ...) and totally
-    ordered within its ``log_partition``. It is ``None`` until the commit is stored.
+    ordered within its ``log_partition``. It is ``None`` until the commit is stored, and on a
+    store that writes its log in the background, until the commit is in the log (see
+    :meth:`ddbes.ports.CommitStore.flush_log`).
     """
 
     commit_id: str

@@ -30,24 +30,30 @@ class CommitStore(ABC):
       unknown (a timeout, :class:`StoreUnavailable`) is retried safely with the same commit.
     * **A global log that never loses a commit.** The log is split into ``log_partitions``
       (an aggregate maps to one by :func:`ddbes.model.log_partition_for`). Within a partition each
-      stored commit gets the next dense position: 1, 2, 3, ... with no hole and no duplicate, in
-      the order the commits were stored; a reader that resumes after position ``p`` sees every
-      commit stored after ``p``.
+      stored commit gets the next dense position: 1, 2, 3, ... with no hole and no duplicate,
+      and the commits of one aggregate in version order; a reader that resumes after position
+      ``p`` sees every commit that enters the log after ``p``. A store may give positions as
+      part of the append (the in-memory store, DynamoDB tables with ``sequencing="inline"``) or
+      shortly after it, in the background (DynamoDB's default): then :meth:`append` returns
+      the commit with ``position=None`` and :meth:`flush_log` waits for its position.
     * **Isolated keys.** An aggregate key never reads another key's commits, whatever characters
       the keys contain (``"a"``, ``"a:5"``, ``"a.b"``).
     * **Reads are strongly consistent** and follow every page of the backend.
 
     Append listeners (:meth:`add_append_listener`) are an in-process courtesy, not a port
-    method to implement: an adapter calls :meth:`_appended` after each append it stored.
+    method to implement: an adapter calls :meth:`_appended` for each commit that *this store
+    object* put into the global log (with its position).
     """
 
     _append_listeners: tuple[Callable[[Commit], object], ...] = ()
 
     def add_append_listener(self, listener: Callable[[Commit], object]) -> Callable[[], None]:
-        """Call ``listener(commit)`` after every append through *this* store object that stored
-        a commit (with its position), in the appending thread; a retried append of a stored
-        ``commit_id`` may be heard again. An event stream server in the same process uses it
-        to push commits at once instead of at its next poll.
+        """Call ``listener(commit)`` for every commit that *this* store object put into the
+        global log, with its position: after the append, in the appending thread, when the store
+        gives positions as part of the append; in the sequencing thread when it writes the log
+        in the background (then commits appended by other processes may be heard too). A
+        retried append of a stored ``commit_id`` may be heard again. An event stream server in
+        the same process uses it to push commits at once instead of at its next poll.
 
         Returns:
             A function that removes the listener. A listener that raises is logged and ignored:
@@ -86,8 +92,10 @@ class CommitStore(ABC):
                 ``aggregate_type`` and ``aggregate_key``, and an aware ``committed_at``.
 
         Returns:
-            The commit as stored: with its ``position`` and ``log_partition`` set. When a commit
-            with the same ``commit_id`` is already stored at that version, that stored commit.
+            The commit as stored, with its ``log_partition`` set, and its ``position`` when the
+            store gives positions as part of the append (``None`` when the log is written in the
+            background: :meth:`flush_log` waits for it). When a commit with the same
+            ``commit_id`` is already stored at that version, that stored commit.
 
         Raises:
             VersionConflict: another commit holds this version; nothing was written. A store
@@ -142,6 +150,22 @@ class CommitStore(ABC):
             ValueError: ``log_partition`` is not below :attr:`log_partitions`, or ``after < 0``.
             StoreUnavailable, ConfigurationError: as for :meth:`append`.
         """
+
+    def flush_log(self, timeout: float | None = None) -> None:
+        """Wait until every commit appended through this store object is in the global log.
+
+        A store that gives positions as part of the append has nothing to wait for (this
+        default returns at once). A store that writes the log in the background sequences what
+        is pending itself if it has to, so this returns even when no other process sequences.
+
+        Args:
+            timeout: the most seconds to wait; ``None`` waits as long as it takes.
+
+        Raises:
+            StoreUnavailable: the backend failed, or ``timeout`` passed first (the commits are
+                stored either way; only their log positions are not known yet).
+        """
+        return None
 
     @abstractmethod
     def head_position(self, log_partition: int = 0) -> int:

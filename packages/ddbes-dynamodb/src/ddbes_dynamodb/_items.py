@@ -3,7 +3,7 @@
 One table holds everything; the partition key ``p`` names the record kind by a prefix, the sort
 key ``s`` orders records inside it (see ``docs/data-model.md``)::
 
-    commit      p = "c#<len(type)>#<type>#<key>"  s = version (12 digits)   i t e|x n
+    commit      p = "c#<len(type)>#<type>#<key>"  s = version (12 digits)   i t e|x n|u
     log entry   p = "l#<log partition>"           s = position (12 digits)  a k v i t e|x
     key         p = "k#<type>"                    s = aggregate key
     table meta  p = "m#"                          s = "table"               lp fv
@@ -12,6 +12,9 @@ key ``s`` orders records inside it (see ``docs/data-model.md``)::
 Both keys are strings so that one table can hold the key registry (sorted by aggregate key) next
 to commits and log entries (sorted by zero-padded numbers, which sort as the numbers do).
 The length prefix makes the commit key injective: no two (type, key) pairs share one.
+A commit item holds its log position ``n`` once it is in the global log; on a table sequenced
+in the background it holds ``u`` (its log partition, the key of the sparse index
+:data:`UNSEQUENCED_INDEX`) until then.
 
 Items are built and read as DynamoDB's low-level JSON (``{"S": ...}``) by hand: that skips
 boto3's resource layer and ``TypeDeserializer``, which cost more than the conversion itself.
@@ -31,6 +34,7 @@ __all__ = [
     "MAX_PARTITION_KEY_BYTES",
     "MAX_SORT_KEY_BYTES",
     "META_KEY",
+    "UNSEQUENCED_INDEX",
     "Item",
     "checkpoint_key",
     "commit_items",
@@ -41,6 +45,7 @@ __all__ = [
     "keys_pk",
     "log_pk",
     "pad",
+    "parse_commit_pk",
 ]
 
 Item = dict[str, dict[str, Any]]
@@ -52,6 +57,9 @@ MAX_NUMBER = 10**NUMBER_WIDTH - 1
 
 MAX_PARTITION_KEY_BYTES = 2048
 MAX_SORT_KEY_BYTES = 1024
+
+UNSEQUENCED_INDEX = "ddbes-unsequenced"
+"""The sparse index of commits not yet in the global log (``u`` = partition, ``t`` = time)."""
 
 META_KEY: Item = {"p": {"S": "m#"}, "s": {"S": "table"}}
 """The key of the item that records the table's ``log_partitions``."""
@@ -68,6 +76,13 @@ def pad(number: int) -> str:
 def commit_pk(aggregate_type: str, aggregate_key: str) -> str:
     """The partition key of an aggregate's commits; distinct for every (type, key) pair."""
     return f"c#{len(aggregate_type)}#{aggregate_type}#{aggregate_key}"
+
+
+def parse_commit_pk(pk: str) -> tuple[str, str]:
+    """The (type, key) of a commit partition key; the inverse of :func:`commit_pk`."""
+    length, _, rest = pk[2:].partition("#")
+    size = int(length)
+    return rest[:size], rest[size + 1 :]
 
 
 def log_pk(log_partition: int) -> str:
@@ -146,7 +161,7 @@ def decode_commit_item(
         version=int(item["s"]["S"]),
         committed_at=datetime.fromisoformat(item["t"]["S"]),
         events=_events(item),
-        position=int(item["n"]["N"]),
+        position=int(item["n"]["N"]) if "n" in item else None,
         log_partition=log_partition,
     )
 

@@ -1,5 +1,6 @@
-"""Table administration: create, delete, describe, and the metadata item that records
-``log_partitions`` for every store that opens the table."""
+"""Table administration: create, delete, describe, and the metadata item that records the
+table's layout (``log_partitions`` and how the global log is sequenced) for every store that
+opens the table."""
 
 from __future__ import annotations
 
@@ -10,24 +11,33 @@ from typing import Any
 
 from ddbes.errors import ConfigurationError, StoreUnavailable
 from ddbes_dynamodb._errors import ConditionFailed
-from ddbes_dynamodb._items import META_KEY
+from ddbes_dynamodb._items import META_KEY, UNSEQUENCED_INDEX
 from ddbes_dynamodb._table import TableHandle
 
 __all__ = [
     "FORMAT_VERSION",
     "MAX_LOG_PARTITIONS",
+    "SEQUENCING",
     "TableDescription",
+    "TableLayout",
     "create_table",
     "delete_table",
     "describe_table",
-    "read_log_partitions",
-    "record_log_partitions",
+    "read_layout",
+    "record_layout",
 ]
 
 logger = logging.getLogger("ddbes.dynamodb")
 
-FORMAT_VERSION = 1
-"""The item layout version written into the metadata item (see ``docs/data-model.md``)."""
+FORMAT_VERSION = 2
+"""The newest item layout this code reads (see ``docs/data-model.md``): 1 for a log written
+inline by transactions, 2 for a log sequenced in the background. The metadata item records the
+table's own, so that older code refuses a table it would misread."""
+
+SEQUENCING = ("background", "inline")
+"""How commits get their global log positions: ``"background"`` (the default: a commit is one
+conditional put, a sequencer gives positions shortly after) or ``"inline"`` (one transaction per
+commit writes the commit and its log entry; positions are known when ``append`` returns)."""
 
 MAX_LOG_PARTITIONS = 1024
 
@@ -48,7 +58,9 @@ class TableDescription:
 
     ``status`` is DynamoDB's table status (``"ACTIVE"``, ``"CREATING"``, ...) or ``"MISSING"``.
     ``item_count`` and ``size_bytes`` are DynamoDB's estimates (refreshed about every six hours
-    on AWS). ``heads`` holds the head position of each log partition.
+    on AWS). ``heads`` holds the head position of each log partition; ``backlog`` the commits
+    of each partition stored but not yet in the log, as the sequencer's index shows them (always
+    0 with ``sequencing="inline"``).
     """
 
     table_name: str
@@ -59,7 +71,9 @@ class TableDescription:
     item_count: int | None = None
     size_bytes: int | None = None
     log_partitions: int | None = None
+    sequencing: str | None = None
     heads: tuple[int, ...] = ()
+    backlog: tuple[int, ...] = ()
 
     @property
     def exists(self) -> bool:
@@ -110,12 +124,41 @@ def _wait_for(table: TableHandle, *, exists: bool) -> dict[str, Any] | None:
         delay = min(delay * 2, 2.0)
 
 
+@dataclass(frozen=True, slots=True)
+class TableLayout:
+    """What the metadata item records: fixed when the table is created."""
+
+    log_partitions: int
+    sequencing: str
+
+
+def check_sequencing(sequencing: str) -> None:
+    """Raise ``ValueError`` unless ``sequencing`` is one of :data:`SEQUENCING`."""
+    if sequencing not in SEQUENCING:
+        raise ValueError(f"sequencing must be one of {SEQUENCING}, got {sequencing!r}")
+
+
+def _unsequenced_index(billing: dict[str, Any]) -> dict[str, Any]:
+    index: dict[str, Any] = {
+        "IndexName": UNSEQUENCED_INDEX,
+        "KeySchema": [
+            {"AttributeName": "u", "KeyType": "HASH"},
+            {"AttributeName": "t", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    if "ProvisionedThroughput" in billing:
+        index["ProvisionedThroughput"] = billing["ProvisionedThroughput"]
+    return index
+
+
 def create_table(
     table: TableHandle,
     *,
     read_capacity: int | None,
     write_capacity: int | None,
     log_partitions: int,
+    sequencing: str,
     wait: bool,
 ) -> bool:
     """Create the table (on-demand without capacities); an existing table is left as it is.
@@ -126,6 +169,7 @@ def create_table(
     _check_capacity("read_capacity", read_capacity)
     _check_capacity("write_capacity", write_capacity)
     check_log_partitions(log_partitions)
+    check_sequencing(sequencing)
     if (read_capacity is None) != (write_capacity is None):
         raise ValueError("give both read_capacity and write_capacity, or neither for on-demand")
     billing: dict[str, Any]
@@ -139,12 +183,19 @@ def create_table(
                 "WriteCapacityUnits": write_capacity,
             },
         }
+    attributes = list(_ATTRIBUTES)
+    if sequencing == "background":
+        attributes += [
+            {"AttributeName": "u", "AttributeType": "S"},
+            {"AttributeName": "t", "AttributeType": "S"},
+        ]
+        billing = {**billing, "GlobalSecondaryIndexes": [_unsequenced_index(billing)]}
     table.call(
         table.client.create_table,
         "create_table",
         tolerate=frozenset({"ResourceInUseException"}),
         TableName=table.name,
-        AttributeDefinitions=_ATTRIBUTES,
+        AttributeDefinitions=attributes,
         KeySchema=_KEY_SCHEMA,
         **billing,
     )
@@ -156,8 +207,20 @@ def create_table(
         description = _wait_for(table, exists=True)
     assert description is not None
     _check_schema(table, description)
-    record_log_partitions(table, log_partitions)
+    if sequencing == "background" and not _has_unsequenced_index(description):
+        logger.warning(
+            "table %r exists without the %s index; its log is sequenced inline",
+            table.name,
+            UNSEQUENCED_INDEX,
+        )
+        sequencing = "inline"
+    record_layout(table, TableLayout(log_partitions, sequencing))
     return True
+
+
+def _has_unsequenced_index(description: dict[str, Any]) -> bool:
+    indexes = description.get("GlobalSecondaryIndexes") or []
+    return any(index.get("IndexName") == UNSEQUENCED_INDEX for index in indexes)
 
 
 def _check_schema(table: TableHandle, description: dict[str, Any]) -> None:
@@ -176,40 +239,44 @@ def _check_schema(table: TableHandle, description: dict[str, Any]) -> None:
         )
 
 
-def record_log_partitions(table: TableHandle, log_partitions: int) -> int:
-    """Write the metadata item unless one exists; return the ``log_partitions`` it holds."""
+def record_layout(table: TableHandle, layout: TableLayout) -> TableLayout:
+    """Write the metadata item unless one exists; return the layout it holds."""
     item = {
         **META_KEY,
-        "lp": {"N": str(log_partitions)},
-        "fv": {"N": str(FORMAT_VERSION)},
+        "lp": {"N": str(layout.log_partitions)},
+        "fv": {"N": "2" if layout.sequencing == "background" else "1"},
     }
     try:
         table.call(
             table.client.put_item,
-            "recording log_partitions",
+            "recording the table layout",
             TableName=table.name,
             Item=item,
             ConditionExpression="attribute_not_exists(p)",
         )
     except ConditionFailed:
-        stored = read_log_partitions(table)
-        if stored is not None and stored != log_partitions:
+        stored = read_layout(table)
+        if stored is not None and stored != layout:
             logger.warning(
-                "table %r already exists with log_partitions=%d; keeping it (asked for %d)",
+                "table %r already exists with log_partitions=%d, sequencing=%r; keeping them "
+                "(asked for %d, %r)",
                 table.name,
-                stored,
-                log_partitions,
+                stored.log_partitions,
+                stored.sequencing,
+                layout.log_partitions,
+                layout.sequencing,
             )
         if stored is not None:
             return stored
-    return log_partitions
+    return layout
 
 
-def read_log_partitions(table: TableHandle) -> int | None:
-    """The ``log_partitions`` recorded in the table, or ``None`` when there is no metadata item.
+def read_layout(table: TableHandle) -> TableLayout | None:
+    """The layout recorded in the table, or ``None`` when there is no metadata item.
 
     Raises:
-        ConfigurationError: the table does not exist (the message names ``create_table``).
+        ConfigurationError: the table does not exist (the message names ``create_table``), or
+            it was written by a newer ddbes-dynamodb.
     """
     response = table.call(
         table.client.get_item,
@@ -225,9 +292,9 @@ def read_log_partitions(table: TableHandle) -> int | None:
     if version > FORMAT_VERSION:
         raise ConfigurationError(
             f"table {table.name!r} uses ddbes data format {version}; this ddbes-dynamodb reads "
-            f"format {FORMAT_VERSION}: upgrade ddbes-dynamodb"
+            f"formats up to {FORMAT_VERSION}: upgrade ddbes-dynamodb"
         )
-    return int(item["lp"]["N"])
+    return TableLayout(int(item["lp"]["N"]), "background" if version == 2 else "inline")
 
 
 def delete_table(table: TableHandle, *, wait: bool) -> None:
@@ -250,7 +317,7 @@ def describe_table(table: TableHandle) -> TableDescription:
     billing = description.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
     throughput = description.get("ProvisionedThroughput", {})
     provisioned = billing == "PROVISIONED"
-    log_partitions = read_log_partitions(table) if description["TableStatus"] == "ACTIVE" else None
+    layout = read_layout(table) if description["TableStatus"] == "ACTIVE" else None
     return TableDescription(
         table_name=table.name,
         status=description["TableStatus"],
@@ -259,5 +326,6 @@ def describe_table(table: TableHandle) -> TableDescription:
         write_capacity=throughput.get("WriteCapacityUnits") if provisioned else None,
         item_count=description.get("ItemCount"),
         size_bytes=description.get("TableSizeBytes"),
-        log_partitions=log_partitions,
+        log_partitions=layout.log_partitions if layout else None,
+        sequencing=layout.sequencing if layout else None,
     )

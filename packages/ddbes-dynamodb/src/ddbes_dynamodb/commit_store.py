@@ -1,9 +1,10 @@
-"""The commit log on DynamoDB: transactional appends, a gap-free log per partition."""
+"""The commit log on DynamoDB: conditional appends, a gap-free log per partition."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +15,12 @@ from ddbes.model import Commit, log_partition_for
 from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy
 from ddbes_dynamodb import admin, autoscaling
+from ddbes_dynamodb._commit_writer import CommitWriter
 from ddbes_dynamodb._items import (
     MAX_NUMBER,
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
+    UNSEQUENCED_INDEX,
     Item,
     commit_items,
     commit_pk,
@@ -29,7 +32,10 @@ from ddbes_dynamodb._items import (
     pad,
 )
 from ddbes_dynamodb._log_writer import LogWriter, Pending
+from ddbes_dynamodb._sequencer import Sequencer
+from ddbes_dynamodb._sequencing import SequencingService
 from ddbes_dynamodb._table import TableHandle
+from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 
 __all__ = ["DynamoDBCommitStore"]
 
@@ -43,13 +49,19 @@ _AFTER = "p = :p AND s > :a"
 class DynamoDBCommitStore(CommitStore):
     """A :class:`~ddbes.ports.CommitStore` in one DynamoDB table, plus its administration.
 
-    A commit is part of one ``TransactWriteItems``: the commit item (its version must be free),
-    the log entry at the next position of the aggregate's log partition (that position must be
-    free), and either the key-registry entry (version 1) or a check that the previous version
-    exists. Writers cache each partition's head and re-read it (a strongly consistent Query)
-    when another writer took the position. Threads of one store that append to a partition at
-    the same time share a transaction (group commit). ``docs/data-model.md`` has the items and
-    the reasoning.
+    How a commit gets its global log position is fixed when the table is created
+    (:meth:`create_table`'s ``sequencing``):
+
+    - ``"background"`` (the default): a commit is one conditional ``PutItem`` of its commit
+      item (version 1, and the first commit of an aggregate this store has not read, add a
+      check in a transaction). A sequencer gives positions shortly after, in batches, under a
+      lease, so many writer processes never race for positions: ``append`` returns the commit
+      with ``position=None``, and :meth:`flush_log` waits for the log.
+    - ``"inline"``: a commit is part of one ``TransactWriteItems`` with its log entry at the
+      next position of its partition: positions are known when ``append`` returns, and writer
+      processes of one partition race for them. Threads of one store share a transaction.
+
+    ``docs/data-model.md`` has the items, the reasoning and the figures.
 
     Args:
         table_name: the table (create it with :meth:`create_table`).
@@ -88,8 +100,24 @@ class DynamoDBCommitStore(CommitStore):
         self._scaling = autoscaling_client
         self._lock = threading.Lock()
         self._log_partitions: int | None = None
-        self._pending_log_partitions: int | None = None
+        self._pending_layout: admin.TableLayout | None = None
+        self._sequencing: str | None = None
         self._writers: dict[int, LogWriter] = {}
+        self._commit_writer = CommitWriter(
+            table=table_name,
+            call=self._call,
+            client=self._client,
+            resolve_taken=self._stored_or_conflict,
+            stored=self._stored_unsequenced,
+        )
+        self._sequencers: dict[int, Sequencer] = {}
+        self._service = SequencingService(
+            table=table_name,
+            call=self._call,
+            client=self._client,
+            leases=DynamoDBLeaseStore(table_name, client=self._client, retry_policy=retry_policy),
+            sequencer=self._sequencer,
+        )
 
     @property
     def table_name(self) -> str:
@@ -111,23 +139,32 @@ class DynamoDBCommitStore(CommitStore):
         """Read from the table's metadata item on first use (the table fixes it)."""
         partitions = self._log_partitions
         if partitions is None:
-            partitions = self._load_log_partitions()
+            partitions = self._load_layout().log_partitions
         return partitions
 
-    def _load_log_partitions(self) -> int:
+    @property
+    def sequencing(self) -> str:
+        """``"background"`` or ``"inline"``: how the table gives log positions (see the class)."""
+        sequencing = self._sequencing
+        if sequencing is None:
+            sequencing = self._load_layout().sequencing
+        return sequencing
+
+    def _load_layout(self) -> admin.TableLayout:
         with self._lock:
-            if self._log_partitions is None:
-                stored = admin.read_log_partitions(self._table)
-                if stored is None and self._pending_log_partitions is not None:
-                    stored = admin.record_log_partitions(self._table, self._pending_log_partitions)
+            if self._log_partitions is None or self._sequencing is None:
+                stored = admin.read_layout(self._table)
+                if stored is None and self._pending_layout is not None:
+                    stored = admin.record_layout(self._table, self._pending_layout)
                 if stored is None:
                     raise ConfigurationError(
                         f"table {self._name!r} exists but holds no ddbes metadata: run "
                         f"DynamoDBCommitStore({self._name!r}).create_table(log_partitions=N), "
                         "which records it and leaves the rest of the table alone"
                     )
-                self._log_partitions = stored
-            return self._log_partitions
+                self._log_partitions = stored.log_partitions
+                self._sequencing = stored.sequencing
+            return admin.TableLayout(self._log_partitions, self._sequencing)
 
     def append(self, commit: Commit) -> Commit:
         check_commit(commit)
@@ -141,10 +178,13 @@ class DynamoDBCommitStore(CommitStore):
         partition = log_partition_for(aggregate_type, aggregate_key, self.log_partitions)
         payload, compressed = encoded_events(commit, item_overhead(commit, partition))
         commit_item, log_item = commit_items(commit, partition, payload, compressed)
+        registry = {"p": {"S": keys_pk(aggregate_type)}, "s": {"S": aggregate_key}}
+        size = 2 * (len(payload) + item_overhead(commit, partition))
+        if self.sequencing == "background":
+            return self._commit_writer.append(commit, partition, commit_item, registry, size)
         table = self._name
         third: dict[str, Any]
         if version == 1:
-            registry = {"p": {"S": keys_pk(aggregate_type)}, "s": {"S": aggregate_key}}
             third = {"Put": {"TableName": table, "Item": registry}}
         else:
             previous = {"p": commit_item["p"], "s": {"S": pad(version - 1)}}
@@ -167,9 +207,40 @@ class DynamoDBCommitStore(CommitStore):
             {"Put": {"TableName": table, "Item": log_item, "ConditionExpression": _NOT_EXISTS}},
             third,
         ]
-        size = 2 * (len(payload) + item_overhead(commit, partition))
         pending = Pending(commit, actions, commit_item, log_item, size)
         return self._appended(self._writer(partition).append(pending))
+
+    def flush_log(self, timeout: float | None = None) -> None:
+        if self._sequencing == "background":
+            self._service.flush(timeout)
+
+    def close(self) -> None:
+        """Stop this store's background sequencer, after it sequenced what this store
+        appended (for up to 5 s). Idempotent; using the store again starts it again."""
+        self._service.close(flush_timeout=5.0)
+
+    def _stored_unsequenced(self, pk: str, version: int, partition: int) -> None:
+        self._service.appended(pk, version, partition)
+
+    def _sequencer(self, partition: int) -> Sequencer:
+        sequencer = self._sequencers.get(partition)
+        if sequencer is None:
+            with self._lock:
+                sequencer = self._sequencers.get(partition)
+                if sequencer is None:
+                    sequencer = self._sequencers[partition] = Sequencer(
+                        partition=partition,
+                        table=self._name,
+                        call=self._call,
+                        client=self._client,
+                        read_head=self._read_head,
+                        on_sequenced=self._logged,
+                    )
+        return sequencer
+
+    def _logged(self, commits: list[Commit]) -> None:
+        for commit in commits:
+            self._appended(commit)
 
     def _writer(self, partition: int) -> LogWriter:
         writer = self._writers.get(partition)
@@ -276,9 +347,14 @@ class DynamoDBCommitStore(CommitStore):
         limit: int | None,
     ) -> Iterator[Commit]:
         left = limit
+        background = self._sequencing == "background"
+        pk = commit_pk(aggregate_type, aggregate_key)
         for page in self._pages(request, "read_commits"):
             for item in page:
-                yield decode_commit_item(item, aggregate_type, aggregate_key, partition)
+                commit = decode_commit_item(item, aggregate_type, aggregate_key, partition)
+                if background:  # a later append of this aggregate needs no ConditionCheck
+                    self._commit_writer.saw(pk, commit.version)
+                yield commit
                 if left is not None:
                     left -= 1
                     if left == 0:
@@ -288,6 +364,8 @@ class DynamoDBCommitStore(CommitStore):
         self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
     ) -> Iterator[Commit]:
         check_log_partition(log_partition, self.log_partitions)
+        if self.sequencing == "background":
+            self._service.reading(log_partition)
         if after < 0:
             raise ValueError(f"after must be >= 0, got {after}")
         if after >= MAX_NUMBER or (limit is not None and limit <= 0):
@@ -326,6 +404,8 @@ class DynamoDBCommitStore(CommitStore):
 
     def head_position(self, log_partition: int = 0) -> int:
         check_log_partition(log_partition, self.log_partitions)
+        if self.sequencing == "background":
+            self._service.reading(log_partition)
         return self._read_head(log_partition)
 
     def aggregate_keys(self, aggregate_type: str) -> Iterator[str]:
@@ -348,17 +428,21 @@ class DynamoDBCommitStore(CommitStore):
         write_capacity: int | None = None,
         log_partitions: int = 1,
         wait: bool = True,
+        *,
+        sequencing: str = "background",
     ) -> None:
         """Create the table: on-demand billing without capacities, else provisioned.
 
-        ``log_partitions`` is recorded in the table, where every store reads it; it cannot change
-        later. An existing table is left as it is (a different ``log_partitions`` is logged and the
-        stored one kept). With ``wait=False`` this returns while the table is still being
-        created; this store records ``log_partitions`` on its first use.
+        ``log_partitions`` and ``sequencing`` (``"background"`` or ``"inline"``, see the class)
+        are recorded in the table, where every store reads them; they cannot change later. A
+        ``"background"`` table has one sparse global secondary index, the sequencer's to-do
+        list. An existing table is left as it is (a different layout is logged and the stored
+        one kept). With ``wait=False`` this returns while the table is still being created;
+        this store records the layout on its first use.
 
         Raises:
-            ValueError: a capacity or ``log_partitions`` is not a positive int, or only one
-                capacity is given.
+            ValueError: a capacity or ``log_partitions`` is not a positive int, only one
+                capacity is given, or ``sequencing`` is unknown.
             ConfigurationError: a table of that name exists but is not a ddbes table.
         """
         recorded = admin.create_table(
@@ -366,38 +450,58 @@ class DynamoDBCommitStore(CommitStore):
             read_capacity=read_capacity,
             write_capacity=write_capacity,
             log_partitions=log_partitions,
+            sequencing=sequencing,
             wait=wait,
         )
+        self._forget_layout()
         with self._lock:
-            self._log_partitions = None
-            self._writers.clear()
-            self._pending_log_partitions = None if recorded else log_partitions
+            if not recorded:
+                self._pending_layout = admin.TableLayout(log_partitions, sequencing)
 
     def delete_table(self, wait: bool = True) -> None:
         """Delete the table and every commit in it; a missing table is not an error."""
+        self._service.close()
         admin.delete_table(self._table, wait=wait)
+        self._forget_layout()
+
+    def _forget_layout(self) -> None:
         with self._lock:
             self._log_partitions = None
-            self._pending_log_partitions = None
+            self._sequencing = None
+            self._pending_layout = None
             self._writers.clear()
+            self._sequencers.clear()
+            self._commit_writer.forget()
 
     def describe(self) -> admin.TableDescription:
-        """The table's status, billing, estimated size, ``log_partitions`` and log heads."""
+        """The table's status, billing, estimated size, layout, log heads and, for a table
+        sequenced in the background, the commits not yet in the log."""
         description = admin.describe_table(self._table)
         if description.log_partitions is None:
             return description
-        heads = tuple(self._read_head(p) for p in range(description.log_partitions))
-        return admin.TableDescription(
-            table_name=description.table_name,
-            status=description.status,
-            billing_mode=description.billing_mode,
-            read_capacity=description.read_capacity,
-            write_capacity=description.write_capacity,
-            item_count=description.item_count,
-            size_bytes=description.size_bytes,
-            log_partitions=description.log_partitions,
-            heads=heads,
+        partitions = range(description.log_partitions)
+        heads = tuple(self._read_head(p) for p in partitions)
+        backlog = tuple(
+            self._backlog(p) if description.sequencing == "background" else 0 for p in partitions
         )
+        return replace(description, heads=heads, backlog=backlog)
+
+    def _backlog(self, partition: int) -> int:
+        request: dict[str, Any] = {
+            "TableName": self._name,
+            "IndexName": UNSEQUENCED_INDEX,
+            "KeyConditionExpression": "u = :u",
+            "ExpressionAttributeValues": {":u": {"S": str(partition)}},
+            "Select": "COUNT",
+        }
+        total = 0
+        while True:
+            response = self._call(self._client.query, "counting unsequenced commits", **request)
+            total += int(response.get("Count", 0))
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return total
+            request["ExclusiveStartKey"] = last
 
     def _autoscaling_client(self) -> Any:
         if self._scaling is None:

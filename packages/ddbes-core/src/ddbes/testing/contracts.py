@@ -73,6 +73,30 @@ def _raises(error: type[BaseException], action: Callable[[], object]) -> BaseExc
     raise AssertionError(f"expected {error.__name__}")
 
 
+_FLUSH = 60.0
+
+
+def _settled(store: CommitStore, stored: Commit) -> Commit:
+    """``stored`` as the store holds it once it is in the global log: a store that writes its log
+    in the background returns ``position=None`` from ``append`` and gives it after
+    :meth:`~ddbes.ports.CommitStore.flush_log`."""
+    if stored.position is not None:
+        return stored
+    store.flush_log(timeout=_FLUSH)
+    (found,) = store.read_commits(
+        stored.aggregate_type,
+        stored.aggregate_key,
+        from_version=stored.version,
+        to_version=stored.version,
+    )
+    assert found.position is not None, found
+    return found
+
+
+def _append(store: CommitStore, commit: Commit) -> Commit:
+    return _settled(store, store.append(commit))
+
+
 def _all_log(store: CommitStore) -> list[Commit]:
     return [c for p in range(store.log_partitions) for c in store.read_log(log_partition=p)]
 
@@ -85,7 +109,7 @@ def check_append_and_read_round_trip(factory: CommitStoreFactory) -> None:
     events = (
         {"type": "Added", "text": "ø ✓", "n": 1.5, "list": [1, None, True], "obj": {"a": {}}},
     )
-    stored = store.append(_commit("k1", 1, events))
+    stored = _append(store, _commit("k1", 1, events))
     assert stored.position == 1, stored
     assert stored.log_partition == 0
     assert stored.events == events
@@ -100,7 +124,7 @@ def check_append_and_read_round_trip(factory: CommitStoreFactory) -> None:
 
 def check_stale_version_conflicts_and_writes_nothing(factory: CommitStoreFactory) -> None:
     store = factory()
-    first = store.append(_commit("k", 1))
+    first = _append(store, _commit("k", 1))
     error = _raises(VersionConflict, lambda: store.append(_commit("k", 1, ({"type": "Other"},))))
     assert isinstance(error, VersionConflict)
     assert error.aggregate_id == "Cart:k" and error.version == 1
@@ -112,7 +136,7 @@ def check_stale_version_conflicts_and_writes_nothing(factory: CommitStoreFactory
 def check_multi_event_commit_is_atomic(factory: CommitStoreFactory) -> None:
     store = factory()
     events = tuple({"type": f"E{i}", "i": i} for i in range(25))
-    stored = store.append(_commit("k", 1, events))
+    stored = _append(store, _commit("k", 1, events))
     assert stored.position == 1
     (read,) = store.read_commits("Cart", "k")
     assert read.events == events
@@ -124,13 +148,13 @@ def check_multi_event_commit_is_atomic(factory: CommitStoreFactory) -> None:
 def check_retried_commit_id_is_stored_once(factory: CommitStoreFactory) -> None:
     store = factory()
     commit = _commit("k", 1)
-    first = store.append(commit)
-    again = store.append(commit)
+    first = _append(store, commit)
+    again = _append(store, commit)
     assert again == first, (again, first)
     assert len(list(store.read_commits("Cart", "k"))) == 1
     assert store.head_position() == 1
-    second = store.append(_commit("k", 2))
-    assert store.append(commit) == first
+    second = _append(store, _commit("k", 2))
+    assert _append(store, commit) == first
     assert second.position == 2 and store.head_position() == 2
 
 
@@ -152,6 +176,7 @@ def check_concurrent_writers_leave_dense_positions(factory: CommitStoreFactory) 
     for worker in workers:
         worker.join()
     assert not errors, errors
+    store.flush_log(timeout=_FLUSH)
     log = list(store.read_log())
     total = threads * per_thread
     assert [c.position for c in log] == list(range(1, total + 1))
@@ -180,13 +205,14 @@ def check_concurrent_writers_of_one_aggregate_conflict(factory: CommitStoreFacto
     for worker in workers:
         worker.join()
     assert len(winners) == 1 and len(conflicts) == 5, (winners, conflicts)
+    winners = [_settled(store, winner) for winner in winners]
     assert list(store.read_commits("Cart", "hot")) == winners
     assert store.head_position() == 1
 
 
 def check_log_reads_resume_exactly_after_a_position(factory: CommitStoreFactory) -> None:
     store = factory()
-    stored = [store.append(_commit(f"k{i % 3}", i // 3 + 1)) for i in range(12)]
+    stored = [_append(store, _commit(f"k{i % 3}", i // 3 + 1)) for i in range(12)]
     assert [c.position for c in stored] == list(range(1, 13))
     for after in (0, 1, 5, 11, 12):
         got = list(store.read_log(after=after))
@@ -200,7 +226,7 @@ def check_log_reads_resume_exactly_after_a_position(factory: CommitStoreFactory)
 
 def check_version_range_reads(factory: CommitStoreFactory) -> None:
     store = factory()
-    stored = [store.append(_commit("k", v)) for v in range(1, 11)]
+    stored = [_append(store, _commit("k", v)) for v in range(1, 11)]
     assert list(store.read_commits("Cart", "k", from_version=3, to_version=6)) == stored[2:6]
     assert list(store.read_commits("Cart", "k", from_version=8)) == stored[7:]
     assert list(store.read_commits("Cart", "k", to_version=2)) == stored[:2]
@@ -217,7 +243,7 @@ def check_version_range_reads(factory: CommitStoreFactory) -> None:
 
 def check_time_range_reads(factory: CommitStoreFactory) -> None:
     store = factory()
-    stored = [store.append(_commit("k", v, at=_T0 + timedelta(minutes=v))) for v in range(1, 6)]
+    stored = [_append(store, _commit("k", v, at=_T0 + timedelta(minutes=v))) for v in range(1, 6)]
     until = _T0 + timedelta(minutes=3)
     assert list(store.read_commits("Cart", "k", until=until)) == stored[:3]
     assert list(store.read_commits("Cart", "k", until=until + timedelta(seconds=59))) == stored[:3]
@@ -227,7 +253,7 @@ def check_time_range_reads(factory: CommitStoreFactory) -> None:
     ]
     other_zone = until.astimezone(datetime.now().astimezone().tzinfo)
     assert list(store.read_commits("Cart", "k", until=other_zone)) == stored[:3]
-    micro = store.append(_commit("m", 1, at=_T0 + timedelta(microseconds=1)))
+    micro = _append(store, _commit("m", 1, at=_T0 + timedelta(microseconds=1)))
     assert list(store.read_commits("Cart", "m", until=_T0)) == []
     assert list(store.read_commits("Cart", "m", until=_T0 + timedelta(microseconds=1))) == [micro]
 
@@ -254,6 +280,7 @@ def check_keys_never_see_each_others_commits(factory: CommitStoreFactory) -> Non
         store.append(_commit(key, 1, ({"type": "T", "key": key, "i": index},)))
     store.append(_commit("a", 1, ({"type": "T", "key": "other-type"},), aggregate_type="Cart:a"))
     store.append(_commit("a", 1, ({"type": "T", "key": "other-type2"},), aggregate_type="Car"))
+    store.flush_log(timeout=_FLUSH)
     for key in keys:
         read = list(store.read_commits("Cart", key))
         assert [c.events[0]["key"] for c in read] == [key], (key, read)
@@ -271,6 +298,7 @@ def check_long_history_reads_back_whole(factory: CommitStoreFactory) -> None:
     payload = "x" * 300
     for version in range(1, total + 1):
         store.append(_commit("long", version, ({"type": "T", "v": version, "pad": payload},)))
+    store.flush_log(timeout=_FLUSH)
     read = list(store.read_commits("Cart", "long"))
     assert [c.version for c in read] == list(range(1, total + 1))
     assert all(c.events[0]["v"] == c.version for c in read)
@@ -289,7 +317,7 @@ def check_partitions_keep_dense_positions(factory: CommitStoreFactory) -> None:
     expected: dict[int, list[str]] = {p: [] for p in range(4)}
     for index in range(60):
         key = f"p{index}"
-        stored = store.append(_commit(key, 1))
+        stored = _append(store, _commit(key, 1))
         partition = log_partition_for("Cart", key, 4)
         assert stored.log_partition == partition
         expected[partition].append(stored.commit_id)
@@ -314,7 +342,7 @@ def check_oversized_commit_is_refused_and_writes_nothing(factory: CommitStoreFac
     assert list(store.read_commits("Cart", "big")) == []
     assert store.head_position() == 0
     compressible = "abc" * 200_000
-    stored = store.append(_commit("big", 1, ({"type": "Big", "b": compressible},)))
+    stored = _append(store, _commit("big", 1, ({"type": "Big", "b": compressible},)))
     (read,) = store.read_commits("Cart", "big")
     assert read.events[0]["b"] == compressible and read == stored
 
@@ -341,12 +369,12 @@ def check_append_listeners_hear_each_stored_commit(factory: CommitStoreFactory) 
     store = factory()
     heard: list[Commit] = []
     remove = store.add_append_listener(heard.append)
-    first = store.append(_commit("listened", 1, commit_id="listened-1"))
-    store.append(_commit("listened", 1, commit_id="listened-1"))  # a retry stores nothing new
+    first = _append(store, _commit("listened", 1, commit_id="listened-1"))
+    _append(store, _commit("listened", 1, commit_id="listened-1"))  # a retry stores nothing new
     _raises(VersionConflict, lambda: store.append(_commit("listened", 1)))
-    second = store.append(_commit("listened", 2))
+    second = _append(store, _commit("listened", 2))
     remove()
-    store.append(_commit("listened", 3))
+    _append(store, _commit("listened", 3))
     assert [c.commit_id for c in heard] in (
         [first.commit_id, second.commit_id],
         [first.commit_id, first.commit_id, second.commit_id],  # a retry may be heard again

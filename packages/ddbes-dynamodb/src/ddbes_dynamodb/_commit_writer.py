@@ -1,0 +1,138 @@
+"""Appending on a table sequenced in the background: one conditional write per commit.
+
+The commit item is written with ``u`` (its log partition) and no position; the sequencer
+(:mod:`ddbes_dynamodb._sequencer`) gives it one shortly after. What the write must still check:
+
+- **the version is free**: the condition ``attribute_not_exists(p)`` on the commit item
+  (``ReturnValuesOnConditionCheckFailure=ALL_OLD`` returns the holder, to tell an idempotent
+  retry from a conflict);
+- **versions stay dense**: version ``v`` may only follow a stored ``v - 1``. Commits are never
+  deleted, so once this store has seen ``v - 1`` stored (it wrote it, or read it) that stays
+  true, and the write is a plain conditional ``PutItem``. Otherwise (a first write of this
+  aggregate in this process without a read) it is a ``TransactWriteItems`` with a
+  ``ConditionCheck`` on ``v - 1``, as is version 1, which also registers the aggregate's key.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from ddbes._validation import MAX_ITEM_BYTES
+from ddbes.errors import CommitTooLarge, StoreError, VersionConflict
+from ddbes.model import Commit
+from ddbes_dynamodb._errors import Caller, ConditionFailed, ItemTooLarge, TransactionCancelled
+from ddbes_dynamodb._items import Item, pad
+
+__all__ = ["CommitWriter"]
+
+KNOWN_LIMIT = 100_000
+"""Aggregates whose newest stored version this writer remembers; past this it starts anew."""
+
+_NOT_EXISTS = "attribute_not_exists(p)"
+_FAILED = "ConditionalCheckFailed"
+
+
+class CommitWriter:
+    """Writes commit items of a background-sequenced table; shared by a store's threads."""
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        call: Caller,
+        client: Any,
+        resolve_taken: Callable[[Commit, Item | None, int], Commit],
+        stored: Callable[[str, int, int], None],
+    ) -> None:
+        self._table = table
+        self._call = call
+        self._client = client
+        self._resolve_taken = resolve_taken
+        self._stored = stored
+        self._lock = threading.Lock()
+        self._known: dict[str, int] = {}  # commit pk -> newest version known to be stored
+
+    def forget(self) -> None:
+        """Forget what was stored (the table was deleted or created anew)."""
+        with self._lock:
+            self._known.clear()
+
+    def saw(self, pk: str, version: int) -> None:
+        """Version ``version`` of the aggregate ``pk`` is stored (a read found it)."""
+        known = self._known
+        if known.get(pk, 0) < version:
+            with self._lock:
+                if len(known) >= KNOWN_LIMIT:
+                    known.clear()
+                known[pk] = max(known.get(pk, 0), version)
+
+    def append(
+        self, commit: Commit, partition: int, commit_item: Item, registry: Item, size: int
+    ) -> Commit:
+        """Store ``commit`` without a position; the result has ``position=None``."""
+        commit_item["u"] = {"S": str(partition)}
+        pk = commit_item["p"]["S"]
+        version = commit.version
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": commit_item,
+            "ConditionExpression": _NOT_EXISTS,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            if version > 1 and self._known.get(pk, 0) >= version - 1:
+                self._call(self._client.put_item, "append", **put)
+            else:
+                self._call(
+                    self._client.transact_write_items,
+                    "append",
+                    TransactItems=[{"Put": put}, self._second_action(pk, version, registry)],
+                )
+        except ConditionFailed as taken:
+            return self._retried(self._resolve_taken(commit, taken.item, partition), pk)
+        except TransactionCancelled as cancelled:
+            return self._retried(self._cancelled(commit, partition, cancelled.reasons), pk)
+        except ItemTooLarge as exc:
+            raise CommitTooLarge(
+                commit.aggregate_id, max(size, MAX_ITEM_BYTES + 1), MAX_ITEM_BYTES
+            ) from exc
+        self.saw(pk, version)
+        self._stored(pk, version, partition)
+        return replace(commit, position=None, log_partition=partition)
+
+    def _retried(self, stored: Commit, pk: str) -> Commit:
+        """An earlier attempt stored this commit: it may still wait for its position."""
+        self.saw(pk, stored.version)
+        if stored.position is None:
+            self._stored(pk, stored.version, stored.log_partition)
+        return stored
+
+    def _second_action(self, pk: str, version: int, registry: Item) -> dict[str, Any]:
+        if version == 1:
+            return {"Put": {"TableName": self._table, "Item": registry}}
+        return {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": {"p": {"S": pk}, "s": {"S": pad(version - 1)}},
+                "ConditionExpression": "attribute_exists(p)",
+            }
+        }
+
+    def _cancelled(self, commit: Commit, partition: int, reasons: list[dict[str, Any]]) -> Commit:
+        codes = [reason.get("Code") for reason in reasons]
+        if codes and codes[0] == _FAILED:
+            return self._resolve_taken(commit, reasons[0].get("Item"), partition)
+        if len(codes) > 1 and codes[1] == _FAILED:
+            raise VersionConflict(
+                commit.aggregate_id,
+                commit.version,
+                f"version {commit.version} of {commit.aggregate_id} does not follow its "
+                "newest version: versions are dense; hydrate the aggregate and try again",
+            )
+        raise StoreError(
+            f"DynamoDB cancelled a commit in table {self._table!r} for an unexpected reason: "
+            f"{codes}"
+        )

@@ -1,0 +1,302 @@
+"""Giving stored commits their global log positions, on a table sequenced in the background.
+
+On such a table a commit is one conditional ``PutItem`` of its commit item, which carries
+``u`` (its log partition) and no position. The sparse index :data:`UNSEQUENCED_INDEX` (keys
+``u``, ``t``) lists exactly those commits: the to-do list of the partition. A :class:`Sequencer`
+takes a batch from it and writes, in **one** ``TransactWriteItems``, for each commit:
+
+1. ``Put`` the log entry at the next position (condition: the position is free), and
+2. ``Update`` the commit item: ``SET n = position REMOVE u`` (condition: ``u`` still exists).
+
+So a commit enters the log at most once (the second condition), positions stay dense and
+unique (the first: only ``head + 1 ..`` where the head was read consistently or written by this
+sequencer), and the batch is atomic. The index is eventually consistent, which only delays
+work: a commit that shows late is sequenced late, at a later position; one that shows after
+it left the index fails the second condition and is dropped.
+
+Commits of one aggregate enter the log in version order: a batch takes each aggregate's
+versions in order, and an aggregate's first version in a batch is sequenced only once its
+predecessor is known to be in the log (sequenced here before, or read with a strongly
+consistent ``BatchGetItem``; an unsequenced predecessor joins the batch first).
+
+Several sequencers of one partition (processes, or a lease changing hands) are safe together:
+the conditions decide, and the loser of a race re-reads the head. The lease in
+:mod:`ddbes_dynamodb._sequencing` only keeps them from racing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ddbes.errors import StoreError
+from ddbes.model import Commit
+from ddbes_dynamodb._errors import Caller, TransactionCancelled
+from ddbes_dynamodb._items import (
+    UNSEQUENCED_INDEX,
+    Item,
+    decode_log_item,
+    log_pk,
+    pad,
+    parse_commit_pk,
+)
+
+__all__ = ["MAX_BATCH", "Sequencer"]
+
+MAX_BATCH = 50
+"""Commits per transaction: two actions each, DynamoDB's limit is 100."""
+
+MAX_BATCH_BYTES = 2 * 1024 * 1024
+"""Item bytes per transaction, well under DynamoDB's 4 MB."""
+
+QUERY_LIMIT = 200
+"""Index entries read per batch: more than one batch, so that stale entries do not starve it."""
+
+KNOWN_LIMIT = 100_000
+"""Aggregates whose newest sequenced version is remembered; past this the memory starts anew."""
+
+_PREDECESSOR_ROUNDS = 4
+_ATTEMPTS = 8
+_FAILED = "ConditionalCheckFailed"
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One unsequenced commit item, as read from the index or the table."""
+
+    item: Item
+    pk: str
+    version: int
+
+    @property
+    def size(self) -> int:
+        events = self.item.get("e") or self.item.get("x") or {}
+        payload = next(iter(events.values()), b"")
+        return 2 * len(payload) + 512
+
+
+def _entry(item: Item) -> _Entry:
+    return _Entry(item, item["p"]["S"], int(item["s"]["S"]))
+
+
+class Sequencer:
+    """Writes the global log of one partition from its to-do index; thread-safe (one batch at
+    a time per object)."""
+
+    def __init__(
+        self,
+        *,
+        partition: int,
+        table: str,
+        call: Caller,
+        client: Any,
+        read_head: Callable[[int], int],
+        on_sequenced: Callable[[list[Commit]], None],
+    ) -> None:
+        self.partition = partition
+        self._table = table
+        self._call = call
+        self._client = client
+        self._read_head = read_head
+        self._on_sequenced = on_sequenced
+        self._lock = threading.Lock()
+        self._head: int | None = None
+        self._known: dict[str, int] = {}  # aggregate pk -> newest version known to be in the log
+
+    def in_log(self, pk: str, version: int) -> bool:
+        """Whether this sequencer knows that version ``version`` of ``pk`` is in the log."""
+        return self._known.get(pk, 0) >= version
+
+    def run_once(self) -> int:
+        """Sequence one batch of the partition's unsequenced commits; return how many.
+
+        Raises:
+            StoreError: the backend failed; what was written is decided by the conditions,
+                and the next batch starts from a fresh read of the head.
+        """
+        with self._lock:
+            try:
+                return self._run_once()
+            except StoreError:
+                self._head = None
+                raise
+
+    def _run_once(self) -> int:
+        response = self._call(
+            self._client.query,
+            "reading the unsequenced commits",
+            TableName=self._table,
+            IndexName=UNSEQUENCED_INDEX,
+            KeyConditionExpression="u = :u",
+            ExpressionAttributeValues={":u": {"S": str(self.partition)}},
+            Limit=QUERY_LIMIT,
+        )
+        entries = [_entry(item) for item in response["Items"]]
+        entries = [e for e in entries if not self.in_log(e.pk, e.version)]
+        if not entries:
+            return 0
+        batch = self._in_order(entries)
+        total = 0
+        for _ in range(_ATTEMPTS):
+            if not batch:
+                break
+            written, batch = self._write(batch)
+            total += written
+            if written:
+                break
+        return total
+
+    def _in_order(self, entries: list[_Entry]) -> list[_Entry]:
+        """A batch that keeps each aggregate's versions dense and in order, with every
+        aggregate's first version's predecessor in the log (or in the batch before it)."""
+        groups: dict[str, dict[int, _Entry]] = {}
+        for entry in entries:
+            groups.setdefault(entry.pk, {})[entry.version] = entry
+        runs: dict[str, list[_Entry]] = {}
+        for pk, by_version in groups.items():
+            first = min(by_version)
+            run = []
+            version = first
+            while version in by_version:  # a later version the index shows early waits
+                run.append(by_version[version])
+                version += 1
+            runs[pk] = run
+        for _ in range(_PREDECESSOR_ROUNDS):
+            unknown = {
+                pk: run[0].version - 1
+                for pk, run in runs.items()
+                if run[0].version > 1 and not self.in_log(pk, run[0].version - 1)
+            }
+            if not unknown:
+                break
+            found = self._get_items(unknown)
+            for pk, version in unknown.items():
+                item = found.get(pk)
+                if item is None:
+                    del runs[pk]  # a version below it is missing: not ours to decide now
+                elif "u" in item:
+                    runs[pk].insert(0, _entry(item))
+                else:
+                    self._remember(pk, version)
+        else:
+            for pk in [pk for pk, run in runs.items() if run[0].version > 1]:
+                if not self.in_log(pk, runs[pk][0].version - 1):
+                    del runs[pk]
+        ordered = sorted(
+            (entry for run in runs.values() for entry in run),
+            key=lambda e: (e.item["t"]["S"], e.pk, e.version),
+        )
+        batch: list[_Entry] = []
+        size = 0
+        for entry in ordered:
+            if len(batch) == MAX_BATCH or (batch and size + entry.size > MAX_BATCH_BYTES):
+                break
+            batch.append(entry)
+            size += entry.size
+        return batch
+
+    def _get_items(self, keys: dict[str, int]) -> dict[str, Item]:
+        """The commit items at ``keys`` (pk -> version), read strongly consistently."""
+        wanted = [{"p": {"S": pk}, "s": {"S": pad(version)}} for pk, version in keys.items()]
+        found: dict[str, Item] = {}
+        while wanted:
+            chunk, wanted = wanted[:100], wanted[100:]
+            request: dict[str, Any] = {self._table: {"Keys": chunk, "ConsistentRead": True}}
+            while request:
+                response = self._call(
+                    self._client.batch_get_item,
+                    "reading commits before sequencing",
+                    RequestItems=request,
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item["p"]["S"]] = item
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def _write(self, batch: list[_Entry]) -> tuple[int, list[_Entry]]:
+        """Write ``batch`` at the next positions: (commits written, commits still to write)."""
+        if self._head is None:
+            self._head = self._read_head(self.partition)
+        head = self._head
+        actions: list[dict[str, Any]] = []
+        logged: list[Item] = []
+        for offset, entry in enumerate(batch, 1):
+            item = entry.item
+            aggregate_type, aggregate_key = parse_commit_pk(entry.pk)
+            log_item: Item = {
+                "p": {"S": log_pk(self.partition)},
+                "s": {"S": pad(head + offset)},
+                "a": {"S": aggregate_type},
+                "k": {"S": aggregate_key},
+                "v": {"N": str(entry.version)},
+                "i": item["i"],
+                "t": item["t"],
+            }
+            for name in ("e", "x"):
+                if name in item:
+                    log_item[name] = item[name]
+            logged.append(log_item)
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": log_item,
+                        "ConditionExpression": "attribute_not_exists(p)",
+                    }
+                }
+            )
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"p": item["p"], "s": item["s"]},
+                        "UpdateExpression": "SET n = :n REMOVE u",
+                        "ConditionExpression": "attribute_exists(u)",
+                        "ExpressionAttributeValues": {":n": {"N": str(head + offset)}},
+                    }
+                }
+            )
+        try:
+            self._call(self._client.transact_write_items, "sequencing", TransactItems=actions)
+        except TransactionCancelled as cancelled:
+            return 0, self._sort_out(batch, cancelled.reasons)
+        self._head = head + len(batch)
+        for entry in batch:
+            self._remember(entry.pk, entry.version)
+        self._on_sequenced([decode_log_item(item, self.partition) for item in logged])
+        return len(batch), []
+
+    def _sort_out(self, batch: list[_Entry], reasons: list[dict[str, Any]]) -> list[_Entry]:
+        """What is left to write after a cancellation: commits already in the log drop out; a
+        taken position means another sequencer wrote: re-read the head."""
+        rest: list[_Entry] = []
+        for index, entry in enumerate(batch):
+            code = reasons[2 * index + 1].get("Code") if 2 * index + 1 < len(reasons) else None
+            if code == _FAILED:
+                self._remember(entry.pk, entry.version)
+            else:
+                rest.append(entry)
+        taken = any(
+            reasons[2 * index].get("Code") == _FAILED
+            for index in range(len(batch))
+            if 2 * index < len(reasons)
+        )
+        if taken or len(rest) == len(batch):
+            self._head = None
+        if len(rest) == len(batch) and not taken:
+            raise StoreError(
+                f"DynamoDB cancelled sequencing log partition {self.partition} of table "
+                f"{self._table!r} for an unexpected reason: {[r.get('Code') for r in reasons]}"
+            )
+        # A commit of an aggregate whose earlier version dropped out stays in order: the
+        # dropped one is in the log already.
+        return rest
+
+    def _remember(self, pk: str, version: int) -> None:
+        known = self._known
+        if known.get(pk, 0) < version:
+            if len(known) >= KNOWN_LIMIT:
+                known.clear()
+            known[pk] = version

@@ -1,0 +1,278 @@
+"""Who sequences, and when: the background thread of a store on a table sequenced in the
+background, and :meth:`SequencingService.flush`.
+
+Every process that uses such a table (to append, or to read its log) runs one thread per store
+that sequences the partitions it touched, **under a lease** per partition
+(``lease#ddbes-sequencer``): one process sequences a partition at a time, so writer processes do
+not race each other for log positions. An append in the lease holder's process wakes its thread
+at once; the holder also polls the to-do index, every :data:`BUSY_POLL` seconds while there is
+work and backing off to :data:`IDLE_POLL` when there is none, so commits of other processes
+enter the log within about one poll. When the holder dies its lease expires after
+:data:`LEASE_TTL` seconds and another process takes over. The lease is an optimisation, never a
+guarantee: the sequencer's conditions keep the log exact whoever writes it.
+
+A thread with nothing to do for :data:`IDLE_EXIT` seconds (no append, no log read, no work)
+releases its leases and ends; the next use starts it again. At interpreter exit each store
+sequences what it appended (for up to :data:`EXIT_FLUSH` seconds) and releases its leases.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ddbes.errors import ConfigurationError, DdbesError, StoreUnavailable
+from ddbes.leases import LeaseStore
+from ddbes_dynamodb._errors import Caller
+from ddbes_dynamodb._items import pad
+from ddbes_dynamodb._sequencer import MAX_BATCH, Sequencer
+
+__all__ = ["LEASE_NAME", "SequencingService"]
+
+LEASE_NAME = "ddbes-sequencer"
+LEASE_TTL = 6.0
+BUSY_POLL = 0.005
+IDLE_POLL = 0.1
+IDLE_EXIT = 30.0
+EXIT_FLUSH = 5.0
+PENDING_CHECK = 10_000
+"""Pending commits remembered for :meth:`SequencingService.flush` before the oldest are checked."""
+
+_KEYS = "p, s, n"
+
+logger = logging.getLogger("ddbes.dynamodb")
+
+_services: weakref.WeakSet[SequencingService] = weakref.WeakSet()
+_exit_hook = threading.Lock()
+_exit_registered = False
+
+
+def _at_exit() -> None:
+    for service in list(_services):
+        service.close(flush_timeout=EXIT_FLUSH)
+
+
+class SequencingService:
+    """Runs the sequencers of one store: in a background thread under leases, or right away in
+    :meth:`flush`."""
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        call: Caller,
+        client: Any,
+        leases: LeaseStore,
+        sequencer: Callable[[int], Sequencer],
+    ) -> None:
+        self._table = table
+        self._call = call
+        self._client = client
+        self._leases = leases
+        self._sequencer = sequencer
+        self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._last_use = time.monotonic()
+        self._partitions: set[int] = set()
+        self._held: dict[int, float] = {}  # partition -> when to renew the lease
+        self._refused: dict[int, float] = {}  # partition -> when to ask for the lease again
+        self._pending: dict[tuple[str, int], int] = {}  # (pk, version) -> partition
+
+    # -- what the store tells it ----------------------------------------------------------
+
+    def appended(self, pk: str, version: int, partition: int) -> None:
+        """A commit was stored without a position: sequence it soon."""
+        with self._lock:
+            self._pending[(pk, version)] = partition
+        self._use(partition)
+        self._wake.set()
+
+    def reading(self, partition: int) -> None:
+        """The log of ``partition`` is read in this process: keep it moving."""
+        self._use(partition)
+
+    def _use(self, partition: int) -> None:
+        self._last_use = time.monotonic()
+        if partition in self._partitions and self._thread is not None:
+            return
+        global _exit_registered
+        with self._lock:
+            self._partitions.add(partition)
+            if self._stopping or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = threading.Thread(
+                target=self._run, name=f"ddbes-sequencer {self._table}", daemon=True
+            )
+            self._thread.start()
+        _services.add(self)
+        with _exit_hook:
+            if not _exit_registered:
+                atexit.register(_at_exit)
+                _exit_registered = True
+
+    # -- the background thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        idle_poll = BUSY_POLL
+        try:
+            while not self._stopping:
+                worked = False
+                for partition in sorted(self._partitions):
+                    if self._may_sequence(partition):
+                        worked = self._sequence(partition) or worked
+                self._forget_sequenced()
+                if worked:
+                    idle_poll = BUSY_POLL
+                    self._last_use = time.monotonic()
+                    continue
+                if time.monotonic() - self._last_use > IDLE_EXIT:
+                    with self._lock:
+                        if not self._pending:
+                            self._thread = None  # a use from now on starts a new thread
+                            break
+                self._wake.wait(idle_poll)
+                self._wake.clear()
+                idle_poll = min(idle_poll * 2, IDLE_POLL)
+        finally:
+            self._release_all()
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+
+    def _sequence(self, partition: int) -> bool:
+        try:
+            return self._sequencer(partition).run_once() > 0
+        except ConfigurationError as exc:  # the table is gone: nothing to sequence
+            logger.debug("sequencer of table %r stops: %s", self._table, exc)
+            self._stopping = True
+            return False
+        except DdbesError as exc:
+            logger.warning(
+                "sequencing log partition %d of table %r failed (retrying): %s",
+                partition,
+                self._table,
+                exc,
+            )
+            time.sleep(IDLE_POLL)
+            return False
+
+    def _may_sequence(self, partition: int) -> bool:
+        now = time.monotonic()
+        if now < self._held.get(partition, 0.0):
+            return True
+        if now < self._refused.get(partition, 0.0):
+            return False
+        try:
+            held = self._leases.acquire(LEASE_NAME, partition, self._owner, LEASE_TTL)
+        except DdbesError as exc:
+            logger.warning("sequencer lease of table %r: %s", self._table, exc)
+            held = False
+        if held:
+            self._held[partition] = now + LEASE_TTL / 3
+            self._refused.pop(partition, None)
+        else:
+            self._held.pop(partition, None)
+            self._refused[partition] = now + LEASE_TTL / 4
+        return held
+
+    def _release_all(self) -> None:
+        for partition in list(self._held):
+            with contextlib.suppress(DdbesError):  # else it expires by itself
+                self._leases.release(LEASE_NAME, partition, self._owner)
+        self._held.clear()
+
+    # -- flush ----------------------------------------------------------------------------
+
+    def _forget_sequenced(self) -> None:
+        """Drop pending commits that are in the log; check the oldest when there are many."""
+        with self._lock:
+            pending = list(self._pending.items())
+        done = [
+            key for key, partition in pending if self._sequencer(partition).in_log(key[0], key[1])
+        ]
+        if len(pending) - len(done) > PENDING_CHECK:
+            done += self._in_log([key for key, _ in pending[:MAX_BATCH]])
+        if done:
+            with self._lock:
+                for key in done:
+                    self._pending.pop(key, None)
+
+    def _in_log(self, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Which of ``keys`` have a log position, read strongly consistently."""
+        found: list[tuple[str, int]] = []
+        wanted = [{"p": {"S": pk}, "s": {"S": pad(version)}} for pk, version in keys]
+        while wanted:
+            chunk, wanted = wanted[:100], wanted[100:]
+            request: dict[str, Any] = {
+                self._table: {"Keys": chunk, "ConsistentRead": True, "ProjectionExpression": _KEYS}
+            }
+            while request:
+                response = self._call(
+                    self._client.batch_get_item, "checking log positions", RequestItems=request
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    if "n" in item:
+                        found.append((item["p"]["S"], int(item["s"]["S"])))
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def flush(self, timeout: float | None) -> None:
+        """Return once every commit appended through this store is in the log; sequence them
+        here (whoever holds the lease) if no one else does."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            self._forget_sequenced()
+            with self._lock:
+                pending = list(self._pending.items())
+            if not pending:
+                return
+            for partition in sorted({partition for _, partition in pending}):
+                self._sequencer(partition).run_once()
+            self._forget_sequenced()
+            with self._lock:
+                keys = list(self._pending)
+            if not keys:
+                return
+            done = self._in_log(keys)
+            with self._lock:
+                for key in done:
+                    self._pending.pop(key, None)
+                if not self._pending:
+                    return
+                left = len(self._pending)
+            if deadline is not None and time.monotonic() > deadline:
+                raise StoreUnavailable(
+                    f"{left} commits stored in table {self._table!r} were not in its global log "
+                    f"after {timeout} s; they are stored and will be sequenced by the next "
+                    "process that uses the table"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def close(self, flush_timeout: float | None = None) -> None:
+        """Stop the thread; sequence pending commits first when ``flush_timeout`` is given."""
+        if flush_timeout is not None and self._pending:
+            try:
+                self.flush(flush_timeout)
+            except DdbesError as exc:
+                logger.warning("at exit, table %r: %s", self._table, exc)
+        self._stopping = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self._release_all()
+        with self._lock:
+            self._stopping = False
