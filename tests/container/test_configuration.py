@@ -61,6 +61,7 @@ def test_environment_integers_are_parsed() -> None:
         ({"checkpoints": "redis"}, "unknown checkpoints 'redis'"),
         ({"snapshots": "on"}, "unknown snapshots 'on': choose one of off, memory, s3"),
         ({"snapshots": "s3"}, "needs a bucket: set snapshots_bucket"),
+        ({"snapshots": "dynamodb"}, "it needs backend = 'dynamodb'"),
         ({"tabel_name": "x"}, "unknown configuration key(s) 'tabel_name'"),
         ({"log_partitions": 0}, "log_partitions from the given settings must be a positive"),
         ({"snapshots_frequency": "often"}, "snapshots_frequency from the given settings"),

@@ -164,3 +164,37 @@ def test_real_adapters_are_built_from_configuration(moto_server: Any) -> None:
     finally:
         snapshots.clear()
         commits.delete_table()
+
+
+def test_dynamodb_snapshots_are_tips_in_the_commit_table_with_s3_overflow(
+    moto_server: Any,
+) -> None:
+    table, bucket = f"container-{uuid.uuid4().hex[:8]}", f"container-{uuid.uuid4().hex[:8]}"
+    settings = {
+        "backend": "dynamodb",
+        "table_name": table,
+        "endpoint_url": moto_server.endpoint_url,
+        "region_name": "us-east-1",
+        "snapshots": "dynamodb",
+        "snapshots_frequency": 2,
+    }
+    from ddbes_dynamodb import DynamoDBSnapshotStore
+    from ddbes_s3 import S3SnapshotStore
+
+    alone = create_container(settings, environ={}).snapshot_store()
+    assert isinstance(alone, DynamoDBSnapshotStore) and alone.overflow is None
+    container = create_container({**settings, "snapshots_bucket": bucket}, environ={})
+    commits = container.commit_store()
+    snapshots = container.snapshot_store()
+    assert isinstance(snapshots, DynamoDBSnapshotStore)
+    assert snapshots.serves(commits) and snapshots.table_name == table
+    assert isinstance(snapshots.overflow, S3SnapshotStore) and snapshots.overflow.bucket == bucket
+    commits.create_table()
+    try:
+        install(container)
+        Counter.create(name="tip").increment(4)
+        assert Counter.get_state("tip") == 4
+        snapshot = snapshots.get("Counter", "tip")
+        assert snapshot is not None and snapshot.version == 2
+    finally:
+        commits.delete_table()

@@ -12,7 +12,8 @@ built-in :data:`DEFAULTS`, a TOML or JSON file, ``DDBES_*`` environment variable
     install(container)                                 # ddbes.config now holds its stores
 
 Backends are chosen by name: ``backend`` (commits and checkpoints) is ``memory`` or
-``dynamodb``; ``snapshots`` is ``off``, ``memory`` or ``s3``. An adapter is imported only when
+``dynamodb``; ``snapshots`` is ``off``, ``memory``, ``s3`` or ``dynamodb`` (tips in the commit
+table, larger states on S3 when ``snapshots_bucket`` is set). An adapter is imported only when
 its backend is selected; a missing one raises :class:`~ddbes.errors.ConfigurationError` naming
 its ``pip install``. Tests override any provider::
 
@@ -59,8 +60,10 @@ __all__ = [
 BACKENDS = ("memory", "dynamodb")
 """Names of the commit and checkpoint store backends."""
 
-SNAPSHOT_BACKENDS = ("off", "memory", "s3")
-"""Names of the snapshot store backends (``off``: no snapshots)."""
+SNAPSHOT_BACKENDS = ("off", "memory", "s3", "dynamodb")
+"""Names of the snapshot store backends (``off``: no snapshots; ``dynamodb``: the latest snapshot
+as a tip item in the commit table, so that a load is one Query; it needs ``backend = "dynamodb"``
+and sends states over 64 KiB to ``snapshots_bucket`` when one is set)."""
 
 ENV_PREFIX = "DDBES_"
 """Every configuration key ``k`` is read from the environment variable ``DDBES_<K>``."""
@@ -203,7 +206,8 @@ def load_configuration(
 
     Raises:
         ConfigurationError: an unknown key or backend name, a malformed value, an unreadable
-            file, or ``snapshots = "s3"`` without a ``snapshots_bucket``.
+            file, ``snapshots = "s3"`` without a ``snapshots_bucket``, or
+            ``snapshots = "dynamodb"`` without ``backend = "dynamodb"``.
     """
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = dict(DEFAULTS)
@@ -222,6 +226,11 @@ def load_configuration(
     if merged["snapshots"] == "s3" and not merged["snapshots_bucket"]:
         raise ConfigurationError(
             "snapshots = 's3' needs a bucket: set snapshots_bucket (DDBES_SNAPSHOTS_BUCKET)"
+        )
+    if merged["snapshots"] == "dynamodb" and merged["backend"] != "dynamodb":
+        raise ConfigurationError(
+            "snapshots = 'dynamodb' keeps snapshots in the commit table: it needs "
+            "backend = 'dynamodb' (DDBES_BACKEND); use snapshots = 'memory' or 's3' otherwise"
         )
     return merged
 
@@ -275,6 +284,28 @@ def _s3_snapshot_store(
         endpoint_url=s3_endpoint_url or endpoint_url,
         region_name=region_name,
     )
+    return store
+
+
+def _dynamodb_snapshot_store(
+    commit_store: CommitStore,
+    *,
+    bucket: str | None,
+    prefix: str,
+    endpoint_url: str | None,
+    s3_endpoint_url: str | None,
+    region_name: str | None,
+) -> SnapshotStore:
+    adapter = require_adapter("ddbes_dynamodb", "snapshots 'dynamodb'")
+    if not isinstance(commit_store, adapter.DynamoDBCommitStore):
+        raise ConfigurationError(
+            f"snapshots 'dynamodb' keep snapshots in the commit table, but the commit store is "
+            f"{commit_store!r}: configure backend 'dynamodb'"
+        )
+    overflow = None
+    if bucket:
+        overflow = _s3_snapshot_store(bucket, prefix, endpoint_url, s3_endpoint_url, region_name)
+    store: SnapshotStore = adapter.DynamoDBSnapshotStore(commit_store, overflow=overflow)
     return store
 
 
@@ -335,6 +366,15 @@ class Container(containers.DeclarativeContainer):
         memory=providers.ThreadSafeSingleton(InMemorySnapshotStore),
         s3=providers.ThreadSafeSingleton(
             _s3_snapshot_store,
+            bucket=config.snapshots_bucket,
+            prefix=config.snapshots_prefix,
+            endpoint_url=config.endpoint_url,
+            s3_endpoint_url=config.s3_endpoint_url,
+            region_name=config.region_name,
+        ),
+        dynamodb=providers.ThreadSafeSingleton(
+            _dynamodb_snapshot_store,
+            commit_store=commit_store,
             bucket=config.snapshots_bucket,
             prefix=config.snapshots_prefix,
             endpoint_url=config.endpoint_url,
