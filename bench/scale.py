@@ -75,6 +75,7 @@ SYSTEMS = ("put", "ddbes")
 TEXT = "lorem ipsum dolor sit amet " * 15  # ~400 characters: one ~400-byte event
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 STALL = 180.0  # seconds a worker may stay silent before the run gives up
+LOADS: list[float] = []  # the 1-minute load average after each cell, for the report
 
 
 class Note(ddbes.Aggregate):
@@ -787,6 +788,7 @@ def _measure(bench: Bench, results: dict[Cell, dict[str, list[Run]]], cell: Cell
     order = SYSTEMS if n % 2 == 0 else tuple(reversed(SYSTEMS))
     for system in order:
         runs[system].append(bench.run(system, cell))
+    LOADS.append(os.getloadavg()[0])
     put, mine = runs["put"][-1], runs["ddbes"][-1]
     extra = "" if mine.backlog in (None, 0) else f", backlog {mine.backlog}"
     errors = mine.errors + put.errors
@@ -865,9 +867,12 @@ def _report(
     else:
         consumed = (
             f"DynamoDB Local returned `ConsumedCapacity` on {reported:,} of {write_calls:,} "
-            "write calls (never on a failed conditional write or a cancelled transaction). It "
-            "counts a transactional write like a plain one (1 WCU per KB per item, where AWS "
-            "charges 2), so the **AWS rules** column recomputes every write request from its "
+            "write calls (not on the failed ones: refused conditional writes, cancelled "
+            "transactions). Its `PutItem` figures follow AWS's rules (1 WCU per KB), but for a "
+            "`TransactWriteItems` it reports 2 WCU per KB of a single item per table, however "
+            "many actions the transaction holds (1, 3 or 12 puts of 400 bytes: 2.0 each time), "
+            "where AWS charges 2 per KB for every action: the Local column undercounts "
+            "transactions. The **AWS rules** column recomputes every write request from its "
             "size: 1 WCU per KB per item, 2 per KB per action of a transaction, a "
             "`ConditionCheck` as 2, failed writes included."
         )
@@ -934,9 +939,15 @@ def _report(
     headline_names = "; ".join(_cell_name(cell) for cell in HEADLINES if cell in results)
     ops = ", ".join(f"{name} {count:,}" for name, count in calls.most_common())
     code_counts = ", ".join(f"{name} {count:,}" for name, count in codes.most_common()) or "none"
+    loads = (
+        f" (the 1-minute load average after each cell: {min(LOADS):.1f}-{max(LOADS):.1f}, "
+        f"median {statistics.median(LOADS):.1f})"
+        if LOADS
+        else ""
+    )
     return f"""
 Machine: {machine()}; load average {load_before} (1, 5, 15 min) at the start, {_load()} at the
-end. DynamoDB Local 3.3, the writer processes and the proxies all share the 2 cores: compare
+end{loads}. DynamoDB Local 3.3, the writer processes and the proxies all share the 2 cores: compare
 the ratios, not the absolute rates. Measured: {code}. One run of `{_command(argv)}`, which took
 {minutes:.1f} min.
 
