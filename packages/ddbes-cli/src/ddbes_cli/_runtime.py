@@ -219,8 +219,9 @@ class Runtime:
                 region_name=config["region_name"],
             ).create_table(log_partitions=config["log_partitions"])
         snapshots = self.snapshot_store()
-        if snapshots is not None and hasattr(snapshots, "create_bucket"):
-            snapshots.create_bucket()
+        for store in (snapshots, getattr(snapshots, "overflow", None)):  # tips' S3 overflow
+            if store is not None and hasattr(store, "create_bucket"):
+                store.create_bucket()
 
     @property
     def where(self) -> str:
