@@ -34,11 +34,14 @@ def test_every_store_reads_log_partitions_from_the_table(tables: DynamoDBTables)
     assert other.log_partitions == 4
     for index in range(20):
         other.append(commit(f"k{index}", 1))
+    other.close()  # sequences what it appended, and stops its sequencer
     description = created.describe()
     assert description.status == "ACTIVE"
     assert description.log_partitions == 4
+    assert description.sequencing == "background"
     assert description.billing_mode == "PAY_PER_REQUEST"
     assert sum(description.heads) == 20 and len(description.heads) == 4
+    assert description.backlog == (0, 0, 0, 0)
     assert description.heads == tuple(created.head_position(p) for p in range(4))
 
 

@@ -30,6 +30,9 @@ from ddbes_cli._runtime import (
 
 __all__ = ["register"]
 
+_LOG_WAIT = 10.0
+"""Seconds to wait for the commit's log position on a table that gives it in the background."""
+
 
 def register(subparsers: Any) -> None:
     """Add ``append``."""
@@ -90,6 +93,17 @@ def _run(args: argparse.Namespace) -> int:
         stored = attempt(args.expected_version)
     else:
         stored = call_with_retries(lambda: attempt(None), RetryPolicy(), retry_on=VersionConflict)
+    if stored.position is None:  # the table gives positions in the background: wait for it
+        store.flush_log(timeout=_LOG_WAIT)
+        stored = next(
+            store.read_commits(
+                stored.aggregate_type,
+                stored.aggregate_key,
+                from_version=stored.version,
+                to_version=stored.version,
+            ),
+            stored,
+        )
     if args.json:
         print_json(commit_as_dict(stored))
     else:

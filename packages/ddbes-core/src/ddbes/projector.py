@@ -145,8 +145,11 @@ class Projector:
     def run(self) -> ProjectorProgress:
         """Handle every commit up to each partition's head as it was when called, then return.
 
-        With a lease store, a partition leased by another process counts as done once its
-        checkpoint reaches that head. :meth:`stop` from another thread ends the run early.
+        Commits appended through the same commit store object before the call are in that head
+        (on a store that writes its log in the background, ``run`` first waits for them with
+        :meth:`~ddbes.ports.CommitStore.flush_log`). With a lease store, a partition leased by
+        another process counts as done once its checkpoint reaches that head. :meth:`stop` from
+        another thread ends the run early.
 
         Returns:
             The final :class:`ProjectorProgress`.
@@ -157,6 +160,9 @@ class Projector:
             ConfigurationError: no commit or checkpoint store is given or configured.
             RetriesExhausted: the store kept failing (``errors`` lists every failure).
         """
+        store = self._options["commit_store"] or config.get("commit_store")
+        if store is not None:
+            store.flush_log()
         commits, checkpoints = self._begin()
         self._drive(commits, checkpoints, watch=False)
         return self.progress

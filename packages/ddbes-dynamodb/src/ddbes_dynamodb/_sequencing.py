@@ -176,7 +176,7 @@ class SequencingService:
         try:
             held = self._leases.acquire(LEASE_NAME, partition, self._owner, LEASE_TTL)
         except DdbesError as exc:
-            logger.warning("sequencer lease of table %r: %s", self._table, exc)
+            logger.debug("sequencer lease of table %r: %s", self._table, exc)
             held = False
         if held:
             self._held[partition] = now + LEASE_TTL / 3
@@ -267,7 +267,7 @@ class SequencingService:
             try:
                 self.flush(flush_timeout)
             except DdbesError as exc:
-                logger.warning("at exit, table %r: %s", self._table, exc)
+                logger.info("closing the sequencer of table %r: %s", self._table, exc)
         self._stopping = True
         self._wake.set()
         thread = self._thread
