@@ -319,8 +319,8 @@ def _cell(conn: Connection, spec: Spec, client: Any, meter: Meter) -> None:
         ]
     conn.send(("ready",))
     message = conn.recv()
-    if message[0] != "go":
-        return
+    if message is None:  # the pool is closing: the cell was given up
+        raise SystemExit(0)
     start: float = message[1]
     window, end = start + spec.warmup, start + spec.warmup + spec.duration
     meter.reset(window)
@@ -946,10 +946,11 @@ def _report(
         else ""
     )
     return f"""
-Machine: {machine()}; load average {load_before} (1, 5, 15 min) at the start, {_load()} at the
-end{loads}. DynamoDB Local 3.3, the writer processes and the proxies all share the 2 cores: compare
-the ratios, not the absolute rates. Measured: {code}. One run of `{_command(argv)}`, which took
-{minutes:.1f} min.
+Machine: {machine()};
+load average {load_before} (1, 5, 15 min) at the start, {_load()} at the end{loads}.
+DynamoDB Local 3.3, the writer processes and the proxies all share the 2 cores: compare the
+ratios, not the absolute rates. Measured: {code}.
+One run of `{_command(argv)}`, which took {minutes:.1f} min.
 
 Writer **processes** (each with its own boto3 client, ddbes's client configuration) commit at
 once, every thread to its own aggregate, through a loopback proxy (`bench/latency_proxy.py`, its
@@ -957,10 +958,10 @@ own process) that delays each request by the given time, standing in for the net
 **put** is one conditional `PutItem` per commit of an item shaped like a ddbes commit (one
 ~400-byte event): the JavaScript library's write, with no global log. **ddbes** is
 `instance.commit(event)` on an aggregate bound to `DynamoDBCommitStore`. A pool of worker
-processes is spawned once; each run starts when all are ready, warms up {args.warmup:g} s and
-then counts the commits that complete in the next {args.duration:g} s (put and ddbes
-interleaved in every cell, a fresh table each). Rounds: {rounds}; the headline cells
-({headline_names}) get {max(args.runs, args.headline_runs)} round(s): median (min-max).
+processes is spawned once; each run starts when all are ready, warms up {args.warmup:g} s, then
+counts the commits that complete in the next {args.duration:g} s (put and ddbes interleaved in
+every cell, a fresh table each). Rounds: {rounds}; the headline cells get
+{max(args.runs, args.headline_runs)} round(s), median (min-max): {headline_names}.
 Requests, retries (failed calls: lost races, cancelled transactions, conflicts; plus botocore
 retries) and capacity units are counted with botocore event hooks, per commit acknowledged from
 the start of the timed window on. The log backlog is the acknowledged commits minus the sum of
