@@ -76,10 +76,9 @@ SHOW = 5
 """How many lost, duplicated or otherwise wrong commits a failure lists."""
 
 TABLE_OPTIONS: list[dict[str, Any]] = [
-    # Keyword arguments of create_table. Only today's table exists: the log is written in the
-    # commit's transaction. The engineer adding the `sequencing` option adds its cases here:
-    # {"sequencing": "background"} (the new default) and {"sequencing": "inline"}.
-    {},
+    # Keyword arguments of create_table: both ways of giving log positions.
+    {"sequencing": "background"},
+    {"sequencing": "inline"},
 ]
 
 

@@ -36,12 +36,14 @@ __all__ = [
     "META_KEY",
     "UNSEQUENCED_INDEX",
     "Item",
+    "check_key_sizes",
     "checkpoint_key",
     "commit_items",
     "commit_pk",
     "decode_commit_item",
     "decode_log_item",
     "item_overhead",
+    "keys_fit",
     "keys_pk",
     "log_pk",
     "pad",
@@ -178,3 +180,32 @@ def decode_log_item(item: Item, log_partition: int) -> Commit:
         position=int(item["s"]["S"]),
         log_partition=log_partition,
     )
+
+
+def keys_fit(pk: str, sort_key: str) -> bool:
+    """Whether DynamoDB can hold these key values (valid UTF-8 within its size limits)."""
+    try:
+        return (
+            len(pk.encode()) <= MAX_PARTITION_KEY_BYTES
+            and len(sort_key.encode()) <= MAX_SORT_KEY_BYTES
+        )
+    except UnicodeEncodeError:
+        return False
+
+
+def check_key_sizes(pk: str, aggregate_key: str) -> None:
+    """Raise ``ValueError`` unless DynamoDB can hold this commit's keys."""
+    try:
+        pk_bytes = len(pk.encode())
+        key_bytes = len(aggregate_key.encode())
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"aggregate type and key must be valid Unicode text: {exc}") from exc
+    if key_bytes > MAX_SORT_KEY_BYTES:
+        raise ValueError(
+            f"aggregate key is {key_bytes} bytes in UTF-8; DynamoDB keys allow {MAX_SORT_KEY_BYTES}"
+        )
+    if pk_bytes > MAX_PARTITION_KEY_BYTES:
+        raise ValueError(
+            f"aggregate type and key are {pk_bytes} bytes together in UTF-8; DynamoDB keys allow "
+            f"{MAX_PARTITION_KEY_BYTES}"
+        )

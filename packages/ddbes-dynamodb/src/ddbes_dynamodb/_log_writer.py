@@ -27,7 +27,7 @@ from ddbes.model import Commit
 from ddbes_dynamodb._errors import Caller, ItemTooLarge, TransactionCancelled
 from ddbes_dynamodb._items import Item, pad
 
-__all__ = ["MAX_BATCH", "LogWriter", "Pending"]
+__all__ = ["MAX_BATCH", "LogWriter", "Pending", "inline_pending"]
 
 MAX_BATCH = 25
 """Commits per transaction: three actions each, under DynamoDB's 100 actions."""
@@ -40,6 +40,7 @@ CONTENTION_BASE = 0.001
 CONTENTION_CAP = 0.05
 
 _FAILED = "ConditionalCheckFailed"
+_NOT_EXISTS = "attribute_not_exists(p)"
 _KNOWN = frozenset(
     {
         None,
@@ -75,6 +76,38 @@ class Pending:
             raise self.error
         assert self.result is not None
         return self.result
+
+
+def inline_pending(
+    table: str, commit: Commit, *, commit_item: Item, log_item: Item, registry: Item, size: int
+) -> Pending:
+    """A commit's three actions: its item, its log entry (the position is set per attempt),
+    and the key registry (version 1) or a check that the previous version exists."""
+    third: dict[str, Any]
+    if commit.version == 1:
+        third = {"Put": {"TableName": table, "Item": registry}}
+    else:
+        previous = {"p": commit_item["p"], "s": {"S": pad(commit.version - 1)}}
+        third = {
+            "ConditionCheck": {
+                "TableName": table,
+                "Key": previous,
+                "ConditionExpression": "attribute_exists(p)",
+            }
+        }
+    actions = [
+        {
+            "Put": {
+                "TableName": table,
+                "Item": commit_item,
+                "ConditionExpression": _NOT_EXISTS,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        },
+        {"Put": {"TableName": table, "Item": log_item, "ConditionExpression": _NOT_EXISTS}},
+        third,
+    ]
+    return Pending(commit, actions, commit_item, log_item, size)
 
 
 def _code(reasons: list[dict[str, Any]], index: int) -> str | None:

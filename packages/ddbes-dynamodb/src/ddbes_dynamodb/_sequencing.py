@@ -31,6 +31,7 @@ from typing import Any
 
 from ddbes.errors import ConfigurationError, DdbesError, StoreUnavailable
 from ddbes.leases import LeaseStore
+from ddbes.model import Commit
 from ddbes_dynamodb._errors import Caller
 from ddbes_dynamodb._items import pad
 from ddbes_dynamodb._sequencer import MAX_BATCH, Sequencer
@@ -71,13 +72,16 @@ class SequencingService:
         call: Caller,
         client: Any,
         leases: LeaseStore,
-        sequencer: Callable[[int], Sequencer],
+        read_head: Callable[[int], int],
+        on_sequenced: Callable[[list[Commit]], None],
     ) -> None:
         self._table = table
         self._call = call
         self._client = client
         self._leases = leases
-        self._sequencer = sequencer
+        self._read_head = read_head
+        self._on_sequenced = on_sequenced
+        self._sequencers: dict[int, Sequencer] = {}
         self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -88,6 +92,28 @@ class SequencingService:
         self._held: dict[int, float] = {}  # partition -> when to renew the lease
         self._refused: dict[int, float] = {}  # partition -> when to ask for the lease again
         self._pending: dict[tuple[str, int], int] = {}  # (pk, version) -> partition
+
+    def _sequencer(self, partition: int) -> Sequencer:
+        sequencer = self._sequencers.get(partition)
+        if sequencer is None:
+            with self._lock:
+                sequencer = self._sequencers.get(partition)
+                if sequencer is None:
+                    sequencer = self._sequencers[partition] = Sequencer(
+                        partition=partition,
+                        table=self._table,
+                        call=self._call,
+                        client=self._client,
+                        read_head=self._read_head,
+                        on_sequenced=self._on_sequenced,
+                    )
+        return sequencer
+
+    def forget(self) -> None:
+        """Forget heads and what is known to be in the log (the table was deleted or made anew)."""
+        with self._lock:
+            self._sequencers.clear()
+            self._pending.clear()
 
     # -- what the store tells it ----------------------------------------------------------
 

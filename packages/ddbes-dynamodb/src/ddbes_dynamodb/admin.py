@@ -20,6 +20,7 @@ __all__ = [
     "SEQUENCING",
     "TableDescription",
     "TableLayout",
+    "count_unsequenced",
     "create_table",
     "delete_table",
     "describe_table",
@@ -329,3 +330,22 @@ def describe_table(table: TableHandle) -> TableDescription:
         log_partitions=layout.log_partitions if layout else None,
         sequencing=layout.sequencing if layout else None,
     )
+
+
+def count_unsequenced(table: TableHandle, partition: int) -> int:
+    """The commits of a log partition not yet in the log, as the sequencer's index shows them."""
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "IndexName": UNSEQUENCED_INDEX,
+        "KeyConditionExpression": "u = :u",
+        "ExpressionAttributeValues": {":u": {"S": str(partition)}},
+        "Select": "COUNT",
+    }
+    total = 0
+    while True:
+        response = table.call(table.client.query, "counting unsequenced commits", **request)
+        total += int(response.get("Count", 0))
+        last = response.get("LastEvaluatedKey")
+        if last is None:
+            return total
+        request["ExclusiveStartKey"] = last

@@ -18,28 +18,25 @@ from ddbes_dynamodb import admin, autoscaling
 from ddbes_dynamodb._commit_writer import CommitWriter
 from ddbes_dynamodb._items import (
     MAX_NUMBER,
-    MAX_PARTITION_KEY_BYTES,
-    MAX_SORT_KEY_BYTES,
-    UNSEQUENCED_INDEX,
     Item,
+    check_key_sizes,
     commit_items,
     commit_pk,
     decode_commit_item,
     decode_log_item,
     item_overhead,
+    keys_fit,
     keys_pk,
     log_pk,
     pad,
 )
-from ddbes_dynamodb._log_writer import LogWriter, Pending
-from ddbes_dynamodb._sequencer import Sequencer
+from ddbes_dynamodb._log_writer import LogWriter, inline_pending
 from ddbes_dynamodb._sequencing import SequencingService
 from ddbes_dynamodb._table import TableHandle
 from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 
 __all__ = ["DynamoDBCommitStore"]
 
-_NOT_EXISTS = "attribute_not_exists(p)"
 _COMMIT_FIELDS = "s, i, t, e, x, n"
 _LOG_FIELDS = "s, a, k, v, i, t, e, x"
 _VERSIONS = "p = :p AND s BETWEEN :l AND :h"
@@ -103,20 +100,20 @@ class DynamoDBCommitStore(CommitStore):
         self._pending_layout: admin.TableLayout | None = None
         self._sequencing: str | None = None
         self._writers: dict[int, LogWriter] = {}
-        self._commit_writer = CommitWriter(
-            table=table_name,
-            call=self._call,
-            client=self._client,
-            resolve_taken=self._stored_or_conflict,
-            stored=self._stored_unsequenced,
-        )
-        self._sequencers: dict[int, Sequencer] = {}
         self._service = SequencingService(
             table=table_name,
             call=self._call,
             client=self._client,
             leases=DynamoDBLeaseStore(table_name, client=self._client, retry_policy=retry_policy),
-            sequencer=self._sequencer,
+            read_head=self._read_head,
+            on_sequenced=self._logged,
+        )
+        self._commit_writer = CommitWriter(
+            table=table_name,
+            call=self._call,
+            client=self._client,
+            resolve_taken=self._stored_or_conflict,
+            stored=self._service.appended,
         )
 
     @property
@@ -174,7 +171,7 @@ class DynamoDBCommitStore(CommitStore):
         if version > MAX_NUMBER:
             raise ValueError(f"commit version must be at most {MAX_NUMBER}, got {version}")
         pk = commit_pk(aggregate_type, aggregate_key)
-        _check_key_sizes(pk, aggregate_key)
+        check_key_sizes(pk, aggregate_key)
         partition = log_partition_for(aggregate_type, aggregate_key, self.log_partitions)
         payload, compressed = encoded_events(commit, item_overhead(commit, partition))
         commit_item, log_item = commit_items(commit, partition, payload, compressed)
@@ -182,32 +179,14 @@ class DynamoDBCommitStore(CommitStore):
         size = 2 * (len(payload) + item_overhead(commit, partition))
         if self.sequencing == "background":
             return self._commit_writer.append(commit, partition, commit_item, registry, size)
-        table = self._name
-        third: dict[str, Any]
-        if version == 1:
-            third = {"Put": {"TableName": table, "Item": registry}}
-        else:
-            previous = {"p": commit_item["p"], "s": {"S": pad(version - 1)}}
-            third = {
-                "ConditionCheck": {
-                    "TableName": table,
-                    "Key": previous,
-                    "ConditionExpression": "attribute_exists(p)",
-                }
-            }
-        actions = [
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": commit_item,
-                    "ConditionExpression": _NOT_EXISTS,
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
-            {"Put": {"TableName": table, "Item": log_item, "ConditionExpression": _NOT_EXISTS}},
-            third,
-        ]
-        pending = Pending(commit, actions, commit_item, log_item, size)
+        pending = inline_pending(
+            self._name,
+            commit,
+            commit_item=commit_item,
+            log_item=log_item,
+            registry=registry,
+            size=size,
+        )
         return self._appended(self._writer(partition).append(pending))
 
     def flush_log(self, timeout: float | None = None) -> None:
@@ -218,25 +197,6 @@ class DynamoDBCommitStore(CommitStore):
         """Stop this store's background sequencer, after it sequenced what this store
         appended (for up to 5 s). Idempotent; using the store again starts it again."""
         self._service.close(flush_timeout=5.0)
-
-    def _stored_unsequenced(self, pk: str, version: int, partition: int) -> None:
-        self._service.appended(pk, version, partition)
-
-    def _sequencer(self, partition: int) -> Sequencer:
-        sequencer = self._sequencers.get(partition)
-        if sequencer is None:
-            with self._lock:
-                sequencer = self._sequencers.get(partition)
-                if sequencer is None:
-                    sequencer = self._sequencers[partition] = Sequencer(
-                        partition=partition,
-                        table=self._name,
-                        call=self._call,
-                        client=self._client,
-                        read_head=self._read_head,
-                        on_sequenced=self._logged,
-                    )
-        return sequencer
 
     def _logged(self, commits: list[Commit]) -> None:
         for commit in commits:
@@ -319,7 +279,7 @@ class DynamoDBCommitStore(CommitStore):
         if low > high or (limit is not None and limit <= 0):
             return iter(())
         pk = commit_pk(aggregate_type, aggregate_key)
-        if not _keys_fit(pk, aggregate_key):
+        if not keys_fit(pk, aggregate_key):
             return iter(())  # no commit can be stored under such a key
         partition = log_partition_for(aggregate_type, aggregate_key, self.log_partitions)
         values = {":p": {"S": pk}, ":l": {"S": pad(low)}, ":h": {"S": pad(high)}}
@@ -416,7 +376,7 @@ class DynamoDBCommitStore(CommitStore):
             "ConsistentRead": True,
             "ProjectionExpression": "s",
         }
-        if not _keys_fit(keys_pk(aggregate_type), "-"):
+        if not keys_fit(keys_pk(aggregate_type), "-"):
             return iter(())
         return (item["s"]["S"] for page in self._pages(request, "aggregate_keys") for item in page)
 
@@ -470,7 +430,7 @@ class DynamoDBCommitStore(CommitStore):
             self._sequencing = None
             self._pending_layout = None
             self._writers.clear()
-            self._sequencers.clear()
+            self._service.forget()
             self._commit_writer.forget()
 
     def describe(self) -> admin.TableDescription:
@@ -482,26 +442,10 @@ class DynamoDBCommitStore(CommitStore):
         partitions = range(description.log_partitions)
         heads = tuple(self._read_head(p) for p in partitions)
         backlog = tuple(
-            self._backlog(p) if description.sequencing == "background" else 0 for p in partitions
+            admin.count_unsequenced(self._table, p) if description.sequencing == "background" else 0
+            for p in partitions
         )
         return replace(description, heads=heads, backlog=backlog)
-
-    def _backlog(self, partition: int) -> int:
-        request: dict[str, Any] = {
-            "TableName": self._name,
-            "IndexName": UNSEQUENCED_INDEX,
-            "KeyConditionExpression": "u = :u",
-            "ExpressionAttributeValues": {":u": {"S": str(partition)}},
-            "Select": "COUNT",
-        }
-        total = 0
-        while True:
-            response = self._call(self._client.query, "counting unsequenced commits", **request)
-            total += int(response.get("Count", 0))
-            last = response.get("LastEvaluatedKey")
-            if last is None:
-                return total
-            request["ExclusiveStartKey"] = last
 
     def _autoscaling_client(self) -> Any:
         if self._scaling is None:
@@ -548,30 +492,3 @@ class DynamoDBCommitStore(CommitStore):
     def describe_autoscaling(self) -> list[autoscaling.ScalingTarget]:
         """The table's scalable targets with their target-tracking policies."""
         return autoscaling.describe_autoscaling(self._table, self._autoscaling_client())
-
-
-def _keys_fit(pk: str, sort_key: str) -> bool:
-    try:
-        return (
-            len(pk.encode()) <= MAX_PARTITION_KEY_BYTES
-            and len(sort_key.encode()) <= MAX_SORT_KEY_BYTES
-        )
-    except UnicodeEncodeError:
-        return False
-
-
-def _check_key_sizes(pk: str, aggregate_key: str) -> None:
-    try:
-        pk_bytes = len(pk.encode())
-        key_bytes = len(aggregate_key.encode())
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"aggregate type and key must be valid Unicode text: {exc}") from exc
-    if key_bytes > MAX_SORT_KEY_BYTES:
-        raise ValueError(
-            f"aggregate key is {key_bytes} bytes in UTF-8; DynamoDB keys allow {MAX_SORT_KEY_BYTES}"
-        )
-    if pk_bytes > MAX_PARTITION_KEY_BYTES:
-        raise ValueError(
-            f"aggregate type and key are {pk_bytes} bytes together in UTF-8; DynamoDB keys allow "
-            f"{MAX_PARTITION_KEY_BYTES}"
-        )
