@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from ddbes.errors import ConfigurationError
-from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore
+from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore, DynamoDBLeaseStore
+from ddbes_dynamodb._sequencing import LEASE_NAME
 from tests.dynamodb.helpers import commit
 from tests.dynamodb.tables import DynamoDBTables, table_name
 
@@ -102,14 +103,38 @@ def test_a_foreign_table_of_that_name_is_a_configuration_error(tables: DynamoDBT
         store.create_table()
 
 
+@pytest.mark.parametrize("sequencing", ["background", "inline"])
 def test_create_without_waiting_records_log_partitions_on_first_use(
-    tables: DynamoDBTables,
+    tables: DynamoDBTables, sequencing: str
 ) -> None:
     store = DynamoDBCommitStore(table_name(), client=tables.client)
     tables.created.append(store)
-    store.create_table(log_partitions=2, wait=False)
-    assert store.append(commit("k", 1)).position == 1
-    assert DynamoDBCommitStore(store.table_name, client=tables.client).log_partitions == 2
+    store.create_table(log_partitions=2, wait=False, sequencing=sequencing)
+    stored = store.append(commit("k", 1))
+    assert stored.position == (1 if sequencing == "inline" else None)
+    store.flush_log(timeout=30)
+    partition = stored.log_partition
+    assert [(c.commit_id, c.position) for c in store.read_log(log_partition=partition)] == [
+        (stored.commit_id, 1)
+    ]
+    other = DynamoDBCommitStore(store.table_name, client=tables.client)
+    assert other.log_partitions == 2
+    assert other.sequencing == sequencing
+    assert other.describe().heads == tuple(int(p == partition) for p in range(2))
+
+
+def test_flush_log_after_an_idempotent_create_table_still_waits_for_the_log(
+    tables: DynamoDBTables,
+) -> None:
+    """create_table on an existing table leaves it as it is; the store must still know that
+    its appended commits wait for the log."""
+    store = tables.commit_store()
+    leases = DynamoDBLeaseStore(store.table_name, client=tables.client)
+    assert leases.acquire(LEASE_NAME, 0, "a-process-elsewhere", 600.0)  # no background thread
+    stored = store.append(commit("k", 1))
+    store.create_table()  # an existing table is left as it is
+    store.flush_log(timeout=30)
+    assert [c.commit_id for c in store.read_log()] == [stored.commit_id]
 
 
 def test_checkpoints_live_beside_the_commits(tables: DynamoDBTables) -> None:

@@ -9,10 +9,15 @@ import pytest
 from ddbes.errors import ConfigurationError
 from ddbes_dynamodb import DynamoDBCommitStore
 from ddbes_dynamodb._client import make_client
+from ddbes_dynamodb._items import UNSEQUENCED_INDEX
 from tests.dynamodb.tables import DynamoDBTables, table_name
 
+INDEX = UNSEQUENCED_INDEX  # the sequencer's to-do list, on a table sequenced in the background
 
-def _provisioned(moto_tables: DynamoDBTables) -> tuple[DynamoDBCommitStore, Any]:
+
+def _provisioned(
+    moto_tables: DynamoDBTables, sequencing: str = "background"
+) -> tuple[DynamoDBCommitStore, Any]:
     scaling = make_client(
         "application-autoscaling",
         table="tests",
@@ -23,7 +28,7 @@ def _provisioned(moto_tables: DynamoDBTables) -> tuple[DynamoDBCommitStore, Any]
         table_name("ddbes-scaled"), client=moto_tables.client, autoscaling_client=scaling
     )
     moto_tables.created.append(store)
-    store.create_table(read_capacity=5, write_capacity=5)
+    store.create_table(read_capacity=5, write_capacity=5, sequencing=sequencing)
     return store, scaling
 
 
@@ -41,14 +46,23 @@ def _policies(scaling: Any, resource_id: str) -> dict[str, Any]:
     response = scaling.describe_scaling_policies(
         ServiceNamespace="dynamodb", ResourceId=resource_id
     )
-    return {p["PolicyName"]: p for p in response["ScalingPolicies"]}
+    # moto also returns the policies of resources whose id is a prefix of this one (the table's
+    # for its index); AWS matches the id exactly.
+    return {
+        p["PolicyName"]: p for p in response["ScalingPolicies"] if p["ResourceId"] == resource_id
+    }
 
 
+@pytest.mark.parametrize("sequencing", ["background", "inline"])
 def test_setup_registers_targets_and_target_tracking_policies(
-    moto_tables: DynamoDBTables,
+    moto_tables: DynamoDBTables, sequencing: str
 ) -> None:
-    store, scaling = _provisioned(moto_tables)
-    resource = f"table/{store.table_name}"
+    """The table's targets, and on a table sequenced in the background those of its index."""
+    store, scaling = _provisioned(moto_tables, sequencing)
+    table = f"table/{store.table_name}"
+    resources = {table: "table"}
+    if sequencing == "background":
+        resources[f"{table}/index/{INDEX}"] = "index"
     store.setup_autoscaling(
         table_read_min_capacity=5,
         table_read_max_capacity=100,
@@ -56,27 +70,34 @@ def test_setup_registers_targets_and_target_tracking_policies(
         table_write_max_capacity=50,
         utilization_target_in_percent=60,
     )
-    assert _targets(scaling, resource) == {
-        "dynamodb:table:ReadCapacityUnits": (5, 100),
-        "dynamodb:table:WriteCapacityUnits": (2, 50),
-    }
-    policies = _policies(scaling, resource)
-    assert set(policies) == {
-        f"DynamoDBReadCapacityUtilization:{resource}",
-        f"DynamoDBWriteCapacityUtilization:{resource}",
-    }
-    for name, policy in policies.items():
-        configuration = policy["TargetTrackingScalingPolicyConfiguration"]
-        assert policy["PolicyType"] == "TargetTrackingScaling"
-        assert configuration["TargetValue"] == 60.0
-        kind = "Read" if "Read" in name else "Write"
-        metric = configuration["PredefinedMetricSpecification"]["PredefinedMetricType"]
-        assert metric == f"DynamoDB{kind}CapacityUtilization"
+    expected = []
+    for resource, kind in resources.items():
+        assert _targets(scaling, resource) == {
+            f"dynamodb:{kind}:ReadCapacityUnits": (5, 100),
+            f"dynamodb:{kind}:WriteCapacityUnits": (2, 50),
+        }
+        policies = _policies(scaling, resource)
+        assert set(policies) == {
+            f"DynamoDBReadCapacityUtilization:{resource}",
+            f"DynamoDBWriteCapacityUtilization:{resource}",
+        }
+        for name, policy in policies.items():
+            configuration = policy["TargetTrackingScalingPolicyConfiguration"]
+            assert policy["PolicyType"] == "TargetTrackingScaling"
+            assert configuration["TargetValue"] == 60.0
+            read_or_write = "Read" if "Read" in name else "Write"
+            assert policy["ScalableDimension"] == f"dynamodb:{kind}:{read_or_write}CapacityUnits"
+            metric = configuration["PredefinedMetricSpecification"]["PredefinedMetricType"]
+            assert metric == f"DynamoDB{read_or_write}CapacityUtilization"
+        expected += [
+            (resource, f"dynamodb:{kind}:ReadCapacityUnits", 5, 100, 60.0),
+            (resource, f"dynamodb:{kind}:WriteCapacityUnits", 2, 50, 60.0),
+        ]
     described = store.describe_autoscaling()
-    assert [(t.dimension, t.min_capacity, t.max_capacity, t.target_value) for t in described] == [
-        ("dynamodb:table:ReadCapacityUnits", 5, 100, 60.0),
-        ("dynamodb:table:WriteCapacityUnits", 2, 50, 60.0),
-    ]
+    assert [
+        (t.resource_id, t.dimension, t.min_capacity, t.max_capacity, t.target_value)
+        for t in described
+    ] == expected
 
 
 def test_setup_again_updates_and_remove_is_idempotent(moto_tables: DynamoDBTables) -> None:
@@ -148,5 +169,12 @@ def test_the_autoscaling_client_follows_the_store_endpoint(moto_tables: DynamoDB
     moto_tables.created.append(store)
     store.create_table(read_capacity=1, write_capacity=1)
     store.setup_autoscaling(1, 2, 1, 2)
-    assert len(store.describe_autoscaling()) == 2
+    table = f"table/{store.table_name}"
+    assert {(t.resource_id, t.dimension) for t in store.describe_autoscaling()} == {
+        (table, "dynamodb:table:ReadCapacityUnits"),
+        (table, "dynamodb:table:WriteCapacityUnits"),
+        (f"{table}/index/{INDEX}", "dynamodb:index:ReadCapacityUnits"),
+        (f"{table}/index/{INDEX}", "dynamodb:index:WriteCapacityUnits"),
+    }
     store.remove_autoscaling()
+    assert store.describe_autoscaling() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import string
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,8 +18,19 @@ from ddbes_dynamodb import DynamoDBCommitStore
 from ddbes_dynamodb._items import commit_items, item_overhead, keys_pk
 from tests.dynamodb.helpers import commit
 from tests.dynamodb.tables import DynamoDBTables
+from tests.services import DynamoDBLocal
 
 pytestmark = pytest.mark.dynamodb
+
+
+@pytest.fixture(params=["background", "inline"])
+def any_tables(
+    request: pytest.FixtureRequest, dynamodb_local: DynamoDBLocal
+) -> Iterator[DynamoDBTables]:
+    """Stores on fresh tables of either sequencing (the guarantee holds for both)."""
+    made = DynamoDBTables(dynamodb_local.endpoint_url, sequencing=request.param)
+    yield made
+    made.delete_all()
 
 
 def _scan(store: DynamoDBCommitStore) -> list[dict[str, Any]]:
@@ -67,8 +79,10 @@ def test_keys_sort_by_code_point_like_python(tables: DynamoDBTables) -> None:
     assert list(store.aggregate_keys("Cart")) == sorted(keys)
 
 
-def test_keys_too_long_for_dynamodb_are_refused_before_writing(tables: DynamoDBTables) -> None:
-    store = tables.commit_store()
+def test_keys_too_long_for_dynamodb_are_refused_before_writing(
+    any_tables: DynamoDBTables,
+) -> None:
+    store = any_tables.commit_store()
     with pytest.raises(ValueError, match="1024"):
         store.append(commit("k" * 1025, 1))
     with pytest.raises(ValueError, match="2048"):
@@ -77,7 +91,10 @@ def test_keys_too_long_for_dynamodb_are_refused_before_writing(tables: DynamoDBT
         store.append(commit("bad\ud800", 1))
     assert list(store.read_commits("Cart", "k" * 1025)) == []
     assert store.head_position() == 0
-    assert len(_scan(store)) == 1  # the metadata item only
+    store.flush_log(timeout=30)
+    assert store.describe().backlog == (0,)
+    # the metadata item only, and the sequencer's lease once a background thread ran
+    assert [i["p"]["S"] for i in _scan(store) if not i["p"]["S"].startswith("lease#")] == ["m#"]
 
 
 def _commit_of_size(target: int) -> Any:
@@ -104,21 +121,27 @@ def test_a_commit_just_under_the_item_limit_is_stored(tables: DynamoDBTables) ->
     assert read == stored and read.events == candidate.events
 
 
-def test_an_oversized_commit_is_refused_before_any_write(tables: DynamoDBTables) -> None:
-    store = tables.commit_store()
+def test_an_oversized_commit_is_refused_before_any_write(any_tables: DynamoDBTables) -> None:
+    store = any_tables.commit_store()
     store.append(commit("big", 1))
+    store.flush_log(timeout=30)  # a sequencer has nothing left to write
     sent: list[str] = []
-    store.client.meta.events.register(
-        "before-call.dynamodb.TransactWriteItems", lambda **_: sent.append("tx")
-    )
+    for operation in ("TransactWriteItems", "PutItem"):  # a commit is one or the other
+        store.client.meta.events.register(
+            f"before-call.dynamodb.{operation}",
+            lambda operation=operation, **_: sent.append(operation),
+            unique_id=f"oversized-{store.table_name}-{operation}",
+        )
     candidate, _ = _commit_of_size(MAX_ITEM_BYTES + 2048)
     oversized = commit("big", 2, candidate.events)
     with pytest.raises(CommitTooLarge, match="Cart:big") as raised:
         store.append(oversized)
     assert raised.value.limit == MAX_ITEM_BYTES and raised.value.size > MAX_ITEM_BYTES
+    store.flush_log(timeout=30)
     assert sent == []
     assert [c.version for c in store.read_commits("Cart", "big")] == [1]
     assert store.head_position() == 1
+    assert store.describe().backlog == (0,)
 
 
 def test_large_compressible_events_are_stored_compressed(tables: DynamoDBTables) -> None:
@@ -157,8 +180,9 @@ def _bulk_load(store: DynamoDBCommitStore, key: str, count: int) -> None:
         list(pool.map(write, chunks))
 
 
-def test_an_aggregate_of_ten_thousand_commits_loads_whole(tables: DynamoDBTables) -> None:
-    store = tables.commit_store()
+def test_an_aggregate_of_ten_thousand_commits_loads_whole(any_tables: DynamoDBTables) -> None:
+    """The bulk-loaded items are those of sequenced commits, whichever the sequencing."""
+    store = any_tables.commit_store()
     _bulk_load(store, "long", 10_000)
     started = time.perf_counter()
     read = list(store.read_commits("Cart", "long"))
@@ -174,5 +198,11 @@ def test_an_aggregate_of_ten_thousand_commits_loads_whole(tables: DynamoDBTables
     log = list(store.read_log(after=9_000))
     assert [c.position for c in log] == list(range(9_001, 10_001))
     assert store.head_position() == 10_000
-    assert store.append(commit("long", 10_001)).position == 10_001
+    appended = store.append(commit("long", 10_001))
+    assert appended.position == (10_001 if any_tables.sequencing == "inline" else None)
+    store.flush_log(timeout=30)
+    (last,) = store.read_commits("Cart", "long", from_version=10_001)
+    assert last.position == 10_001 and last.commit_id == appended.commit_id
+    assert [c.commit_id for c in store.read_log(after=10_000)] == [appended.commit_id]
+    assert store.head_position() == 10_001
     assert list(store.aggregate_keys("Cart")) == ["long"]
