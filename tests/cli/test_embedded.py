@@ -24,7 +24,7 @@ def test_demo_tells_the_readme_story_end_to_end_on_the_embedded_emulator(embedde
     assert result.errors == [], result.stderr
     for expected in (
         "created DynamoDB table 'ddbes-demo'",
-        "autoscaling: 2 targets",
+        "autoscaling: 4 targets",  # the table and its sequencer index
         "created S3 bucket 'ddbes-demo-snapshots'",
         "settings.hydrate()       -> version 2, debug_mode=False",
         "ApplicationSettings.load(version=1).state['debug_mode'] -> True",

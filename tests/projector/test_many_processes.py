@@ -84,6 +84,7 @@ def test_two_projector_processes_share_a_name_without_overlap_and_survive_a_kill
         thread.start()
     for thread in writers:
         thread.join()
+    store.flush_log(timeout=60)
     heads = {p: store.head_position(p) for p in range(2)}
     assert sum(heads.values()) == COMMITS and all(heads.values())
 

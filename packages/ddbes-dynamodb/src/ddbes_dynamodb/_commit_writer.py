@@ -99,6 +99,9 @@ class CommitWriter:
             raise CommitTooLarge(
                 commit.aggregate_id, max(size, MAX_ITEM_BYTES + 1), MAX_ITEM_BYTES
             ) from exc
+        except StoreError:
+            self._known.pop(pk, None)  # check the predecessor again, as after a crash
+            raise
         self.saw(pk, version)
         self._stored(pk, version, partition)
         return replace(commit, position=None, log_partition=partition)

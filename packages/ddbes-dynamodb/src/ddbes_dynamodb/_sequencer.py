@@ -120,7 +120,10 @@ class Sequencer:
             try:
                 return self._run_once()
             except StoreError:
+                # Trust only fresh reads: a store that failed may also have lost writes it
+                # acknowledged (a crash before its disk caught up).
                 self._head = None
+                self._known.clear()
                 raise
 
     def _run_once(self) -> int:

@@ -109,11 +109,13 @@ class SequencingService:
                     )
         return sequencer
 
-    def forget(self) -> None:
-        """Forget heads and what is known to be in the log (the table was deleted or made anew)."""
+    def forget(self, *, pending: bool) -> None:
+        """Forget heads and what is known to be in the log (the table may have been made anew),
+        and with ``pending`` the commits waiting for it too (the table was deleted)."""
         with self._lock:
             self._sequencers.clear()
-            self._pending.clear()
+            if pending:
+                self._pending.clear()
 
     # -- what the store tells it ----------------------------------------------------------
 

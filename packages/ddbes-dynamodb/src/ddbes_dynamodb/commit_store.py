@@ -190,7 +190,7 @@ class DynamoDBCommitStore(CommitStore):
         return self._appended(self._writer(partition).append(pending))
 
     def flush_log(self, timeout: float | None = None) -> None:
-        if self._sequencing == "background":
+        if self.sequencing == "background":
             self._service.flush(timeout)
 
     def close(self) -> None:
@@ -413,7 +413,7 @@ class DynamoDBCommitStore(CommitStore):
             sequencing=sequencing,
             wait=wait,
         )
-        self._forget_layout()
+        self._forget_layout(deleted=False)
         with self._lock:
             if not recorded:
                 self._pending_layout = admin.TableLayout(log_partitions, sequencing)
@@ -422,15 +422,15 @@ class DynamoDBCommitStore(CommitStore):
         """Delete the table and every commit in it; a missing table is not an error."""
         self._service.close()
         admin.delete_table(self._table, wait=wait)
-        self._forget_layout()
+        self._forget_layout(deleted=True)
 
-    def _forget_layout(self) -> None:
+    def _forget_layout(self, *, deleted: bool) -> None:
         with self._lock:
             self._log_partitions = None
             self._sequencing = None
             self._pending_layout = None
             self._writers.clear()
-            self._service.forget()
+            self._service.forget(pending=deleted)
             self._commit_writer.forget()
 
     def describe(self) -> admin.TableDescription:
