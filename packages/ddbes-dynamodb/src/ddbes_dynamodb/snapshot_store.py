@@ -38,6 +38,9 @@ DEFAULT_INLINE_LIMIT = 64 * 1024
 """States whose encoded (compressed) JSON is larger than this go to the overflow store."""
 
 FORMAT = 1
+_FIELDS = "s, i, t, e, x, n, f, v, c, j, z"
+"""What a tip read returns: the commit attributes ``decode_commit_item`` reads (``n`` may be
+missing) and the tip's; not ``p``, which would repeat in every item."""
 _MAX_ITEM_BYTES = 400 * 1024
 _MAX_PARTITION_KEY_BYTES = 2048
 _NUMBER_BYTES = 21  # DynamoDB's upper bound for a number's stored size
@@ -243,6 +246,7 @@ class DynamoDBSnapshotStore(TipSnapshotStore):
             "ExpressionAttributeValues": {":p": {"S": pk}, ":tip": {"S": TIP_SORT_KEY}},
             "ScanIndexForward": False,
             "ConsistentRead": True,
+            "ProjectionExpression": _FIELDS,
             "Limit": commits + 1,
         }
         tip: Item | None = None
