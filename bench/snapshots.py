@@ -3,12 +3,14 @@
 On DynamoDB Local + S3 (moto, serving one request at a time) and on the in-memory stores, one run:
 
 * the baseline: a 100-commit aggregate, loaded by replaying its commits;
-* a 10,000-commit aggregate with a snapshot every 100 versions (the latest at 10,000);
-* the same aggregate grown to 10,099 commits: the worst case, 99 commits after the snapshot;
+* a 10,000-commit aggregate with a snapshot every 100 versions (the latest at 10,000), once with
+  snapshots as tips in the commit table (``DynamoDBSnapshotStore`` with an S3 overflow: one
+  Query per load) and once with snapshots on S3 alone (a GET beside a Query);
+* the same aggregates grown to 10,099 commits: the worst case, 99 commits after the snapshot;
 * the 10,000-commit aggregate without snapshots (a full replay), to show what snapshots buy.
 
 Rounds are interleaved so that noise on this shared machine hits every variant alike. The
-commit store is DynamoDB Local (AWS's engine), never moto; moto only serves the S3 GET.
+commit store is DynamoDB Local (AWS's engine), never moto; moto only serves S3.
 
     scripts/private-net uv run python bench/snapshots.py [--rounds 5] [--no-write]
 """
@@ -110,61 +112,89 @@ def interleave(variants: list[Variant], rounds: int) -> None:
 
 
 def bench_stack(
-    name: str, commit_store: CommitStore, snapshot_store: SnapshotStore, rounds: int, fast: int
+    name: str,
+    commit_store: CommitStore,
+    snapshot_stores: dict[str, SnapshotStore],
+    rounds: int,
+    fast: int,
 ) -> list[Variant]:
-    """Fill a short and a long aggregate, then time the loads in three phases.
+    """Fill a short aggregate and one long aggregate per snapshot store (labelled by its key in
+    ``snapshot_stores``), then time the loads in three phases, every variant of a phase in the
+    same interleaved rounds.
 
     ``fast``: loads per round of the cheap variants (the full replay of 10,000 commits gets a
     tenth of that, at least 1).
     """
-    with_snapshots = Meter.using(
-        commit_store=commit_store, snapshot_store=snapshot_store, snapshots=True
-    )
     replaying = Meter.using(commit_store=commit_store, snapshots=False)
+    setups = [
+        (
+            label,
+            f"long-{index}",
+            Meter.using(commit_store=commit_store, snapshot_store=store, snapshots=True),
+        )
+        for index, (label, store) in enumerate(snapshot_stores.items())
+    ]
     started = time.perf_counter()
     fill(replaying, "short", SHORT)
-    fill(with_snapshots, "long", LONG)
-    print(f"{name}: filled {SHORT + LONG:,} commits in {time.perf_counter() - started:.1f} s")
-    snapshot = snapshot_store.get("Meter", "long")
-    assert snapshot is not None and snapshot.version == LONG, snapshot
+    for label, key, bound in setups:
+        fill(bound, key, LONG)
+        snapshot = snapshot_stores[label].get("Meter", key)
+        assert snapshot is not None and snapshot.version == LONG, snapshot
+    filled = SHORT + LONG * len(setups)
+    print(f"{name}: filled {filled:,} commits in {time.perf_counter() - started:.1f} s")
 
     baseline = Variant(f"{SHORT} commits, replayed", loader(replaying, "short", SHORT), fast)
-    at_snapshot = Variant(
-        f"{LONG:,} commits, snapshot at {LONG:,}",
-        loader(with_snapshots, "long", LONG),
-        fast,
-        baseline,
-    )
+    at_snapshot = [
+        Variant(
+            f"{LONG:,} commits, snapshot at {LONG:,}{label}",
+            loader(bound, key, LONG),
+            fast,
+            baseline,
+        )
+        for label, key, bound in setups
+    ]
     replay_long = Variant(
         f"{LONG:,} commits, no snapshots (full replay)",
-        loader(replaying, "long", LONG),
+        loader(replaying, setups[0][1], LONG),
         max(1, fast // 10),
         baseline,
     )
-    interleave([baseline, at_snapshot, replay_long], rounds)
+    interleave([baseline, *at_snapshot, replay_long], rounds)
 
-    rows = [baseline, at_snapshot, replay_long]
+    rows = [baseline, *at_snapshot, replay_long]
     head = LONG
     for phase, tail in enumerate(TAILS, start=2):
-        fill(with_snapshots, "long", LONG + tail - head, start=head + 1)
+        for _label, key, bound in setups:
+            fill(bound, key, LONG + tail - head, start=head + 1)
         head = LONG + tail
         again = Variant(f"{SHORT} commits, replayed (phase {phase})", baseline.load, fast)
-        after = Variant(
-            f"{head:,} commits: snapshot at {LONG:,} + {tail} commits (phase {phase})",
-            loader(with_snapshots, "long", head),
-            fast,
-            again,
-        )
-        interleave([again, after], rounds)
-        rows += [again, after]
+        after = [
+            Variant(
+                f"{head:,} commits: snapshot at {LONG:,} + {tail} commits{label} (phase {phase})",
+                loader(bound, key, head),
+                fast,
+                again,
+            )
+            for label, key, bound in setups
+        ]
+        interleave([again, *after], rounds)
+        rows += [again, *after]
     for row in rows:
         print(f"  {row.label}: {row.median_ms:.2f} ms/load, {row.ratio:.2f}x")
     return rows
 
 
-def aws_stores(given_dynamodb: str | None, s3_endpoint: str | None) -> tuple[Any, Any, list[Any]]:
+TIPS = ", tips in DynamoDB (one Query)"
+S3_ONLY = ", S3 only (GET beside a Query)"
+
+
+def aws_stores(
+    given_dynamodb: str | None, s3_endpoint: str | None
+) -> tuple[Any, dict[str, SnapshotStore], list[Any]]:
+    """The commit store on DynamoDB Local, and two snapshot stores: tips in its table (with an
+    S3 overflow for large states, unused by these small ones) and S3 alone."""
     from bench import _moto_process
-    from ddbes_dynamodb import DynamoDBCommitStore
+    from ddbes_dynamodb import DynamoDBCommitStore, DynamoDBSnapshotStore
     from ddbes_s3 import S3SnapshotStore
 
     stop: list[Any] = []
@@ -177,25 +207,38 @@ def aws_stores(given_dynamodb: str | None, s3_endpoint: str | None) -> tuple[Any
     suffix = uuid.uuid4().hex[:8]
     commit_store = DynamoDBCommitStore(f"bench-snapshots-{suffix}", endpoint_url=endpoint)
     commit_store.create_table()
-    snapshot_store = S3SnapshotStore(f"bench-snapshots-{suffix}", "bench", endpoint_url=s3_endpoint)
-    snapshot_store.create_bucket()
-    return commit_store, snapshot_store, stop
+    s3 = S3SnapshotStore(f"bench-snapshots-{suffix}", "bench", endpoint_url=s3_endpoint)
+    s3.create_bucket()
+    overflow = S3SnapshotStore(f"bench-snapshots-{suffix}", "bench-tips", client=s3.client)
+    tips = DynamoDBSnapshotStore(commit_store, overflow=overflow)
+    return commit_store, {TIPS: tips, S3_ONLY: s3}, stop
+
+
+def worst_case(rows: list[Variant], label: str) -> Variant:
+    """The phase-3 load (most commits after the snapshot) of one snapshot store."""
+    return next(r for r in reversed(rows) if label in r.label)
 
 
 def headlines(rows: list[Variant]) -> list[str]:
-    """The worst case (most commits after the snapshot) and the full replay, for the README."""
-    worst = max(
-        (r for r in rows if r.baseline is not None and "no snapshots" not in r.label),
-        key=lambda r: r.ratio,
-    )
+    """The worst cases (most commits after the snapshot) and the full replay, for the README."""
     full = next(r for r in rows if "no snapshots" in r.label)
+    lines = []
+    for label, claim in (
+        (TIPS, "snapshots as tips in DynamoDB (one Query), worst case (DynamoDB Local)"),
+        (S3_ONLY, "snapshots on S3 alone, worst case (DynamoDB Local + moto)"),
+    ):
+        worst = worst_case(rows, label)
+        assert worst.baseline is not None
+        lines.append(
+            why(
+                f"Load a 10,000-commit aggregate, {claim}",
+                f"{worst.median_ms:.1f} ms",
+                f"a 100-commit aggregate: {worst.baseline.median_ms:.1f} ms",
+                f"{worst.ratio:.2f}x the time",
+            )
+        )
     return [
-        why(
-            "Load a 10,000-commit aggregate, snapshots on S3, worst case (DynamoDB Local + moto)",
-            f"{worst.median_ms:.1f} ms",
-            f"a 100-commit aggregate: {worst.baseline.median_ms:.1f} ms" if worst.baseline else "",
-            f"{worst.ratio:.2f}x the time",
-        ),
+        *lines,
         why(
             "The same aggregate without snapshots",
             f"{full.median_ms:,.0f} ms",
@@ -230,37 +273,44 @@ def main() -> None:
     args = parser.parse_args()
 
     memory = bench_stack(
-        "in-memory", InMemoryCommitStore(), InMemorySnapshotStore(), args.rounds, fast=200
+        "in-memory", InMemoryCommitStore(), {"": InMemorySnapshotStore()}, args.rounds, fast=200
     )
-    commit_store, snapshot_store, stop = aws_stores(args.dynamodb_endpoint, args.s3_endpoint)
+    commit_store, snapshot_stores, stop = aws_stores(args.dynamodb_endpoint, args.s3_endpoint)
     try:
-        aws = bench_stack("DynamoDB Local + S3", commit_store, snapshot_store, args.rounds, fast=30)
+        aws = bench_stack(
+            "DynamoDB Local + S3", commit_store, snapshot_stores, args.rounds, fast=30
+        )
     finally:
         for action in stop:
             action()
 
     lines = [
         "Loading an aggregate of 10,000 commits with a snapshot every 100 versions, against "
-        "loading one of 100 commits (target: ≤ 1.5x); and the same long aggregate without "
-        "snapshots. One run; within each phase the rounds of every variant are interleaved. "
-        "Phases 2 and 3 grow the aggregate to 50 commits after the snapshot (the average case) "
-        "and 99 (the worst: a load never replays more) and time the baseline again beside it.",
+        "loading one of 100 commits (target: ≤ 1.3x with snapshots as tips in DynamoDB), with "
+        "the two snapshot stores side by side; and the same long aggregate without snapshots. "
+        "One run; within each phase the rounds of every variant are interleaved. Phases 2 and "
+        "3 grow the aggregates to 50 commits after the snapshot (the average case) and 99 (the "
+        "worst: a load never replays more) and time the baseline again beside them.",
         "",
         "```shell",
         f"scripts/private-net uv run python bench/snapshots.py --rounds {args.rounds}",
         "```",
         f"Machine: {machine()}. Median of {args.rounds} rounds (spread = min-max).",
-        "With S3 a snapshot load fetches the snapshot (one GET, on a worker thread) while it "
-        "reads the aggregate's newest `snapshots_frequency + 1` commits (one DynamoDB Query, "
-        "newest first), which reach back to the snapshot's head commit (checked, so a stale "
-        "snapshot is never used). Here the client, DynamoDB Local and moto share 2 cores, so "
-        "the two requests compete for CPU instead of overlapping their waits as they would on "
-        "AWS. The in-memory snapshot store is read first, then the commits from the snapshot's "
-        "head on.",
+        "With tips (`DynamoDBSnapshotStore(commit_store, overflow=S3SnapshotStore(...))`, the "
+        "recommended setup) the latest snapshot is an item in the aggregate's commit partition "
+        "that sorts after every version, so a load is one strongly consistent Query, newest "
+        "first: the tip, then the newest `snapshots_frequency + 1` commits, which reach back "
+        "to the snapshot's head commit (checked, so a stale snapshot is never used). States "
+        "over 64 KiB would live on S3, the tip pointing to them; these are about 1 KB. With S3 "
+        "alone a load fetches the snapshot (one GET, on a worker thread) while it reads the "
+        "same commits with one Query; here the client, DynamoDB Local and moto share 2 cores, "
+        "so the two requests compete for CPU instead of overlapping their waits as they would "
+        "on AWS. The in-memory snapshot store is read first, then the commits from the "
+        "snapshot's head on.",
         "",
         "**DynamoDB Local + S3 (moto, serialized).** The commit store is DynamoDB Local; moto, "
-        "in a process of its own as a remote S3 would be, serves only the S3 GET, whose latency "
-        "here is moto's, not AWS's.",
+        "in a process of its own as a remote S3 would be, serves only S3, whose latency here "
+        "is moto's, not AWS's.",
         "",
         *table(aws),
         "",
