@@ -124,7 +124,16 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
         return
     local = start_dynamodb_local()
     yield local
+    stop_sequencers()
     local.kill()
+
+
+def stop_sequencers() -> None:
+    """Stop every store's background sequencer before the service goes away, so that none of
+    them reports an unreachable endpoint while the session ends."""
+    from ddbes_dynamodb._sequencing import stop_all
+
+    stop_all()
 
 
 class MotoServer:
@@ -168,6 +177,7 @@ def moto_server() -> Iterator[MotoServer]:
         _unavailable(f"moto is not installed: {exc}")
         raise
     yield server
+    stop_sequencers()
     server.close()
 
 

@@ -277,6 +277,21 @@ def _read_partition(
     return entries, holes
 
 
+def wait_for_log(store: CommitStore, timeout: float = 60.0) -> None:
+    """Wait until the global log holds as many commits as the aggregates do: a table that
+    gives log positions in the background gets them a little after the commits are stored."""
+    stored = sum(
+        1
+        for key in store.aggregate_keys(AGGREGATE_TYPE)
+        for _ in store.read_commits(AGGREGATE_TYPE, key)
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(store.head_position(p) for p in range(store.log_partitions)) >= stored:
+            return
+        time.sleep(0.05)
+
+
 def reconcile(
     scenario: str,
     store: CommitStore,
@@ -294,6 +309,7 @@ def reconcile(
     problems = [
         f"a writer raised something other than a ddbes error: {u}" for u in ledger.unexpected
     ]
+    wait_for_log(store)
     log: list[Commit] = []
     holes: dict[int, list[int]] = {}
     for partition in range(store.log_partitions):

@@ -36,7 +36,7 @@ from ddbes_dynamodb._errors import Caller
 from ddbes_dynamodb._items import pad
 from ddbes_dynamodb._sequencer import MAX_BATCH, Sequencer
 
-__all__ = ["LEASE_NAME", "SequencingService"]
+__all__ = ["LEASE_NAME", "SequencingService", "stop_all"]
 
 LEASE_NAME = "ddbes-sequencer"
 LEASE_TTL = 6.0
@@ -62,6 +62,14 @@ _exit_registered = False
 def _at_exit() -> None:
     for service in list(_services):
         service.close(flush_timeout=EXIT_FLUSH)
+
+
+def stop_all() -> None:
+    """Stop every sequencing thread of this process, sequencing nothing more (for tests that
+    stop the database before the interpreter exits)."""
+    for service in list(_services):
+        service.close()
+        service.forget(pending=True)
 
 
 class SequencingService:
