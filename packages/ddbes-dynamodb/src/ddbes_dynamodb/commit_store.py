@@ -198,6 +198,11 @@ class DynamoDBCommitStore(CommitStore):
         appended (for up to 5 s). Idempotent; using the store again starts it again."""
         self._service.close(flush_timeout=5.0)
 
+    def _note_stored(self, pk: str, version: int) -> None:
+        """A read through another path (the snapshot tip) found this version stored: the
+        next append of the aggregate needs no check of its predecessor."""
+        self._commit_writer.saw(pk, version)
+
     def _logged(self, commits: list[Commit]) -> None:
         for commit in commits:
             self._appended(commit)

@@ -259,6 +259,8 @@ class DynamoDBSnapshotStore(TipSnapshotStore):
                 newest.append(decode_commit_item(item, aggregate_type, aggregate_key, partition))
                 if len(newest) == commits:
                     break
+        if newest:
+            self._commit_store._note_stored(pk, newest[0].version)
         overflow = self._overflow
         if tip is None and (overflow is None or len(newest) < commits):
             # No snapshot in the tip, and either nowhere else to look or nothing to gain: the
