@@ -33,6 +33,13 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="global log partitions (fixed for the table's life; default 1)",
     )
+    create.add_argument(
+        "--sequencing",
+        choices=("background", "inline"),
+        default="background",
+        help="how commits get log positions: a background sequencer (default; writer processes "
+        "scale out) or the commit's own transaction (positions known at once)",
+    )
     create.add_argument("--no-wait", action="store_true", help="return before it is ACTIVE")
     add_aws_options(create)
     add_json_option(create)
@@ -71,6 +78,7 @@ def _create(args: argparse.Namespace) -> int:
         write_capacity=args.write_capacity,
         log_partitions=partitions,
         wait=not args.no_wait,
+        sequencing=args.sequencing,
     )
     description = store.describe()
     if args.json:
@@ -126,6 +134,10 @@ def _describe(args: argparse.Namespace) -> int:
         say(f"items        {description.item_count} (estimate)")
         say(f"size         {description.size_bytes} bytes (estimate)")
         say(f"partitions   {description.log_partitions}")
+        say(f"sequencing   {description.sequencing}")
         heads = ", ".join(f"{n}: {h}" for n, h in enumerate(description.heads)) or "-"
         say(f"log heads    {heads}")
+        if description.sequencing == "background":
+            backlog = ", ".join(f"{n}: {b}" for n, b in enumerate(description.backlog))
+            say(f"not in log   {backlog} (commits the sequencer has yet to place)")
     return _exit.OK if description.exists else _exit.NOT_FOUND
