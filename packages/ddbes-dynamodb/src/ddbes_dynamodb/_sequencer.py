@@ -187,10 +187,16 @@ class Sequencer:
             for pk in [pk for pk, run in runs.items() if run[0].version > 1]:
                 if not self.in_log(pk, runs[pk][0].version - 1):
                     del runs[pk]
-        ordered = sorted(
-            (entry for run in runs.values() for entry in run),
-            key=lambda e: (e.item["t"]["S"], e.pk, e.version),
-        )
+        # Commit-time order across aggregates; within one, version order even when a caller of
+        # append gave a later version an earlier time: each entry sorts at the latest time of
+        # its run so far.
+        keyed: list[tuple[str, str, int, _Entry]] = []
+        for pk, run in runs.items():
+            latest = ""
+            for entry in run:
+                latest = max(latest, entry.item["t"]["S"])
+                keyed.append((latest, pk, entry.version, entry))
+        ordered = [entry for *_, entry in sorted(keyed, key=lambda k: k[:3])]
         batch: list[_Entry] = []
         size = 0
         for entry in ordered:

@@ -382,6 +382,22 @@ def check_append_listeners_hear_each_stored_commit(factory: CommitStoreFactory) 
     assert [c.position for c in heard][-1] == second.position
 
 
+def check_log_keeps_each_aggregates_versions_in_order_whatever_their_times(
+    factory: CommitStoreFactory,
+) -> None:
+    store = factory()
+    # A caller of append may give a later version an earlier time (the aggregate layer never
+    # does): the log still holds each aggregate's versions in order.
+    for version in range(1, 6):
+        store.append(_commit("late", version, at=_T0 + timedelta(minutes=10 - version)))
+        store.append(_commit("early", version, at=_T0 + timedelta(minutes=version)))
+    store.flush_log(timeout=_FLUSH)
+    log = list(store.read_log())
+    for key in ("late", "early"):
+        assert [c.version for c in log if c.aggregate_key == key] == [1, 2, 3, 4, 5], log
+    assert [c.position for c in log] == list(range(1, 11))
+
+
 COMMIT_STORE_CHECKS: dict[str, Callable[[CommitStoreFactory], None]] = {
     name.removeprefix("check_"): check
     for name, check in list(globals().items())

@@ -1,0 +1,30 @@
+"""The background sequencer's batches: one transaction holds many commits, in an order that
+keeps every aggregate's versions in order."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from ddbes_dynamodb import DynamoDBLeaseStore
+from ddbes_dynamodb._sequencing import LEASE_NAME
+from tests.dynamodb.helpers import commit
+from tests.dynamodb.tables import DynamoDBTables
+
+
+def test_one_batch_keeps_versions_in_order_when_a_later_version_has_an_earlier_time(
+    tables: DynamoDBTables,
+) -> None:
+    store = tables.commit_store()
+    leases = DynamoDBLeaseStore(store.table_name, client=tables.client)
+    assert leases.acquire(LEASE_NAME, 0, "a-process-elsewhere", 600.0)  # no background batches
+    for version in range(1, 6):
+        late = commit("late", version)
+        store.append(replace(late, committed_at=late.committed_at - timedelta(minutes=version)))
+        store.append(commit("early", version))
+    store.flush_log(timeout=30)  # the whole backlog goes in one batch
+    log = list(store.read_log())
+    assert [c.position for c in log] == list(range(1, 11))
+    for key in ("late", "early"):
+        assert [c.version for c in log if c.aggregate_key == key] == [1, 2, 3, 4, 5], log
+    assert store.describe().backlog == (0,)
