@@ -28,3 +28,17 @@ def test_one_batch_keeps_versions_in_order_when_a_later_version_has_an_earlier_t
     for key in ("late", "early"):
         assert [c.version for c in log if c.aggregate_key == key] == [1, 2, 3, 4, 5], log
     assert store.describe().backlog == (0,)
+
+
+def test_a_foreign_item_in_the_sequencers_index_is_left_alone(tables: DynamoDBTables) -> None:
+    store = tables.commit_store()
+    foreign = {"p": {"S": "someone-else"}, "s": {"S": "x"}, "u": {"S": "0"}, "t": {"S": "0"}}
+    tables.client.put_item(TableName=store.table_name, Item=foreign)
+    stored = [store.append(commit("k", version)) for version in (1, 2)]
+    store.flush_log(timeout=30)
+    assert [c.commit_id for c in store.read_log()] == [c.commit_id for c in stored]
+    assert store.describe().backlog == (1,)  # the index still shows the foreign item
+    item = tables.client.get_item(
+        TableName=store.table_name, Key={"p": foreign["p"], "s": foreign["s"]}
+    )
+    assert item["Item"] == foreign  # untouched

@@ -81,6 +81,21 @@ def _entry(item: Item) -> _Entry:
     return _Entry(item, item["p"]["S"], int(item["s"]["S"]))
 
 
+def _is_commit(item: Item) -> bool:
+    """Whether an index entry is a ddbes commit item (an item of someone else's that happens to
+    have ``u`` and ``t`` is left alone)."""
+    try:
+        return (
+            item["p"]["S"].startswith("c#")
+            and item["s"]["S"].isdigit()
+            and "S" in item["i"]
+            and "S" in item["t"]
+            and ("e" in item or "x" in item)
+        )
+    except (KeyError, TypeError):
+        return False
+
+
 class Sequencer:
     """Writes the global log of one partition from its to-do index; thread-safe (one batch at
     a time per object)."""
@@ -136,7 +151,7 @@ class Sequencer:
             ExpressionAttributeValues={":u": {"S": str(self.partition)}},
             Limit=QUERY_LIMIT,
         )
-        entries = [_entry(item) for item in response["Items"]]
+        entries = [_entry(item) for item in response["Items"] if _is_commit(item)]
         entries = [e for e in entries if not self.in_log(e.pk, e.version)]
         if not entries:
             return 0

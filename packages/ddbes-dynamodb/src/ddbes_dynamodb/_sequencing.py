@@ -42,6 +42,7 @@ LEASE_NAME = "ddbes-sequencer"
 LEASE_TTL = 6.0
 BUSY_POLL = 0.005
 IDLE_POLL = 0.1
+WARN_EVERY = 60.0
 LINGER = 0.02
 """After a partial batch, or a wake-up by an append, wait this long so that the next batch
 gathers more commits: fewer, fuller transactions for a little lag."""
@@ -103,6 +104,7 @@ class SequencingService:
         self._held: dict[int, float] = {}  # partition -> when to renew the lease
         self._refused: dict[int, float] = {}  # partition -> when to ask for the lease again
         self._pending: dict[tuple[str, int], int] = {}  # (pk, version) -> partition
+        self._quiet_until = 0.0  # no failure warning before then
 
     def _sequencer(self, partition: int) -> Sequencer:
         sequencer = self._sequencers.get(partition)
@@ -202,13 +204,17 @@ class SequencingService:
             logger.debug("sequencer of table %r stops: %s", self._table, exc)
             self._stopping = True
             return 0
-        except DdbesError as exc:
-            logger.warning(
-                "sequencing log partition %d of table %r failed (retrying): %s",
-                partition,
-                self._table,
-                exc,
-            )
+        except Exception as exc:  # the thread must outlive any failure; it retries
+            now = time.monotonic()
+            if now >= self._quiet_until:  # one line a minute, not one a poll
+                self._quiet_until = now + WARN_EVERY
+                logger.warning(
+                    "sequencing log partition %d of table %r failed (retrying): %s",
+                    partition,
+                    self._table,
+                    exc,
+                    exc_info=not isinstance(exc, DdbesError),
+                )
             time.sleep(IDLE_POLL)
             return 0
 
