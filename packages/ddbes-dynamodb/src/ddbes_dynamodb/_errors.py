@@ -5,8 +5,9 @@ everything else into :mod:`ddbes.errors`.
 
     botocore error                                   becomes
     ───────────────────────────────────────────────  ─────────────────────────────────────────
-    throttling, TransactionConflict, 5xx,            retried with jittered backoff, then
-      connection errors and timeouts                   StoreUnavailable (outcome unknown)
+    throttling, TransactionConflict, 5xx,            retried with jittered backoff within the
+      connection errors and timeouts                   operation's deadline, then
+                                                       StoreUnavailable (outcome unknown)
     TransactionCanceled with a failed condition      TransactionCancelled (internal; the
                                                        commit store turns it into a head
                                                        retry, a stored commit or VersionConflict)
@@ -22,7 +23,9 @@ The internal exceptions never leave the adapter: its stores catch them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from botocore.exceptions import (
@@ -38,6 +41,7 @@ from botocore.exceptions import (
 
 from ddbes.errors import ConfigurationError, DdbesError, StoreError, StoreUnavailable
 from ddbes.retry import RetryPolicy
+from ddbes.timeouts import DEFAULT_TIMEOUTS
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",
@@ -45,6 +49,7 @@ __all__ = [
     "ConditionFailed",
     "ItemTooLarge",
     "TransactionCancelled",
+    "deadline_within",
     "translate",
 ]
 
@@ -156,20 +161,55 @@ def _is_too_large(message: str) -> bool:
     return "size" in lowered and ("exceed" in lowered or "too large" in lowered)
 
 
-class Caller:
-    """Calls one botocore operation: retries transient failures, translates the rest."""
+_deadline: ContextVar[float | None] = ContextVar("ddbes_dynamodb_deadline", default=None)
 
-    __slots__ = ("_policy", "_sleep", "_table")
+
+@contextmanager
+def deadline_within(seconds: float | None) -> Iterator[None]:
+    """Calls made inside (in this thread) end by ``seconds`` from now, or their own deadline,
+    whichever comes first (``None``: no extra bound)."""
+    if seconds is None:
+        yield
+        return
+    at = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(at if outer is None else min(at, outer))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+class Caller:
+    """Calls one botocore operation: retries transient failures, translates the rest; the
+    one retry boundary of the adapter.
+
+    Every operation ends within ``total`` seconds (about: an attempt in flight is bounded by
+    the client's connect and read timeouts): a retry starts only when it can finish before
+    the deadline, judged by how long the failed attempt took.
+    """
+
+    __slots__ = ("_clock", "_policy", "_sleep", "_table", "_total")
 
     def __init__(
         self,
         table: str,
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        total: float = DEFAULT_TIMEOUTS.total,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._table = table
         self._policy = policy
         self._sleep = sleep
+        self._total = total
+        self._clock = clock
+
+    @property
+    def total(self) -> float:
+        """The deadline of one operation, in seconds."""
+        return self._total
 
     def __call__(
         self,
@@ -188,10 +228,19 @@ class Caller:
             TransactionCancelled: a transaction failed a condition (not retried).
             ConditionFailed: a single-item write failed its condition.
             ItemTooLarge: DynamoDB refused an item for its size.
-            DdbesError: as :func:`translate` maps it, after retries when transient.
+            DdbesError: as :func:`translate` maps it, after retries when transient;
+                :class:`StoreUnavailable` when the deadline leaves no time for a retry.
         """
+        clock = self._clock
+        start = clock()
+        deadline = start + self._total
+        scoped = _deadline.get()
+        if scoped is not None and scoped < deadline:
+            deadline = scoped
         attempt = 1
         while True:
+            began = clock()
+            failure: BaseException
             try:
                 return operation(**kwargs)
             except ClientError as exc:
@@ -217,10 +266,26 @@ class Caller:
                     retryable = code in _RETRYABLE_CODES
                 if not retryable or attempt >= self._policy.max_attempts:
                     raise translate(exc, self._table, name) from exc
+                failure = exc
             except _TRANSIENT_BOTOCORE as exc:
                 if attempt >= self._policy.max_attempts:
                     raise translate(exc, self._table, name) from exc
+                failure = exc
             except BotoCoreError as exc:
                 raise translate(exc, self._table, name) from exc
-            self._sleep(self._policy.delay(attempt))
+            now = clock()
+            delay = self._policy.delay(attempt)
+            if now + delay + (now - began) > deadline:
+                raise self._gave_up(failure, name, attempt, now - start) from failure
+            self._sleep(delay)
             attempt += 1
+
+    def _gave_up(
+        self, failure: BaseException, name: str, attempts: int, elapsed: float
+    ) -> StoreUnavailable:
+        cause = translate(failure, self._table, name)
+        return StoreUnavailable(
+            f"{cause} (gave up after {attempts} attempt{'s' if attempts > 1 else ''} in "
+            f"{elapsed:.1f} s: the deadline of an operation is {self._total:g} s, "
+            "Timeouts(total=...))"
+        )

@@ -32,7 +32,7 @@ from typing import Any
 from ddbes.errors import ConfigurationError, DdbesError, StoreUnavailable
 from ddbes.leases import LeaseStore
 from ddbes.model import Commit
-from ddbes_dynamodb._errors import Caller
+from ddbes_dynamodb._errors import Caller, deadline_within
 from ddbes_dynamodb._items import pad
 from ddbes_dynamodb._sequencer import MAX_BATCH, Sequencer
 
@@ -48,6 +48,10 @@ LINGER = 0.02
 gathers more commits: fewer, fuller transactions for a little lag."""
 IDLE_EXIT = 30.0
 EXIT_FLUSH = 5.0
+FAILURE_PAUSE = 5.0
+"""The longest pause of the thread after failures (it doubles from :data:`IDLE_POLL`)."""
+RELEASE_DEADLINE = 2.0
+"""How long releasing the leases may take (they expire by themselves anyway)."""
 PENDING_CHECK = 10_000
 """Pending commits remembered for :meth:`SequencingService.flush` before the oldest are checked."""
 
@@ -104,7 +108,9 @@ class SequencingService:
         self._held: dict[int, float] = {}  # partition -> when to renew the lease
         self._refused: dict[int, float] = {}  # partition -> when to ask for the lease again
         self._pending: dict[tuple[str, int], int] = {}  # (pk, version) -> partition
-        self._quiet_until = 0.0  # no failure warning before then
+        self._failing_since: float | None = None
+        self._warned_at = 0.0
+        self._failures = 0
 
     def _sequencer(self, partition: int) -> Sequencer:
         sequencer = self._sequencers.get(partition)
@@ -199,24 +205,49 @@ class SequencingService:
 
     def _sequence(self, partition: int) -> int:
         try:
-            return self._sequencer(partition).run_once()
+            count = self._sequencer(partition).run_once()
         except ConfigurationError as exc:  # the table is gone: nothing to sequence
             logger.debug("sequencer of table %r stops: %s", self._table, exc)
             self._stopping = True
             return 0
         except Exception as exc:  # the thread must outlive any failure; it retries
-            now = time.monotonic()
-            if now >= self._quiet_until:  # one line a minute, not one a poll
-                self._quiet_until = now + WARN_EVERY
-                logger.warning(
-                    "sequencing log partition %d of table %r failed (retrying): %s",
-                    partition,
-                    self._table,
-                    exc,
-                    exc_info=not isinstance(exc, DdbesError),
-                )
-            time.sleep(IDLE_POLL)
+            self._failed(f"sequencing log partition {partition}", exc)
             return 0
+        self._recovered()
+        return count
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """Log a failure of the thread once (again every :data:`WARN_EVERY` s while it
+        lasts), and pause, longer after each failure."""
+        now = time.monotonic()
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._warned_at >= WARN_EVERY:
+            self._warned_at = now
+            logger.warning(
+                "the background sequencer of table %r keeps failing (%s; retrying quietly, "
+                "commits stay stored and enter the log once it recovers): %s",
+                self._table,
+                what,
+                exc,
+                exc_info=not isinstance(exc, DdbesError),
+            )
+        else:
+            logger.debug("sequencer of table %r: %s failed: %s", self._table, what, exc)
+        self._wake.wait(min(IDLE_POLL * 2 ** min(self._failures, 10), FAILURE_PAUSE))
+        self._wake.clear()
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            logger.info(
+                "the background sequencer of table %r works again after %.0f s",
+                self._table,
+                time.monotonic() - self._failing_since,
+            )
+        self._failing_since = None
+        self._failures = 0
+        self._warned_at = 0.0
 
     def _may_sequence(self, partition: int) -> bool:
         now = time.monotonic()
@@ -227,8 +258,11 @@ class SequencingService:
         try:
             held = self._leases.acquire(LEASE_NAME, partition, self._owner, LEASE_TTL)
         except DdbesError as exc:
-            logger.debug("sequencer lease of table %r: %s", self._table, exc)
+            self._failed(f"taking the lease of log partition {partition}", exc)
             held = False
+        else:
+            self._recovered()
+        now = time.monotonic()
         if held:
             self._held[partition] = now + LEASE_TTL / 3
             self._refused.pop(partition, None)
@@ -238,9 +272,10 @@ class SequencingService:
         return held
 
     def _release_all(self) -> None:
-        for partition in list(self._held):
-            with contextlib.suppress(DdbesError):  # else it expires by itself
-                self._leases.release(LEASE_NAME, partition, self._owner)
+        with deadline_within(RELEASE_DEADLINE):
+            for partition in list(self._held):
+                with contextlib.suppress(DdbesError):  # else it expires by itself
+                    self._leases.release(LEASE_NAME, partition, self._owner)
         self._held.clear()
 
     # -- flush ----------------------------------------------------------------------------
@@ -280,7 +315,12 @@ class SequencingService:
 
     def flush(self, timeout: float | None) -> None:
         """Return once every commit appended through this store is in the log; sequence them
-        here (whoever holds the lease) if no one else does."""
+        here (whoever holds the lease) if no one else does. Every call to DynamoDB inside
+        ends by ``timeout`` too (but for an attempt in flight, bounded by the read timeout)."""
+        with deadline_within(timeout):
+            self._flush(timeout)
+
+    def _flush(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.002
         while True:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ddbes.retry import RetryPolicy
+from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_dynamodb._client import make_client
 from ddbes_dynamodb._errors import DEFAULT_RETRY_POLICY, Caller
 
@@ -21,7 +22,7 @@ class TableHandle:
     ``call`` wraps each operation with retries and error translation.
     """
 
-    __slots__ = ("call", "client", "endpoint_url", "name", "region_name")
+    __slots__ = ("call", "client", "endpoint_url", "name", "region_name", "timeouts")
 
     def __init__(
         self,
@@ -31,6 +32,7 @@ class TableHandle:
         endpoint_url: str | None,
         region_name: str | None,
         retry_policy: RetryPolicy | None,
+        timeouts: Timeouts | None = None,
     ) -> None:
         if not isinstance(table_name, str) or not _TABLE_NAME.fullmatch(table_name):
             raise ValueError(
@@ -40,12 +42,19 @@ class TableHandle:
         self.name = table_name
         self.endpoint_url = endpoint_url
         self.region_name = region_name
+        self.timeouts = timeouts or DEFAULT_TIMEOUTS
         if client is None:
             client = make_client(
-                "dynamodb", table=table_name, endpoint_url=endpoint_url, region_name=region_name
+                "dynamodb",
+                table=table_name,
+                endpoint_url=endpoint_url,
+                region_name=region_name,
+                timeouts=self.timeouts,
             )
         self.client = client
-        self.call = Caller(table_name, retry_policy or DEFAULT_RETRY_POLICY)
+        self.call = Caller(
+            table_name, retry_policy or DEFAULT_RETRY_POLICY, total=self.timeouts.total
+        )
 
     def make_client(self, service: str) -> Any:
         """A client for another AWS service, pointed where this table's client points."""
@@ -56,4 +65,10 @@ class TableHandle:
             region = region or meta.region_name
             if endpoint is None and "amazonaws.com" not in str(meta.endpoint_url):
                 endpoint = meta.endpoint_url
-        return make_client(service, table=self.name, endpoint_url=endpoint, region_name=region)
+        return make_client(
+            service,
+            table=self.name,
+            endpoint_url=endpoint,
+            region_name=region,
+            timeouts=self.timeouts,
+        )

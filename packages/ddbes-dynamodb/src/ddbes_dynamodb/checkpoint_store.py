@@ -7,6 +7,7 @@ from typing import Any
 from ddbes.errors import CheckpointConflict
 from ddbes.ports import CheckpointStore
 from ddbes.retry import RetryPolicy
+from ddbes.timeouts import Timeouts
 from ddbes_dynamodb._errors import ConditionFailed
 from ddbes_dynamodb._items import checkpoint_key
 from ddbes_dynamodb._table import TableHandle
@@ -23,7 +24,7 @@ class DynamoDBCheckpointStore(CheckpointStore):
     new one, so two projector processes can never move a checkpoint backwards.
 
     Args:
-        table_name, client, endpoint_url, region_name, retry_policy: as for
+        table_name, client, endpoint_url, region_name, retry_policy, timeouts: as for
             :class:`~ddbes_dynamodb.DynamoDBCommitStore`.
     """
 
@@ -35,6 +36,7 @@ class DynamoDBCheckpointStore(CheckpointStore):
         endpoint_url: str | None = None,
         region_name: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self._table = TableHandle(
             table_name,
@@ -42,6 +44,7 @@ class DynamoDBCheckpointStore(CheckpointStore):
             endpoint_url=endpoint_url,
             region_name=region_name,
             retry_policy=retry_policy,
+            timeouts=timeouts,
         )
 
     @property

@@ -14,6 +14,7 @@ from ddbes.errors import ConfigurationError, VersionConflict
 from ddbes.model import Commit, log_partition_for
 from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy
+from ddbes.timeouts import Timeouts
 from ddbes_dynamodb import admin, autoscaling
 from ddbes_dynamodb._commit_writer import CommitWriter
 from ddbes_dynamodb._items import (
@@ -68,6 +69,9 @@ class DynamoDBCommitStore(CommitStore):
         region_name: the AWS region, when ``client`` is not given.
         retry_policy: how throttling and connection failures are retried before
             :class:`~ddbes.errors.StoreUnavailable`.
+        timeouts: the connect and read timeouts of the client built here, and the deadline of
+            every operation, retries included (default :class:`~ddbes.timeouts.Timeouts`:
+            3 s, 10 s, 20 s). The background sequencer keeps the same deadlines.
         autoscaling_client: an ``application-autoscaling`` client for the autoscaling methods
             (by default one is built pointing where the DynamoDB client points).
 
@@ -83,6 +87,7 @@ class DynamoDBCommitStore(CommitStore):
         region_name: str | None = None,
         retry_policy: RetryPolicy | None = None,
         autoscaling_client: Any = None,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self._table = TableHandle(
             table_name,
@@ -90,6 +95,7 @@ class DynamoDBCommitStore(CommitStore):
             endpoint_url=endpoint_url,
             region_name=region_name,
             retry_policy=retry_policy,
+            timeouts=timeouts,
         )
         self._name = table_name
         self._call = self._table.call
@@ -104,7 +110,9 @@ class DynamoDBCommitStore(CommitStore):
             table=table_name,
             call=self._call,
             client=self._client,
-            leases=DynamoDBLeaseStore(table_name, client=self._client, retry_policy=retry_policy),
+            leases=DynamoDBLeaseStore(
+                table_name, client=self._client, retry_policy=retry_policy, timeouts=timeouts
+            ),
             read_head=self._read_head,
             on_sequenced=self._logged,
         )

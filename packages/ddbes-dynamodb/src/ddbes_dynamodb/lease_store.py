@@ -11,6 +11,7 @@ from ddbes.clock import SystemClock
 from ddbes.leases import Lease, LeaseStore, check_lease_arguments
 from ddbes.ports import Clock
 from ddbes.retry import RetryPolicy
+from ddbes.timeouts import Timeouts
 from ddbes_dynamodb._errors import ConditionFailed
 from ddbes_dynamodb._items import Item
 from ddbes_dynamodb._table import TableHandle
@@ -35,7 +36,7 @@ class DynamoDBLeaseStore(LeaseStore):
     writers' clocks: keep the machines' clocks in step (NTP) to well within the lease ttl.
 
     Args:
-        table_name, client, endpoint_url, region_name, retry_policy: as for
+        table_name, client, endpoint_url, region_name, retry_policy, timeouts: as for
             :class:`~ddbes_dynamodb.DynamoDBCommitStore`.
         clock: where expiry times come from (default: the system clock).
     """
@@ -48,6 +49,7 @@ class DynamoDBLeaseStore(LeaseStore):
         endpoint_url: str | None = None,
         region_name: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._table = TableHandle(
@@ -56,6 +58,7 @@ class DynamoDBLeaseStore(LeaseStore):
             endpoint_url=endpoint_url,
             region_name=region_name,
             retry_policy=retry_policy,
+            timeouts=timeouts,
         )
         self._clock: Clock = clock if clock is not None else SystemClock()
 

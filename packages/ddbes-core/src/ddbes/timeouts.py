@@ -1,0 +1,44 @@
+"""How long a storage adapter waits for its backend: per attempt, and in total per operation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_TIMEOUTS", "Timeouts"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """The deadlines of every call an adapter makes to its backend (seconds).
+
+    - ``connect``: to open a connection (one attempt);
+    - ``read``: to wait for any byte of an answer (one attempt);
+    - ``total``: an operation's attempts and pauses together. Retries stop once the next
+      attempt could not finish before it; the operation then raises
+      :class:`~ddbes.errors.StoreUnavailable`. An attempt in flight is bounded by ``connect``
+      and ``read``, so an operation never takes much longer than ``total``.
+
+    The defaults (3 s, 10 s, 20 s) suit an application behind a 30 s request timeout: a
+    backend that refuses connections fails an operation within a second or two (after the
+    retry policy's attempts), one that accepts and never answers within ``total``.
+    """
+
+    connect: float = 3.0
+    read: float = 10.0
+    total: float = 20.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "total"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"Timeouts.{name} must be a positive number, got {value!r}")
+
+    @classmethod
+    def within(cls, total: float) -> Timeouts:
+        """Timeouts whose every operation ends within about ``total`` seconds (the defaults'
+        ``connect`` and ``read``, shortened to ``total`` when it is less)."""
+        default = DEFAULT_TIMEOUTS
+        return cls(connect=min(default.connect, total), read=min(default.read, total), total=total)
+
+
+DEFAULT_TIMEOUTS = Timeouts()
