@@ -3,14 +3,17 @@ traceback."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import Ddbes, Result, assert_one_line_error
 from tests.services import free_port
+from tests.silent import silent_endpoint
 
 
 def _run_hiding(module: str, args: list[str], environ: dict[str, str]) -> Result:
@@ -77,6 +80,30 @@ def test_an_unreachable_endpoint_exits_5(embedded: Ddbes) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = embedded("inspect", "T", "k", "--endpoint-url", url)
     assert_one_line_error(result, 5, "DynamoDB could not be reached", url)
+
+
+@pytest.mark.parametrize(("options", "deadline"), [((), 10.0), (("--timeout", "2"), 2.0)])
+def test_an_endpoint_that_never_answers_exits_5_by_the_deadline(
+    embedded: Ddbes, options: tuple[str, ...], deadline: float
+) -> None:
+    started = time.monotonic()
+    refused = embedded("inspect", "T", "k", "--endpoint-url", f"http://127.0.0.1:{free_port()}")
+    start_up = time.monotonic() - started  # this machine's start-up and exit of a command
+    assert refused.returncode == 5
+    with silent_endpoint() as url:
+        started = time.monotonic()
+        result = embedded("inspect", "T", "k", "--endpoint-url", url, *options)
+        elapsed = time.monotonic() - started
+    assert_one_line_error(result, 5, "DynamoDB could not be reached", url, "gave up after")
+    waited = float(re.search(r"gave up after \d+ attempts? in ([\d.]+) s", result.stderr)[1])  # type: ignore[index]
+    assert deadline * 0.5 <= waited <= deadline * 1.1
+    assert elapsed - start_up < 2 * deadline
+
+
+def test_a_bad_timeout_exits_2(embedded: Ddbes) -> None:
+    result = embedded("inspect", "T", "k", "--timeout", "0", "--endpoint-url", "http://x:1")
+    assert result.returncode == 2
+    assert "positive number of seconds" in result.stderr
 
 
 def test_an_unreachable_stream_server_exits_5(embedded: Ddbes) -> None:

@@ -97,3 +97,27 @@ def test_bad_files_are_configuration_errors(tmp_path: Path) -> None:
     unknown.write_text('snapshot = "s3"\n')
     with pytest.raises(ConfigurationError, match=r"'snapshot' in configuration file .*unknown"):
         load_configuration(file=unknown, environ={})
+
+
+def test_timeout_bounds_every_aws_call_of_the_built_stores() -> None:
+    assert load_configuration(environ={"DDBES_TIMEOUT": "2.5"})["timeout"] == 2.5
+    for bad in ("0", "-1", "soon", "inf", True):
+        with pytest.raises(ConfigurationError, match="timeout .* positive number of seconds"):
+            load_configuration({"timeout": bad}, environ={})
+    container = create_container(
+        {
+            "backend": "dynamodb",
+            "endpoint_url": "http://127.0.0.1:9",
+            "region_name": "us-east-1",
+            "snapshots": "s3",
+            "snapshots_bucket": "b",
+            "timeout": 4,
+        },
+        environ={},
+    )
+    commits = container.commit_store()
+    assert commits.client.meta.config.read_timeout == 4
+    assert commits._table.call.total == 4
+    assert container.checkpoint_store()._table.call.total == 4
+    assert container.snapshot_store().client.meta.config.read_timeout == 4
+    assert load_configuration(environ={})["timeout"] is None

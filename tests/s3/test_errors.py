@@ -13,7 +13,9 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from ddbes.errors import ConfigurationError, StoreUnavailable
+from ddbes.timeouts import Timeouts
 from ddbes_s3 import S3SnapshotStore
+from ddbes_s3.store import DEFAULT_CLIENT_CONFIG, client_config
 from tests.s3.helpers import snapshot
 from tests.services import free_port
 
@@ -72,6 +74,27 @@ def test_a_server_that_never_answers_is_store_unavailable(
     with pytest.raises(StoreUnavailable):
         operation(store)
     assert time.monotonic() - started < 3
+
+
+def test_a_store_without_a_client_ends_each_call_by_its_timeouts(silent_port: int) -> None:
+    timeouts = Timeouts(connect=0.5, read=0.5, total=1.0)
+    store = S3SnapshotStore(
+        "bucket", endpoint_url=f"http://127.0.0.1:{silent_port}", timeouts=timeouts
+    )
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{silent_port}"):
+        store.get("Cart", "a")
+    assert time.monotonic() - started < 2 * timeouts.total
+
+
+def test_the_default_client_retries_a_hung_read_only_within_the_default_total() -> None:
+    assert DEFAULT_CLIENT_CONFIG == {
+        "connect_timeout": 3.0,
+        "read_timeout": 10.0,
+        "retries": {"mode": "standard", "total_max_attempts": 2},
+    }
+    assert client_config(Timeouts(read=5, total=60))["retries"]["total_max_attempts"] == 3
+    assert client_config(Timeouts.within(4))["retries"]["total_max_attempts"] == 1
 
 
 @pytest.mark.parametrize("operation", OPERATIONS.values(), ids=OPERATIONS.keys())

@@ -26,10 +26,22 @@ __all__ = [
 ]
 
 _AWS_BACKENDS = {"dynamodb"}
+DEFAULT_TIMEOUT = 10.0
+"""Seconds after which a command gives up on an AWS call (a library user's default is 20)."""
 
 
 class UsageError(Exception):
     """A bad command line that argparse cannot see (malformed JSON, a bad MODULE:NAME)."""
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def add_aws_options(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +63,13 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
         "--backend",
         metavar="NAME",
         help="commit store backend: dynamodb (default for the command) or memory",
+    )
+    group.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        help=f"give up on an AWS call after this long, retries included (default: "
+        f"{DEFAULT_TIMEOUT:g}; also DDBES_TIMEOUT)",
     )
     group.add_argument(
         "--embedded",
@@ -142,13 +161,14 @@ class Runtime:
             "region_name": getattr(args, "region", None),
             "table_name": getattr(args, "table", None),
             "backend": getattr(args, "backend", None),
+            "timeout": getattr(args, "timeout", None),
             **(settings or {}),
         }
         self.configuration = load_configuration(
             given,
             file=getattr(args, "config", None),
             environ=self.environ,
-            defaults={"backend": "dynamodb", **(defaults or {})},
+            defaults={"backend": "dynamodb", "timeout": DEFAULT_TIMEOUT, **(defaults or {})},
         )
         self.embedded: Any = None
         self._container: Any = None

@@ -44,6 +44,7 @@ from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore, InMemoryS
 from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
 from ddbes.projector import Projector
 from ddbes.settings import config as ddbes_config
+from ddbes.timeouts import Timeouts
 
 __all__ = [
     "BACKENDS",
@@ -80,8 +81,12 @@ DEFAULTS: Mapping[str, Any] = {
     "snapshots_bucket": None,
     "snapshots_prefix": "",
     "snapshots_frequency": 100,
+    "timeout": None,
 }
 """Every configuration key and its built-in default.
+
+``timeout`` (seconds) bounds every call of the DynamoDB and S3 stores, retries included;
+``None`` keeps the adapters' defaults (:class:`~ddbes.timeouts.Timeouts`: 20 s).
 
 ``checkpoints`` ``None`` means "the same backend as ``backend``"; ``s3_endpoint_url`` ``None``
 means ``endpoint_url``; ``endpoint_url`` and ``region_name`` ``None`` leave boto3 to its own
@@ -136,6 +141,24 @@ def _as_int(key: str, value: object, source: str) -> int:
     return number
 
 
+def _as_seconds(key: str, value: object, source: str) -> float:
+    number: float | None = None
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not 0 < number < float("inf"):
+        raise ConfigurationError(
+            f"{key} from {source} must be a positive number of seconds, got {value!r}"
+        )
+    return number
+
+
+def _timeouts(timeout: float | None) -> Timeouts | None:
+    return None if timeout is None else Timeouts.within(timeout)
+
+
 def _merge(target: dict[str, Any], values: Mapping[str, Any], source: str) -> None:
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
@@ -146,6 +169,8 @@ def _merge(target: dict[str, Any], values: Mapping[str, Any], source: str) -> No
     for key, value in values.items():
         if key in _INTS and value is not None:
             target[key] = _as_int(key, value, source)
+        elif key == "timeout" and value is not None:
+            target[key] = _as_seconds(key, value, source)
         elif value is not None and not isinstance(value, str):
             raise ConfigurationError(f"{key} from {source} must be a string, got {value!r}")
         else:
@@ -239,11 +264,14 @@ def load_configuration(
 
 
 def _dynamodb_commit_store(
-    table_name: str, endpoint_url: str | None, region_name: str | None
+    table_name: str, endpoint_url: str | None, region_name: str | None, timeout: float | None
 ) -> CommitStore:
     adapter = require_adapter("ddbes_dynamodb", "backend 'dynamodb'")
     store: CommitStore = adapter.DynamoDBCommitStore(
-        table_name=table_name, endpoint_url=endpoint_url, region_name=region_name
+        table_name=table_name,
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        timeouts=_timeouts(timeout),
     )
     return store
 
@@ -254,6 +282,8 @@ def _dynamodb_checkpoint_store(
     region_name: str | None,
     backend: str,
     commit_store: Callable[[], object],
+    *,
+    timeout: float | None,
 ) -> CheckpointStore:
     adapter = require_adapter("ddbes_dynamodb", "checkpoints 'dynamodb'")
     if backend == "dynamodb":
@@ -261,11 +291,14 @@ def _dynamodb_checkpoint_store(
         if isinstance(commits, adapter.DynamoDBCommitStore) and commits.table_name == table_name:
             # one client, so one connection pool, for the commits and the checkpoints
             shared: CheckpointStore = adapter.DynamoDBCheckpointStore(
-                table_name=table_name, client=commits.client
+                table_name=table_name, client=commits.client, timeouts=_timeouts(timeout)
             )
             return shared
     store: CheckpointStore = adapter.DynamoDBCheckpointStore(
-        table_name=table_name, endpoint_url=endpoint_url, region_name=region_name
+        table_name=table_name,
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        timeouts=_timeouts(timeout),
     )
     return store
 
@@ -276,6 +309,8 @@ def _s3_snapshot_store(
     endpoint_url: str | None,
     s3_endpoint_url: str | None,
     region_name: str | None,
+    *,
+    timeout: float | None = None,
 ) -> SnapshotStore:
     adapter = require_adapter("ddbes_s3", "snapshots 's3'")
     store: SnapshotStore = adapter.S3SnapshotStore(
@@ -283,6 +318,7 @@ def _s3_snapshot_store(
         prefix,
         endpoint_url=s3_endpoint_url or endpoint_url,
         region_name=region_name,
+        timeouts=_timeouts(timeout),
     )
     return store
 
@@ -295,6 +331,7 @@ def _dynamodb_snapshot_store(
     endpoint_url: str | None,
     s3_endpoint_url: str | None,
     region_name: str | None,
+    timeout: float | None = None,
 ) -> SnapshotStore:
     adapter = require_adapter("ddbes_dynamodb", "snapshots 'dynamodb'")
     if not isinstance(commit_store, adapter.DynamoDBCommitStore):
@@ -304,7 +341,9 @@ def _dynamodb_snapshot_store(
         )
     overflow = None
     if bucket:
-        overflow = _s3_snapshot_store(bucket, prefix, endpoint_url, s3_endpoint_url, region_name)
+        overflow = _s3_snapshot_store(
+            bucket, prefix, endpoint_url, s3_endpoint_url, region_name, timeout=timeout
+        )
     store: SnapshotStore = adapter.DynamoDBSnapshotStore(commit_store, overflow=overflow)
     return store
 
@@ -344,6 +383,7 @@ class Container(containers.DeclarativeContainer):
             table_name=config.table_name,
             endpoint_url=config.endpoint_url,
             region_name=config.region_name,
+            timeout=config.timeout,
         ),
     )
 
@@ -357,6 +397,7 @@ class Container(containers.DeclarativeContainer):
             region_name=config.region_name,
             backend=config.backend,
             commit_store=commit_store.provider,
+            timeout=config.timeout,
         ),
     )
 
@@ -371,6 +412,7 @@ class Container(containers.DeclarativeContainer):
             endpoint_url=config.endpoint_url,
             s3_endpoint_url=config.s3_endpoint_url,
             region_name=config.region_name,
+            timeout=config.timeout,
         ),
         dynamodb=providers.ThreadSafeSingleton(
             _dynamodb_snapshot_store,
@@ -380,6 +422,7 @@ class Container(containers.DeclarativeContainer):
             endpoint_url=config.endpoint_url,
             s3_endpoint_url=config.s3_endpoint_url,
             region_name=config.region_name,
+            timeout=config.timeout,
         ),
     )
 

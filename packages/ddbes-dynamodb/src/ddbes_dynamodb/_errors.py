@@ -286,6 +286,5 @@ class Caller:
         cause = translate(failure, self._table, name)
         return StoreUnavailable(
             f"{cause} (gave up after {attempts} attempt{'s' if attempts > 1 else ''} in "
-            f"{elapsed:.1f} s: the deadline of an operation is {self._total:g} s, "
-            "Timeouts(total=...))"
+            f"{elapsed:.1f} s; the deadline of one operation is {self._total:g} s)"
         )

@@ -10,19 +10,29 @@ from botocore.exceptions import ClientError
 from ddbes.errors import ConfigurationError, StoreUnavailable
 from ddbes.model import Snapshot
 from ddbes.ports import SnapshotStore
+from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_s3._body import FORMAT, decode_body, encode_body
 from ddbes_s3._errors import error_code, translate_errors
 from ddbes_s3._keys import is_snapshot_key, normalize_prefix, object_key, type_prefix
 
-__all__ = ["DEFAULT_CLIENT_CONFIG", "S3SnapshotStore"]
+__all__ = ["DEFAULT_CLIENT_CONFIG", "S3SnapshotStore", "client_config"]
 
-DEFAULT_CLIENT_CONFIG: dict[str, Any] = {
-    "connect_timeout": 3,
-    "read_timeout": 10,
-    "retries": {"mode": "standard", "total_max_attempts": 3},
-}
-"""botocore ``Config`` options of the client the store builds when it is given none. Snapshots are
-a cache: better to give up after a few seconds and replay than to hang a load for minutes."""
+
+def client_config(timeouts: Timeouts) -> dict[str, Any]:
+    """botocore ``Config`` options for ``timeouts``: its connect and read timeouts, and as many
+    attempts (1 to 3) as hung reads fit in its ``total``. Snapshots are a cache: better to
+    give up and replay than to hang a load for minutes."""
+    attempts = max(1, min(3, int(timeouts.total // timeouts.read)))
+    return {
+        "connect_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
+        "retries": {"mode": "standard", "total_max_attempts": attempts},
+    }
+
+
+DEFAULT_CLIENT_CONFIG: dict[str, Any] = client_config(DEFAULT_TIMEOUTS)
+"""botocore ``Config`` options of the client the store builds when it is given none: 3 s to
+connect, 10 s to read, 2 attempts (an endpoint that never answers fails a call in about 20 s)."""
 
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 _LIST_PAGE = 1000
@@ -45,6 +55,8 @@ class S3SnapshotStore(SnapshotStore):
             :data:`DEFAULT_CLIENT_CONFIG`). boto3 clients are thread-safe, and so is the store.
         endpoint_url: an S3-compatible endpoint (``http://127.0.0.1:9000``), without a client.
         region_name: the region, without a client (default: boto3's configuration).
+        timeouts: the connect and read timeouts and the total of the client built here
+            (:func:`client_config`; default :class:`~ddbes.timeouts.Timeouts`).
 
     Errors: a missing bucket, refused credentials or access are :class:`ConfigurationError`;
     an unreachable endpoint, timeouts, throttling and server errors are
@@ -61,16 +73,20 @@ class S3SnapshotStore(SnapshotStore):
         client: Any = None,
         endpoint_url: str | None = None,
         region_name: str | None = None,
+        timeouts: Timeouts | None = None,
     ) -> None:
         if not bucket:
             raise ConfigurationError(f"S3SnapshotStore needs a bucket name, got {bucket!r}")
-        if client is not None and (endpoint_url is not None or region_name is not None):
-            raise ValueError("pass either a client or endpoint_url/region_name, not both")
+        if client is not None and (
+            endpoint_url is not None or region_name is not None or timeouts is not None
+        ):
+            raise ValueError("pass either a client or endpoint_url/region_name/timeouts, not both")
         self._bucket = bucket
         self._prefix = normalize_prefix(prefix)
         self._client = client
         self._endpoint_url = endpoint_url
         self._region_name = region_name
+        self._timeouts = timeouts or DEFAULT_TIMEOUTS
         self._client_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -104,7 +120,7 @@ class S3SnapshotStore(SnapshotStore):
                 "s3",
                 endpoint_url=self._endpoint_url,
                 region_name=self._region_name,
-                config=Config(**DEFAULT_CLIENT_CONFIG),
+                config=Config(**client_config(self._timeouts)),
             )
 
     def key_for(self, aggregate_type: str, aggregate_key: str) -> str:
