@@ -102,7 +102,7 @@ def test_bad_files_are_configuration_errors(tmp_path: Path) -> None:
 def test_timeout_bounds_every_aws_call_of_the_built_stores() -> None:
     assert load_configuration(environ={"DDBES_TIMEOUT": "2.5"})["timeout"] == 2.5
     for bad in ("0", "-1", "soon", "inf", True):
-        with pytest.raises(ConfigurationError, match="timeout .* positive number of seconds"):
+        with pytest.raises(ConfigurationError, match=r"timeout .* positive number of seconds"):
             load_configuration({"timeout": bad}, environ={})
     container = create_container(
         {

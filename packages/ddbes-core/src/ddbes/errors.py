@@ -14,6 +14,7 @@
      ├── CommitTooLarge            a commit does not fit in one storage item; nothing was written
      ├── StoreError                a storage backend failed
      │    ├── StoreUnavailable     unreachable, throttled past retries, or timed out
+     │    ├── CorruptItem          a stored record ddbes did not write, or a damaged one
      │    └── CheckpointConflict   a checkpoint would move backwards
      ├── SnapshotUnreadable        a stored snapshot cannot be decoded
      └── ProjectionFailed          a projector handler kept failing on one commit
@@ -33,6 +34,7 @@ __all__ = [
     "CommitTooLarge",
     "ConcurrencyError",
     "ConfigurationError",
+    "CorruptItem",
     "DdbesError",
     "InvalidEvent",
     "InvalidFilter",
@@ -123,6 +125,22 @@ class StoreUnavailable(StoreError):
     The outcome of a write that raised this is unknown: retry it with the same ``commit_id``,
     which is idempotent.
     """
+
+
+class CorruptItem(StoreError):
+    """A stored record cannot be read: something other than ddbes wrote it, or it was damaged.
+
+    ``store`` names where it is (a table), ``key`` the record's key, ``problem`` what is wrong.
+    """
+
+    def __init__(self, store: str, key: str, problem: str) -> None:
+        self.store = store
+        self.key = key
+        self.problem = problem
+        super().__init__(
+            f"the item {key} in {store} cannot be read as ddbes data: {problem}. Something other "
+            "than ddbes wrote it, or it was damaged: repair or remove it (docs/operations.md)"
+        )
 
 
 class CheckpointConflict(StoreError):

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from ddbes.codec import decode_events, format_time
+from ddbes.errors import CorruptItem
 from ddbes.model import Commit
 
 __all__ = [
@@ -40,8 +41,10 @@ __all__ = [
     "checkpoint_key",
     "commit_items",
     "commit_pk",
+    "corrupt",
     "decode_commit_item",
     "decode_log_item",
+    "decode_position",
     "item_overhead",
     "keys_fit",
     "keys_pk",
@@ -152,34 +155,78 @@ def _events(item: Item) -> tuple[dict[str, Any], ...]:
     return decode_events(zlib.decompress(item["x"]["B"]))
 
 
+_DECODING_ERRORS = (KeyError, TypeError, ValueError, AttributeError, zlib.error)
+"""What reading a foreign or damaged item raises (a missing attribute, another type)."""
+
+
+def corrupt(table: str, item: Any, exc: BaseException, pk: str | None = None) -> CorruptItem:
+    """The error for an item of ``table`` (in partition ``pk`` when the read projected the
+    partition key away) that cannot be decoded."""
+    try:
+        key = f"p={item.get('p', {}).get('S', pk)!r}, s={item['s']['S']!r}"
+    except (KeyError, TypeError, AttributeError):
+        key = f"p={pk!r}" if pk is not None else "(without ddbes's keys p and s)"
+    if isinstance(exc, KeyError):
+        problem = f"it lacks the attribute or type {exc.args[0]!r}"
+    else:
+        problem = f"{type(exc).__name__}: {exc}"
+    return CorruptItem(f"DynamoDB table {table!r}", key, problem)
+
+
 def decode_commit_item(
-    item: Item, aggregate_type: str, aggregate_key: str, log_partition: int
+    item: Item, aggregate_type: str, aggregate_key: str, log_partition: int, *, table: str
 ) -> Commit:
-    """A :class:`Commit` from a commit item of a known aggregate."""
-    return Commit(
-        commit_id=item["i"]["S"],
-        aggregate_type=aggregate_type,
-        aggregate_key=aggregate_key,
-        version=int(item["s"]["S"]),
-        committed_at=datetime.fromisoformat(item["t"]["S"]),
-        events=_events(item),
-        position=int(item["n"]["N"]) if "n" in item else None,
-        log_partition=log_partition,
-    )
+    """A :class:`Commit` from a commit item of a known aggregate.
+
+    Raises:
+        CorruptItem: the item is not a commit item ddbes wrote.
+    """
+    try:
+        return Commit(
+            commit_id=item["i"]["S"],
+            aggregate_type=aggregate_type,
+            aggregate_key=aggregate_key,
+            version=int(item["s"]["S"]),
+            committed_at=datetime.fromisoformat(item["t"]["S"]),
+            events=_events(item),
+            position=int(item["n"]["N"]) if "n" in item else None,
+            log_partition=log_partition,
+        )
+    except _DECODING_ERRORS as exc:
+        raise corrupt(table, item, exc, commit_pk(aggregate_type, aggregate_key)) from exc
 
 
-def decode_log_item(item: Item, log_partition: int) -> Commit:
-    """A :class:`Commit` from a log entry."""
-    return Commit(
-        commit_id=item["i"]["S"],
-        aggregate_type=item["a"]["S"],
-        aggregate_key=item["k"]["S"],
-        version=int(item["v"]["N"]),
-        committed_at=datetime.fromisoformat(item["t"]["S"]),
-        events=_events(item),
-        position=int(item["s"]["S"]),
-        log_partition=log_partition,
-    )
+def decode_log_item(item: Item, log_partition: int, *, table: str) -> Commit:
+    """A :class:`Commit` from a log entry.
+
+    Raises:
+        CorruptItem: the item is not a log entry ddbes wrote.
+    """
+    try:
+        return Commit(
+            commit_id=item["i"]["S"],
+            aggregate_type=item["a"]["S"],
+            aggregate_key=item["k"]["S"],
+            version=int(item["v"]["N"]),
+            committed_at=datetime.fromisoformat(item["t"]["S"]),
+            events=_events(item),
+            position=int(item["s"]["S"]),
+            log_partition=log_partition,
+        )
+    except _DECODING_ERRORS as exc:
+        raise corrupt(table, item, exc, log_pk(log_partition)) from exc
+
+
+def decode_position(item: Item, *, table: str, pk: str | None = None) -> int:
+    """The version or log position of an item's zero-padded sort key.
+
+    Raises:
+        CorruptItem: the sort key is not one.
+    """
+    try:
+        return int(item["s"]["S"])
+    except _DECODING_ERRORS as exc:
+        raise corrupt(table, item, exc, pk) from exc
 
 
 def keys_fit(pk: str, sort_key: str) -> bool:

@@ -37,7 +37,9 @@ from ddbes_dynamodb._errors import Caller, TransactionCancelled
 from ddbes_dynamodb._items import (
     UNSEQUENCED_INDEX,
     Item,
+    corrupt,
     decode_log_item,
+    decode_position,
     log_pk,
     pad,
     parse_commit_pk,
@@ -77,8 +79,11 @@ class _Entry:
         return 2 * len(payload) + 512
 
 
-def _entry(item: Item) -> _Entry:
-    return _Entry(item, item["p"]["S"], int(item["s"]["S"]))
+def _entry(item: Item, table: str) -> _Entry:
+    try:
+        return _Entry(item, item["p"]["S"], decode_position(item, table=table))
+    except KeyError as exc:
+        raise corrupt(table, item, exc) from exc
 
 
 def _is_commit(item: Item) -> bool:
@@ -151,7 +156,7 @@ class Sequencer:
             ExpressionAttributeValues={":u": {"S": str(self.partition)}},
             Limit=QUERY_LIMIT,
         )
-        entries = [_entry(item) for item in response["Items"] if _is_commit(item)]
+        entries = [_entry(item, self._table) for item in response["Items"] if _is_commit(item)]
         entries = [e for e in entries if not self.in_log(e.pk, e.version)]
         if not entries:
             return 0
@@ -195,7 +200,7 @@ class Sequencer:
                 if item is None:
                     del runs[pk]  # a version below it is missing: not ours to decide now
                 elif "u" in item:
-                    runs[pk].insert(0, _entry(item))
+                    runs[pk].insert(0, _entry(item, self._table))
                 else:
                     self._remember(pk, version)
         else:
@@ -289,7 +294,9 @@ class Sequencer:
         self._head = head + len(batch)
         for entry in batch:
             self._remember(entry.pk, entry.version)
-        self._on_sequenced([decode_log_item(item, self.partition) for item in logged])
+        self._on_sequenced(
+            [decode_log_item(item, self.partition, table=self._table) for item in logged]
+        )
         return len(batch), []
 
     def _sort_out(self, batch: list[_Entry], reasons: list[dict[str, Any]]) -> list[_Entry]:

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ddbes.errors import ConfigurationError, StoreUnavailable
+from ddbes.errors import ConfigurationError, CorruptItem, StoreError, StoreUnavailable
 from ddbes_dynamodb._errors import ConditionFailed
-from ddbes_dynamodb._items import META_KEY, UNSEQUENCED_INDEX
+from ddbes_dynamodb._items import META_KEY, UNSEQUENCED_INDEX, corrupt
 from ddbes_dynamodb._table import TableHandle
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "create_table",
     "delete_table",
     "describe_table",
+    "open_layout",
     "read_layout",
     "record_layout",
 ]
@@ -51,6 +52,8 @@ _ATTRIBUTES = [
     {"AttributeName": "s", "AttributeType": "S"},
 ]
 _WAIT_TIMEOUT = 600.0
+CREATING_WAIT = 120.0
+"""How long a store's first use waits for a table that is still being created."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,8 +112,10 @@ def _describe(table: TableHandle) -> dict[str, Any] | None:
     return None if response is None else response["Table"]
 
 
-def _wait_for(table: TableHandle, *, exists: bool) -> dict[str, Any] | None:
-    deadline = time.monotonic() + _WAIT_TIMEOUT
+def _wait_for(
+    table: TableHandle, *, exists: bool, timeout: float = _WAIT_TIMEOUT
+) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
         description = _describe(table)
@@ -120,7 +125,7 @@ def _wait_for(table: TableHandle, *, exists: bool) -> dict[str, Any] | None:
             return None
         if time.monotonic() > deadline:
             state = "ACTIVE" if exists else "deleted"
-            raise StoreUnavailable(f"table {table.name!r} was not {state} after {_WAIT_TIMEOUT} s")
+            raise StoreUnavailable(f"table {table.name!r} was not {state} after {timeout:g} s")
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
 
@@ -289,13 +294,57 @@ def read_layout(table: TableHandle) -> TableLayout | None:
     item = response.get("Item")
     if item is None:
         return None
-    version = int(item.get("fv", {}).get("N", "1"))
+    try:
+        partitions = int(item["lp"]["N"])
+        version = int(item["fv"]["N"]) if "fv" in item else 1
+        check_log_partitions(partitions)
+        if version < 1:
+            raise ValueError(f"format version {version} is not one ddbes writes")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise corrupt(table.name, item, exc) from exc
     if version > FORMAT_VERSION:
         raise ConfigurationError(
             f"table {table.name!r} uses ddbes data format {version}; this ddbes-dynamodb reads "
             f"formats up to {FORMAT_VERSION}: upgrade ddbes-dynamodb"
         )
-    return TableLayout(int(item["lp"]["N"]), "background" if version == 2 else "inline")
+    return TableLayout(partitions, "background" if version == 2 else "inline")
+
+
+def open_layout(table: TableHandle, pending: TableLayout | None) -> TableLayout:
+    """The layout of the table on a store's first use: read from the metadata item, or
+    recorded from ``pending`` (a ``create_table`` that did not wait). A table still being
+    created is waited for, up to :data:`CREATING_WAIT` seconds.
+
+    Raises:
+        ConfigurationError: the table is missing, not a ddbes table (another key schema), or
+            holds no metadata.
+        CorruptItem: the metadata item is not one ddbes wrote.
+    """
+    try:
+        stored = read_layout(table)
+    except (CorruptItem, StoreUnavailable):
+        raise
+    except ConfigurationError:
+        description = _describe(table)
+        if description is None or description["TableStatus"] != "CREATING":
+            raise
+        logger.info("table %r is being created: waiting for it", table.name)
+        _check_schema(table, _wait_for(table, exists=True, timeout=CREATING_WAIT) or description)
+        stored = read_layout(table)
+    except StoreError:
+        description = _describe(table)  # a key schema not ddbes's makes the read invalid
+        if description is not None:
+            _check_schema(table, description)
+        raise
+    if stored is None and pending is not None:
+        stored = record_layout(table, pending)
+    if stored is None:
+        raise ConfigurationError(
+            f"table {table.name!r} exists but holds no ddbes metadata: run "
+            f"DynamoDBCommitStore({table.name!r}).create_table(log_partitions=N), "
+            "which records it and leaves the rest of the table alone"
+        )
+    return stored
 
 
 def delete_table(table: TableHandle, *, wait: bool) -> None:

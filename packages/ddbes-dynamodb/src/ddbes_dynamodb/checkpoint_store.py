@@ -9,7 +9,7 @@ from ddbes.ports import CheckpointStore
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
 from ddbes_dynamodb._errors import ConditionFailed
-from ddbes_dynamodb._items import checkpoint_key
+from ddbes_dynamodb._items import checkpoint_key, corrupt
 from ddbes_dynamodb._table import TableHandle
 
 __all__ = ["DynamoDBCheckpointStore"]
@@ -66,7 +66,13 @@ class DynamoDBCheckpointStore(CheckpointStore):
             ProjectionExpression="n",
         )
         item = response.get("Item")
-        return int(item["n"]["N"]) if item else 0
+        if not item:
+            return 0
+        try:
+            return int(item["n"]["N"])
+        except (KeyError, TypeError, ValueError) as exc:
+            key = checkpoint_key(name, log_partition)
+            raise corrupt(table.name, key, exc) from exc
 
     def save(self, name: str, position: int, log_partition: int = 0) -> None:
         if not isinstance(position, int) or isinstance(position, bool):

@@ -10,7 +10,7 @@ from typing import Any
 
 from ddbes._validation import check_commit, check_log_partition, encoded_events
 from ddbes.codec import format_time
-from ddbes.errors import ConfigurationError, VersionConflict
+from ddbes.errors import VersionConflict
 from ddbes.model import Commit, log_partition_for
 from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy
@@ -25,6 +25,7 @@ from ddbes_dynamodb._items import (
     commit_pk,
     decode_commit_item,
     decode_log_item,
+    decode_position,
     item_overhead,
     keys_fit,
     keys_pk,
@@ -158,15 +159,7 @@ class DynamoDBCommitStore(CommitStore):
     def _load_layout(self) -> admin.TableLayout:
         with self._lock:
             if self._log_partitions is None or self._sequencing is None:
-                stored = admin.read_layout(self._table)
-                if stored is None and self._pending_layout is not None:
-                    stored = admin.record_layout(self._table, self._pending_layout)
-                if stored is None:
-                    raise ConfigurationError(
-                        f"table {self._name!r} exists but holds no ddbes metadata: run "
-                        f"DynamoDBCommitStore({self._name!r}).create_table(log_partitions=N), "
-                        "which records it and leaves the rest of the table alone"
-                    )
+                stored = admin.open_layout(self._table, self._pending_layout)
                 self._log_partitions = stored.log_partitions
                 self._sequencing = stored.sequencing
             return admin.TableLayout(self._log_partitions, self._sequencing)
@@ -245,8 +238,13 @@ class DynamoDBCommitStore(CommitStore):
                 ConsistentRead=True,
             )
             item = response.get("Item")
-        if item is not None and item["i"]["S"] == commit.commit_id:
-            return decode_commit_item(item, commit.aggregate_type, commit.aggregate_key, partition)
+        if item is None:
+            raise VersionConflict(commit.aggregate_id, commit.version)
+        stored = decode_commit_item(
+            item, commit.aggregate_type, commit.aggregate_key, partition, table=self._name
+        )
+        if stored.commit_id == commit.commit_id:
+            return stored
         raise VersionConflict(commit.aggregate_id, commit.version)
 
     def _read_head(self, partition: int) -> int:
@@ -262,7 +260,7 @@ class DynamoDBCommitStore(CommitStore):
             ProjectionExpression="s",
         )
         items = response["Items"]
-        return int(items[0]["s"]["S"]) if items else 0
+        return decode_position(items[0], table=self._name, pk=log_pk(partition)) if items else 0
 
     def _pages(self, request: dict[str, Any], name: str) -> Iterator[list[Item]]:
         """Every page of a Query, fetched lazily."""
@@ -324,7 +322,9 @@ class DynamoDBCommitStore(CommitStore):
         pk = commit_pk(aggregate_type, aggregate_key)
         for page in self._pages(request, "read_commits"):
             for item in page:
-                commit = decode_commit_item(item, aggregate_type, aggregate_key, partition)
+                commit = decode_commit_item(
+                    item, aggregate_type, aggregate_key, partition, table=self._name
+                )
                 if background:  # a later append of this aggregate needs no ConditionCheck
                     self._commit_writer.saw(pk, commit.version)
                 yield commit
@@ -364,7 +364,7 @@ class DynamoDBCommitStore(CommitStore):
         last = after + limit if limit is not None else None
         for page in self._pages(request, "read_log"):
             for item in page:
-                commit = decode_log_item(item, partition)
+                commit = decode_log_item(item, partition, table=self._name)
                 if commit.position != expected:
                     # A Query is not a snapshot: it can see position n + 1 committed while the
                     # transaction of n was still in flight. Stop before the gap; the next read

@@ -256,7 +256,11 @@ class DynamoDBSnapshotStore(TipSnapshotStore):
             if sort_key == TIP_SORT_KEY:
                 tip = item
             elif sort_key.isdigit():
-                newest.append(decode_commit_item(item, aggregate_type, aggregate_key, partition))
+                newest.append(
+                    decode_commit_item(
+                        item, aggregate_type, aggregate_key, partition, table=self._table.name
+                    )
+                )
                 if len(newest) == commits:
                     break
         if newest:
