@@ -76,8 +76,17 @@ async def test_clients_with_expensive_filters_slow_only_themselves(
                 await stream.close()
     assert first == list(range(count)) and second == list(range(count, 2 * count))
     # unfair, this took over 50 times as long; allow a loaded machine plenty of noise
-    print(f"150 commits: {alone:.2f} s alone, {crowded:.2f} s beside 20 expensive filters")
-    assert crowded < max(10 * alone, alone + 3.0), (alone, crowded)
+    # The heavy filters' work on these commits, measured now, on this (maybe loaded) machine:
+    # unfair, the good client waited all of it.
+    commits = list(log.store.read_log(after=count, log_partition=0, limit=count))
+    started = time.perf_counter()
+    for n in range(20):
+        compiled = compile_filters(heavy_filter(n))
+        for commit in commits:
+            compiled.matching_events(commit)
+    work = time.perf_counter() - started
+    print(f"{count} commits: {alone:.2f} s alone, {crowded:.2f} s beside filters of {work:.2f} s")
+    assert crowded < alone + work / 3, (alone, crowded, work)
 
 
 def test_identical_filters_are_compiled_once_and_share_their_answers() -> None:
