@@ -57,9 +57,7 @@ class FilterPool:
 
     def __init__(self, limits: FilterLimits | None) -> None:
         self._limits = limits
-        self._shared: weakref.WeakValueDictionary[str, SharedFilter] = (
-            weakref.WeakValueDictionary()
-        )
+        self._shared: weakref.WeakValueDictionary[str, SharedFilter] = weakref.WeakValueDictionary()
 
     def compile(self, filter_sets: object) -> SharedFilter:
         """The shared compiled filter for ``filter_sets`` (a JSON-decoded value).
