@@ -15,6 +15,7 @@ from typing import Any
 from ddbes.container import require_adapter
 from ddbes_cli import _exit
 from ddbes_cli._runtime import Runtime, add_aws_options, add_json_option, print_json, say
+from ddbes_cli._stream_tls import add_server_options, server_authenticate, server_ssl
 
 __all__ = ["register"]
 
@@ -33,6 +34,7 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="seconds between log reads when idle (default 0.1)",
     )
+    add_server_options(serve)
     add_aws_options(serve)
     add_json_option(serve)
     serve.set_defaults(run=_run)
@@ -49,6 +51,8 @@ async def _serve(args: argparse.Namespace, runtime: Runtime) -> None:
         host=args.host,
         port=args.port,
         poll_delay=args.poll_delay,
+        ssl=server_ssl(args),
+        authenticate=server_authenticate(args),
     )
     try:
         await server.start()

@@ -18,6 +18,7 @@ from typing import Any
 from ddbes.container import require_adapter
 from ddbes_cli import _exit
 from ddbes_cli._runtime import UsageError, add_json_option, print_json, say
+from ddbes_cli._stream_tls import add_client_options, client_headers, client_ssl
 
 __all__ = ["filter_sets", "register"]
 
@@ -53,6 +54,7 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="consecutive reconnection attempts before giving up (default 5)",
     )
+    add_client_options(tail)
     add_json_option(tail)
     tail.set_defaults(run=_run)
 
@@ -142,6 +144,8 @@ async def _tail(args: argparse.Namespace, sets: list[dict[str, Any]]) -> int:
         events=sets,
         after=_after(args.after),
         max_reconnect_attempts=args.reconnect_attempts,
+        ssl=client_ssl(args),
+        headers=client_headers(args),
     )
     seen = 0
     try:

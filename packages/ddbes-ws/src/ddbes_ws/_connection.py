@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from ddbes_ws import protocol
 from ddbes_ws._buffer import Buffer
 from ddbes_ws._items import Checkpoint, closed_error, items, server_error
+from ddbes_ws._tls import describe_connect_error
 from ddbes_ws.errors import StreamError, StreamRefused, StreamUnavailable
 
 __all__ = ["Connection"]
@@ -92,6 +93,8 @@ class Connection:
         self.reconnects = 0
         self._buffer = buffer
         self._headers = headers
+        if ssl is None and url.lower().startswith("wss:"):
+            ssl = ssl_module.create_default_context()  # the system's CAs, as a browser would
         self._ssl = ssl
         self._reconnect = reconnect
         self._max_attempts = max_attempts
@@ -121,7 +124,9 @@ class Connection:
                 ) from exc
             raise StreamUnavailable(f"{self.url} answered HTTP {status}", status) from exc
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            raise StreamUnavailable(f"cannot connect to {self.url}: {exc}") from exc
+            raise StreamUnavailable(
+                f"cannot connect to {self.url}: {describe_connect_error(self.url, exc)}"
+            ) from exc
 
     async def open(self) -> ClientConnection:
         """Connect, subscribe after what was received, and wait for the server's answer."""

@@ -3,12 +3,18 @@
 A commit is encoded once per distinct set of matching events and the same bytes are queued for
 every client they match. Queuing never waits: a session whose buffer is full is closed with 4429
 (slow consumer) and resumes after reconnecting.
+
+Filter work is charged to each session's :class:`~ddbes_ws._budget.FilterBudget`: a session over
+budget is left out of the fan-out (:meth:`Fanout.publish` returns it) and catches up on its own,
+paced, so an expensive filter slows its own client only. Sessions with identical filters share
+one compiled filter and its answers (``_sharing``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from ddbes.errors import InvalidFilter
@@ -18,6 +24,9 @@ from ddbes_ws._session import Frame, Session
 from ddbes_ws.protocol import CloseCode
 
 __all__ = ["Fanout"]
+
+_WORTH_REMEMBERING = 20e-6
+"""Seconds of filter work above which the answer is kept for sessions sharing the filter."""
 
 
 class Fanout:
@@ -36,13 +45,24 @@ class Fanout:
         self.subscribers.add(session)
         self.has_subscribers.set()
 
-    def publish(self, p: int, commit: Commit) -> None:
-        """Hand a new commit of partition ``p`` to every live session not yet past it."""
+    def publish(self, p: int, commit: Commit) -> list[Session]:
+        """Hand a new commit of partition ``p`` to every live session not yet past it.
+
+        Returns the sessions whose filter budget is spent: they are no longer live and did not
+        get ``commit``; the caller makes them catch up on their own.
+        """
         position = commit.position or 0
         cache: dict[Any, bytes] = {}
+        over: list[Session] = []
+        now = time.perf_counter()
         for session in list(self.subscribers):
             if session.live and session.cursor[p] < position:
+                if session.budget is not None and session.budget.exhausted(now):
+                    session.live = False
+                    over.append(session)
+                    continue
                 self.deliver(session, p, commit, cache)
+        return over
 
     def deliver(
         self, session: Session, p: int, commit: Commit, cache: dict[Any, bytes], force: bool = False
@@ -53,11 +73,22 @@ class Fanout:
         """
         position = commit.position or 0
         session.cursor[p] = position
-        assert session.filter is not None
-        try:
-            indexes = session.filter.matching_events(commit)
-        except InvalidFilter as exc:
-            self._log.warning("closing %s: %s", session.peer, exc)
+        shared = session.filter
+        assert shared is not None
+        indexes = shared.remembered(p, commit)
+        if indexes is None:
+            started = time.perf_counter()
+            try:
+                indexes = shared.compiled.matching_events(commit)
+            except InvalidFilter as exc:
+                indexes = exc
+            finished = time.perf_counter()
+            if session.budget is not None:
+                session.budget.charge(finished - started, finished)
+            if finished - started > _WORTH_REMEMBERING:
+                shared.remember(p, commit, indexes)
+        if isinstance(indexes, InvalidFilter):
+            self._log.warning("closing %s: %s", session.peer, indexes)
             self.close(session, CloseCode.FILTER_TOO_EXPENSIVE, "a pattern is too expensive")
             return
         if not indexes:

@@ -4,7 +4,8 @@ It reads every log partition after its position ``head`` (one ``read_log`` per p
 poll, through :func:`asyncio.to_thread`, since the ports are synchronous) and hands each new
 commit to the fan-out, so the number of store reads does not grow with the number of clients.
 A session that resumes behind ``head`` first catches up with its own reads, fed only as fast as
-it drains, and turns live in the event-loop step its cursor reaches ``head``.
+it drains, and turns live in the event-loop step its cursor reaches ``head``. A live session
+whose filter budget is spent catches up the same way, its filter work paced to its budget.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from ddbes.model import Commit
@@ -20,6 +22,11 @@ from ddbes_ws._fanout import Fanout
 from ddbes_ws._session import Session
 
 __all__ = ["LogReader"]
+
+_SLICE = 0.002
+"""Seconds of filter work a catching-up session does before letting the event loop run others."""
+_PACED_SHARE = 0.25
+"""The share of the event loop that every session over its filter budget may use together."""
 
 
 class LogReader:
@@ -41,6 +48,8 @@ class LogReader:
         self.wake = asyncio.Event()
         """Set it to read now rather than after ``poll_delay``."""
         self.store_reads = 0
+        self.paced: set[Session] = set()
+        """Sessions over their filter budget, catching up at their pace."""
         self._fanout = fanout
         self._poll_delay = poll_delay
         self._batch_size = batch_size
@@ -107,7 +116,16 @@ class LogReader:
         if position <= self.head[p]:
             return
         self.head[p] = position
-        self._fanout.publish(p, commit)
+        for session in self._fanout.publish(p, commit):
+            self._log.debug("client %s is over its filter budget: pacing it", session.peer)
+            session.catch_up = asyncio.create_task(self._paced(session))
+
+    async def _paced(self, session: Session) -> None:
+        self.paced.add(session)
+        try:
+            await self.catch_up(session)
+        finally:
+            self.paced.discard(session)
 
     async def catch_up(self, session: Session) -> None:
         """Read the log for one session from its cursor until it reaches the shared reader."""
@@ -136,7 +154,19 @@ class LogReader:
                 continue
             failures = 0
             self.store_reads += 1
+            slice_started = time.perf_counter()
             for commit in commits:
+                budget = session.budget
+                if budget is not None:
+                    if session in self.paced:
+                        budget.share(_PACED_SHARE, len(self.paced))
+                    now = time.perf_counter()
+                    if budget.exhausted(now):
+                        await asyncio.sleep(budget.wait(now))
+                        slice_started = time.perf_counter()
+                    elif now - slice_started > _SLICE:
+                        await asyncio.sleep(0)
+                        slice_started = time.perf_counter()
                 if session.closing or (commit.position or 0) <= session.cursor[p]:
                     continue
                 self._fanout.deliver(session, p, commit, {}, force=True)

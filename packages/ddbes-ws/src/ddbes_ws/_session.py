@@ -18,8 +18,9 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from ddbes.filters import EventFilter
 from ddbes_ws import protocol
+from ddbes_ws._budget import FilterBudget
+from ddbes_ws._sharing import SharedFilter
 from ddbes_ws.protocol import CloseCode
 
 __all__ = ["Frame", "Session"]
@@ -32,12 +33,15 @@ position (-1, -1 for control frames)."""
 class Session:
     """One connection's state: owned by the event loop, never touched from threads."""
 
-    def __init__(self, ws: ServerConnection, principal: Any) -> None:
+    def __init__(
+        self, ws: ServerConnection, principal: Any, budget: FilterBudget | None = None
+    ) -> None:
         now = time.monotonic()
         self.ws = ws
         self.principal = principal
+        self.budget = budget
         self.legacy: bool | None = None  # decided by the first valid frame
-        self.filter: EventFilter | None = None
+        self.filter: SharedFilter | None = None
         self.cursor: list[int] = []
         self.live = False
         self.frames: deque[Frame] = deque()

@@ -15,6 +15,10 @@ How it works (``docs/streaming.md`` has the long version):
   reconnecting. A catching-up client is fed only as fast as it drains.
 * **Wake-up.** :meth:`EventStreamServer.notify` (thread-safe) makes the reader poll now, so a
   commit made in this process reaches clients without waiting for ``poll_delay``.
+* **Fairness.** Identical filters are compiled once and share their answers; each connection's
+  filter work has a budget (``filter_budget``), over which its client is paced, not the others.
+  Plain-function hooks run on a thread pool of their own, never on the event loop; the connection
+  limit counts connections still authenticating.
 
 This module holds the server's lifecycle and each connection's handshake and subscribe frames;
 the log reader is in ``_reader``, the fan-out (subscribers, queuing, closing) in ``_fanout``, and
@@ -24,10 +28,14 @@ one connection's state and sender in ``_session``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import copy
+import functools
 import inspect
 import logging
 import ssl as ssl_module
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -38,15 +46,20 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from ddbes.errors import InvalidFilter
-from ddbes.filters import FilterLimits, compile_filters
+from ddbes.filters import FilterLimits
 from ddbes.ports import CommitStore
 from ddbes.settings import config, require_commit_store
 from ddbes_ws import protocol
+from ddbes_ws._budget import FilterBudget
 from ddbes_ws._fanout import Fanout
 from ddbes_ws._reader import LogReader
 from ddbes_ws._session import Session
+from ddbes_ws._sharing import FilterPool
+from ddbes_ws._throttle import ThrottledWarning
+from ddbes_ws._tls import check_server_context
 from ddbes_ws.protocol import CloseCode, ErrorCode, ProtocolError
 
 __all__ = ["Authenticate", "Authorize", "EventStreamServer", "StreamRequest"]
@@ -70,11 +83,17 @@ Authorize = Callable[[Any, list[dict[str, Any]]], Any]
 """``authorize(principal, filter_sets) -> bool`` (or an awaitable of it); false refuses."""
 
 
-async def _call(hook: Callable[..., Any], *args: Any) -> Any:
-    result = hook(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+_FILTER_BURST = 0.005
+"""Seconds of filter work a connection may spend at once before its budget paces it."""
+
+
+def _is_async(hook: Callable[..., Any]) -> bool:
+    target: Any = hook
+    while isinstance(target, functools.partial):
+        target = target.func
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - an object whose __call__ is async
+    )
 
 
 class EventStreamServer:
@@ -89,11 +108,19 @@ class EventStreamServer:
             are always found by polling, or sooner with :meth:`notify`.
         authenticate: ``authenticate(StreamRequest) -> principal`` (may be async), called at the
             handshake; ``None`` refuses the connection with HTTP 401. Without it everyone may
-            connect (principal ``None``).
+            connect (principal ``None``). A plain function runs on a thread of the server's
+            hook pool, so a slow one delays only the connection it checks.
         authorize: ``authorize(principal, filter_sets) -> bool`` (may be async), called on each
             subscribe; false refuses with an error frame ``forbidden`` and close code 4403.
-        ssl: an :class:`ssl.SSLContext` to serve ``wss://``.
-        max_connections: connections over this are refused with HTTP 503.
+            Plain functions run on the hook pool too.
+        ssl: an :class:`ssl.SSLContext` to serve ``wss://``; :meth:`start` tries a handshake
+            with it and raises :class:`~ddbes.errors.ConfigurationError` if it cannot serve.
+        max_connections: connections over this (those still authenticating included) are
+            refused with HTTP 503; refusals log one warning per 10 seconds.
+        hook_threads: threads running plain-function hooks.
+        filter_budget: seconds of filter work per second one connection may use (``None``: no
+            limit). A connection over it gets its events from its own reads, paced to its
+            budget: its client is slowed, the others are not.
         max_frame_size: bytes in one client frame (over it: close 1009).
         buffer_size: frames waiting for one client (over it: close 4429, slow consumer).
         batch_size: commits per log read.
@@ -127,12 +154,16 @@ class EventStreamServer:
         max_bad_frames: int = 16,
         close_timeout: float = 5.0,
         filter_limits: FilterLimits | None = None,
+        hook_threads: int = 8,
+        filter_budget: float | None = 0.02,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
         if commit_store is None:
             commit_store = require_commit_store(config.get("commit_store"), "EventStreamServer")
         if poll_delay <= 0 or buffer_size < 1 or batch_size < 1:
             raise ValueError("poll_delay, buffer_size and batch_size must be positive")
+        if hook_threads < 1 or (filter_budget is not None and filter_budget <= 0):
+            raise ValueError("hook_threads and filter_budget must be positive")
         self.commit_store: CommitStore = commit_store
         self.host = host
         self._port = port
@@ -149,9 +180,14 @@ class EventStreamServer:
         self._subscribe_timeout = subscribe_timeout
         self._max_bad_frames = max_bad_frames
         self._close_timeout = close_timeout
-        self._filter_limits = filter_limits
+        self._filters = FilterPool(filter_limits)
+        self._hook_threads = hook_threads
+        self._hooks: concurrent.futures.ThreadPoolExecutor | None = None
+        self._filter_budget = filter_budget
         self._log = logger or _log
+        self._refusals = ThrottledWarning(self._log)
         self._clients: set[Session] = set()
+        self._admitting: set[ServerConnection] = set()
         self._principals: dict[ServerConnection, Any] = {}
         self._fanout = Fanout(buffer_size=buffer_size, log=self._log)
         self._log_reader = LogReader(
@@ -173,7 +209,12 @@ class EventStreamServer:
         """Read the log's head and start listening."""
         if self._server is not None:
             raise RuntimeError("the server is already started")
+        if self._ssl is not None:
+            check_server_context(self._ssl)
         self._loop = asyncio.get_running_loop()
+        self._hooks = concurrent.futures.ThreadPoolExecutor(
+            self._hook_threads, thread_name_prefix="ddbes-ws hook"
+        )
         await self._log_reader.start()
         self._server = await serve(
             self._handle,
@@ -214,6 +255,9 @@ class EventStreamServer:
             await self._server.wait_closed()
             self._server = None
             self._log.info("event stream closed")
+        if self._hooks is not None:
+            self._hooks.shutdown(wait=False, cancel_futures=True)
+            self._hooks = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -265,27 +309,61 @@ class EventStreamServer:
 
     # --- connections -------------------------------------------------------------------------
 
+    async def _call(self, hook: Callable[..., Any], *args: Any) -> Any:
+        """Call a hook: a coroutine function on the loop, a plain function on the hook pool."""
+        if _is_async(hook):
+            result = hook(*args)
+        else:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._hooks, functools.partial(hook, *args))
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def _at_limit(self) -> bool:
+        if len(self._clients) + len(self._admitting) < self._max_connections:
+            return False
+        # A handshake that failed after its request was admitted never reaches _handle.
+        self._admitting = {c for c in self._admitting if c.state is not State.CLOSED}
+        return len(self._clients) + len(self._admitting) >= self._max_connections
+
     async def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        if len(self._clients) >= self._max_connections:
-            self._log.warning("refusing a connection: %d connections already", len(self._clients))
+        if self._at_limit():
+            self._refusals.warn(
+                time.monotonic(),
+                "refusing connections: %d connections already (max_connections)",
+                len(self._clients) + len(self._admitting),
+            )
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
         if self._authenticate is None:
             return None
+        self._admitting.add(connection)  # counted while its hook runs
         headers: Headers = request.headers
         stream_request = StreamRequest(
             path=request.path, headers=headers, remote_address=connection.remote_address
         )
-        principal = await _call(self._authenticate, stream_request)
+        try:
+            principal = await self._call(self._authenticate, stream_request)
+        except BaseException:
+            self._admitting.discard(connection)
+            raise
         if principal is None:
+            self._admitting.discard(connection)
             self._log.info("refusing %s: authentication failed", connection.remote_address)
             return connection.respond(HTTPStatus.UNAUTHORIZED, "authentication required\n")
         self._principals[connection] = principal
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
-        client = Session(ws, self._principals.pop(ws, None))
+        budget = (
+            None
+            if self._filter_budget is None
+            else FilterBudget(self._filter_budget, _FILTER_BURST, time.perf_counter())
+        )
+        client = Session(ws, self._principals.pop(ws, None), budget)
+        self._admitting.discard(ws)
         self._clients.add(client)
         self._log.info("client %s connected", client.peer)
         sender = asyncio.create_task(
@@ -351,14 +429,14 @@ class EventStreamServer:
             if client.legacy is not None and request.legacy != client.legacy:
                 raise ProtocolError(ErrorCode.BAD_FRAME, "a connection speaks one dialect only")
             client.legacy = request.legacy  # the first valid frame decides the dialect
-            compiled = compile_filters(request.filters, limits=self._filter_limits)
+            compiled = self._filters.compile(request.filters)
         except (ProtocolError, InvalidFilter) as exc:
             code = exc.code if isinstance(exc, ProtocolError) else ErrorCode.INVALID_FILTER
             self._refuse(client, code, str(exc))
             return
         client.legacy = request.legacy
-        if self._authorize is not None and not await _call(
-            self._authorize, client.principal, compiled.filter_sets
+        if self._authorize is not None and not await self._call(
+            self._authorize, client.principal, copy.deepcopy(compiled.filter_sets)
         ):
             self._log.info("client %s: filters refused by the authorization hook", client.peer)
             if not client.legacy:
