@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from logging import Logger
 from typing import Any, ClassVar, Self, cast
 
+from ddbes._reducing import fold_commit
 from ddbes.codec import normalize_events, parse_time
-from ddbes.commands import aggregate_command, append_idempotently, as_policy
+from ddbes.commands import (
+    aggregate_command,
+    append_at_head,
+    append_idempotently,
+    as_policy,
+    new_commit,
+)
 from ddbes.creation import create_method
 from ddbes.errors import (
     AggregateNotFound,
     CommitInProgress,
     ConfigurationError,
+    InvalidEvent,
+    ReducerFailed,
     VersionConflict,
 )
 from ddbes.keys import KEYLESS, KeyPart, KeySchema, key_from_props, normalize_schema
@@ -25,7 +33,7 @@ from ddbes.ports import Clock, CommitStore, SnapshotStore
 from ddbes.retry import RetryPolicy, call_with_retries
 from ddbes.settings import OPTION_NAMES, config, require_commit_store, validate_options
 from ddbes.snapshot_loading import start_load
-from ddbes.upcasting import Upcasters, upcast_event, upcasters_checksum
+from ddbes.upcasting import Upcasters, upcasters_checksum
 
 __all__ = ["Aggregate", "aggregate_command"]
 
@@ -193,16 +201,13 @@ class Aggregate:
         )
 
     def _apply(self, commit: Commit) -> None:
-        upcasters = type(self).upcasters
-        if upcasters:
-            events = tuple(upcast_event(event, upcasters) for event in commit.events)
-            if events != commit.events:
-                commit = replace(commit, events=events)
-        state = self.state
-        reducer = self.reducer
-        for event in commit.events:
-            state = reducer(state, event, commit)
-        self.state = state
+        """Fold a stored commit into the instance (the caller restores it when this raises)."""
+        self.state = fold_commit(
+            self.state, commit, self.reducer, type(self).upcasters, stored=True
+        )
+        self._advance(commit)
+
+    def _advance(self, commit: Commit) -> None:
         self.version = commit.version
         self.head_commit_id = commit.commit_id
         self.head_committed_at = commit.committed_at
@@ -213,6 +218,27 @@ class Aggregate:
         self.head_commit_id = None
         self.head_committed_at = None
 
+    def _restore(self, version: int, settings: _Settings) -> None:
+        """Rebuild the instance at ``version`` after a reducer may have changed its state in place.
+
+        Only failures pay for this (commits are read again; states are never copied). When they
+        cannot be read, the instance is emptied (version 0): the next ``hydrate()`` rebuilds it.
+        """
+        self._reset()
+        if version == 0:
+            return
+        try:
+            self._hydrate(settings, version, None)
+        except Exception as exc:
+            self._reset()
+            settings.logger.warning(
+                "could not rebuild %s at version %d after a failed commit or load; the instance "
+                "is now empty (version 0): hydrate() it again: %s",
+                self.aggregate_id,
+                version,
+                exc,
+            )
+
     # ------------------------------------------------------------------ reading
 
     def hydrate(self, *, version: int | None = None, time: datetime | str | None = None) -> Self:
@@ -221,6 +247,8 @@ class Aggregate:
         Raises:
             ValueError: ``version`` is negative, or ``time`` is naive or not ISO-8601.
             TypeError: ``version`` is not an int.
+            ReducerFailed: the reducer or an upcaster raised on a stored event; the instance
+                keeps the state and version it had.
         """
         if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
             raise TypeError(f"version must be an int, got {version!r}")
@@ -228,6 +256,15 @@ class Aggregate:
             raise ValueError(f"version must be >= 0, got {version}")
         until = parse_time(time) if time is not None else None
         settings = self._settings()
+        before = self.version
+        try:
+            self._hydrate(settings, version, until)
+        except (ReducerFailed, InvalidEvent):
+            self._restore(before, settings)
+            raise
+        return self
+
+    def _hydrate(self, settings: _Settings, version: int | None, until: datetime | None) -> None:
         if (version is not None and version < self.version) or (
             until is not None
             and self.head_committed_at is not None
@@ -235,10 +272,10 @@ class Aggregate:
         ):
             self._reset()
         if version is not None and version == self.version:
-            return self
+            return
         if settings.snapshots:
             self._hydrate_from_snapshot(settings, version, until)
-            return self
+            return
         for commit in settings.commit_store.read_commits(
             self.aggregate_type,
             self.key,
@@ -247,7 +284,6 @@ class Aggregate:
             until=until,
         ):
             self._apply(commit)
-        return self
 
     def _hydrate_from_snapshot(
         self, settings: _Settings, version: int | None, until: datetime | None
@@ -348,25 +384,6 @@ class Aggregate:
 
     # ---------------------------------------------------------------- writing
 
-    def _new_commit(
-        self,
-        settings: _Settings,
-        events: tuple[Event, ...],
-        version: int,
-        previous: datetime | None,
-    ) -> Commit:
-        now = settings.clock.now()
-        if previous is not None and now < previous:
-            now = previous  # committed_at never goes backwards within an aggregate
-        return Commit(
-            commit_id=os.urandom(16).hex(),  # 128 random bits, like a uuid4
-            aggregate_type=self.aggregate_type,
-            aggregate_key=self.key,
-            version=version,
-            committed_at=now,
-            events=events,
-        )
-
     def commit(
         self, event_or_events: Event | Sequence[Event], *, retry: bool | RetryPolicy = False
     ) -> Self:
@@ -374,6 +391,7 @@ class Aggregate:
 
         Raises:
             InvalidEvent: an event is not a JSON-serializable dict with a string ``type``.
+            ReducerFailed: the reducer or an upcaster raised on an event: nothing was written.
             VersionConflict: the instance is stale (without ``retry``).
             RetriesExhausted: every retry conflicted.
             CommitInProgress: another commit on this instance is in flight.
@@ -387,22 +405,40 @@ class Aggregate:
         try:
 
             def attempt() -> Commit:
-                commit = self._new_commit(
-                    settings, events, self.version + 1, self.head_committed_at
+                before = self.version
+                commit = new_commit(
+                    settings.clock,
+                    self.aggregate_type,
+                    self.key,
+                    events,
+                    version=before + 1,
+                    previous=self.head_committed_at,
                 )
-                return append_idempotently(settings.commit_store, commit)
+                try:  # the state first: an event the reducer rejects is never written
+                    state = fold_commit(
+                        self.state, commit, self.reducer, type(self).upcasters, stored=False
+                    )
+                    stored = append_idempotently(settings.commit_store, commit)
+                except Exception:
+                    self._restore(before, settings)
+                    raise
+                except BaseException:
+                    self._reset()  # interrupted: no reads now; the next hydrate() rebuilds it
+                    raise
+                self.state = state
+                self._advance(stored)
+                return stored
 
             policy = as_policy(retry)
             if policy is None:
-                stored = attempt()
+                attempt()
             else:
-                stored = call_with_retries(
+                call_with_retries(
                     attempt,
                     policy,
                     retry_on=VersionConflict,
                     before_retry=lambda _error, _attempt: self.hydrate(),
                 )
-            self._apply(stored)
         finally:
             self._committing.release()
         settings.logger.debug("committed %s version %d", self.aggregate_id, self.version)
@@ -424,26 +460,16 @@ class Aggregate:
     ) -> Commit:
         """Blindly append ``events`` at the aggregate's current head version, retrying conflicts.
 
-        No state is loaded: only the head commit is read. Returns the stored commit.
+        No state is loaded: only the head commit is read, and the reducer does not run, so an
+        event it would reject is stored and makes ``load`` raise ``ReducerFailed`` (an upcaster
+        is the way forward). Returns the stored commit.
         """
         probe = cls(key)
         normalized = normalize_events(events, aggregate_id=probe.aggregate_id)
         settings = probe._settings()
-        store = settings.commit_store
-
-        def attempt() -> Commit:
-            head = next(
-                store.read_commits(cls.aggregate_type, probe.key, descending=True, limit=1), None
-            )
-            commit = probe._new_commit(
-                settings,
-                normalized,
-                head.version + 1 if head else 1,
-                head.committed_at if head else None,
-            )
-            return append_idempotently(store, commit)
-
-        return call_with_retries(attempt, RetryPolicy(), retry_on=VersionConflict)
+        return append_at_head(
+            settings.commit_store, settings.clock, cls.aggregate_type, probe.key, normalized
+        )
 
     def write_snapshot(self) -> None:
         """Store a snapshot of the current state now.

@@ -1,18 +1,27 @@
-"""Aggregate commands: ``aggregate_command`` and the appends that survive an unknown outcome."""
+"""Aggregate commands: ``aggregate_command``, new commits, and appends that survive an unknown
+outcome."""
 
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast, overload
 
 from ddbes.errors import StoreUnavailable, VersionConflict
-from ddbes.model import Commit
-from ddbes.ports import CommitStore
+from ddbes.model import Commit, Event
+from ddbes.ports import Clock, CommitStore
 from ddbes.retry import RetryPolicy, call_with_retries
 
-__all__ = ["aggregate_command", "append_idempotently", "as_policy"]
+__all__ = [
+    "aggregate_command",
+    "append_at_head",
+    "append_idempotently",
+    "as_policy",
+    "new_commit",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +53,55 @@ def append_idempotently(store: CommitStore, commit: Commit) -> Commit:
                 raise
             time.sleep(RetryPolicy(initial_delay=0.05).delay(attempt))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def new_commit(
+    clock: Clock,
+    aggregate_type: str,
+    aggregate_key: str,
+    events: tuple[Event, ...],
+    *,
+    version: int,
+    previous: datetime | None,
+) -> Commit:
+    """A commit of ``events`` at ``version``, timed now but never before ``previous``."""
+    now = clock.now()
+    if previous is not None and now < previous:
+        now = previous  # committed_at never goes backwards within an aggregate
+    return Commit(
+        commit_id=os.urandom(16).hex(),  # 128 random bits, like a uuid4
+        aggregate_type=aggregate_type,
+        aggregate_key=aggregate_key,
+        version=version,
+        committed_at=now,
+        events=events,
+    )
+
+
+def append_at_head(
+    store: CommitStore,
+    clock: Clock,
+    aggregate_type: str,
+    aggregate_key: str,
+    events: tuple[Event, ...],
+) -> Commit:
+    """Blindly append ``events`` after the aggregate's head commit, retrying conflicts."""
+
+    def attempt() -> Commit:
+        head = next(
+            store.read_commits(aggregate_type, aggregate_key, descending=True, limit=1), None
+        )
+        commit = new_commit(
+            clock,
+            aggregate_type,
+            aggregate_key,
+            events,
+            version=head.version + 1 if head else 1,
+            previous=head.committed_at if head else None,
+        )
+        return append_idempotently(store, commit)
+
+    return call_with_retries(attempt, RetryPolicy(), retry_on=VersionConflict)
 
 
 @overload

@@ -7,6 +7,7 @@
      ├── InvalidEvent              an event that is not a JSON object with a non-empty string "type"
      ├── InvalidFilter             a malformed stream filter (also a ValueError)
      ├── AggregateNotFound         ``load(..., fail=True)`` found no commits
+     ├── ReducerFailed             the reducer or an upcaster raised on an event (cause chained)
      ├── ConcurrencyError
      │    ├── VersionConflict      another commit already took this version
      │    └── CommitInProgress     a second ``commit`` on an instance while one is in flight
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidFilter",
     "ProjectionFailed",
+    "ReducerFailed",
     "RetriesExhausted",
     "SnapshotUnreadable",
     "StoreError",
@@ -70,6 +72,53 @@ class AggregateNotFound(DdbesError):
         self.aggregate_type = aggregate_type
         self.aggregate_key = aggregate_key
         super().__init__(f"{aggregate_type} with key {aggregate_key!r} does not exist")
+
+
+class ReducerFailed(DdbesError):
+    """The reducer, or an upcaster before it, raised on an event; the cause is chained.
+
+    Raised by ``commit`` (``stored`` false, ``commit_id`` ``None``): nothing was written and the
+    instance keeps the state and version it had. Raised by ``load``/``hydrate`` (``stored``
+    true): the stored history holds an event the current code rejects; fix the reducer, or add
+    an upcaster that rewrites the event when it is read. ``version`` is the commit's version and
+    ``event_index`` the event's place in it.
+    """
+
+    def __init__(
+        self,
+        *,
+        aggregate_id: str,
+        version: int,
+        commit_id: str | None,
+        event_type: str,
+        event_index: int,
+        stored: bool,
+        upcasting: bool,
+        cause: BaseException,
+    ) -> None:
+        self.aggregate_id = aggregate_id
+        self.version = version
+        self.commit_id = commit_id
+        self.event_type = event_type
+        self.event_index = event_index
+        self.stored = stored
+        who = f"the upcaster for {event_type!r}" if upcasting else "the reducer"
+        what = f"{who} of {aggregate_id} raised {type(cause).__name__}: {cause}"
+        where = f"event {event_index} ({event_type!r})"
+        if stored:
+            message = (
+                f"{what} on {where} of stored commit {commit_id} (version {version}): the "
+                "history holds an event the current code rejects; fix the reducer, or add an "
+                f"upcaster for {event_type!r} that rewrites the event when it is read (README, "
+                f"'Events the reducer rejects'); load(version={version - 1}) still reads the "
+                "state before it"
+            )
+        else:
+            message = (
+                f"{what} on {where} of the commit at version {version}; nothing was written "
+                "and the instance is unchanged: fix the reducer or the event"
+            )
+        super().__init__(message)
 
 
 class ConcurrencyError(DdbesError):

@@ -1,0 +1,83 @@
+"""Folding a commit into a state: upcast its events, then reduce them one by one.
+
+User code (an upcaster or the reducer) that raises is reported as
+:class:`~ddbes.errors.ReducerFailed`, naming the aggregate, the commit and the event, with the
+cause chained. A commit is folded before it is written, so an event the reducer rejects is
+never stored; the same fold replays stored commits, where a rejection names the stored commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from ddbes.errors import DdbesError, ReducerFailed
+from ddbes.model import Commit, Event
+from ddbes.upcasting import Upcasters, upcast_event
+
+__all__ = ["Reducer", "fold_commit"]
+
+Reducer = Callable[[Any, Event, Commit], Any]
+
+
+def fold_commit(
+    state: Any, commit: Commit, reducer: Reducer, upcasters: Upcasters, *, stored: bool
+) -> Any:
+    """The state after ``commit``'s events, upcast, are reduced into ``state``.
+
+    ``stored`` says whether ``commit`` comes from storage (a load) or is about to be written.
+    The reducer may change ``state`` in place even when this raises: the caller restores it.
+
+    Raises:
+        ReducerFailed: the reducer or an upcaster raised (the cause is chained).
+        InvalidEvent: an upcaster chain cannot bring an event up to date (a note names the commit).
+    """
+    if upcasters:
+        commit = _upcast(commit, upcasters, stored=stored)
+    for index, event in enumerate(commit.events):
+        try:
+            state = reducer(state, event, commit)
+        except Exception as exc:
+            raise _failure(commit, index, stored=stored, upcasting=False, cause=exc) from exc
+    return state
+
+
+def _upcast(commit: Commit, upcasters: Upcasters, *, stored: bool) -> Commit:
+    events = []
+    for index, event in enumerate(commit.events):
+        try:
+            events.append(upcast_event(event, upcasters))
+        except DdbesError as exc:
+            exc.add_note(_where(commit, index, stored=stored))
+            raise
+        except Exception as exc:
+            raise _failure(commit, index, stored=stored, upcasting=True, cause=exc) from exc
+    upcast = tuple(events)
+    return commit if upcast == commit.events else replace(commit, events=upcast)
+
+
+def _failure(
+    commit: Commit, index: int, *, stored: bool, upcasting: bool, cause: Exception
+) -> ReducerFailed:
+    event = commit.events[index] if index < len(commit.events) else {}
+    kind = event.get("type") if isinstance(event, dict) else None
+    return ReducerFailed(
+        aggregate_id=commit.aggregate_id,
+        version=commit.version,
+        commit_id=commit.commit_id if stored else None,
+        event_type=kind if isinstance(kind, str) else repr(kind),
+        event_index=index,
+        stored=stored,
+        upcasting=upcasting,
+        cause=cause,
+    )
+
+
+def _where(commit: Commit, index: int, *, stored: bool) -> str:
+    if stored:
+        return (
+            f"in event {index} of stored commit {commit.commit_id} "
+            f"(version {commit.version}) of {commit.aggregate_id}"
+        )
+    return f"in event {index} of the commit at version {commit.version} of {commit.aggregate_id}"
