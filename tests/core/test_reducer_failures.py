@@ -308,3 +308,17 @@ def test_an_instance_that_cannot_be_rebuilt_is_emptied_not_half_applied(
     assert "Ledger:f" in caplog.text and "hydrate" in caplog.text
     failing.failing = False
     assert ledger.hydrate().state == {"entries": ["Opened"], "total": 2}
+
+
+def test_a_failed_commit_puts_a_scalar_state_back_without_reading() -> None:
+    failing = _FailingReads()
+    Bound = Boom.using(commit_store=failing)
+    boom, stale = Bound.load(), Bound.load()
+    assert boom is not None and stale is not None
+    boom.commit({"type": "Good", "n": 2})
+    failing.failing = True  # an int cannot change in place: nothing needs reading back
+    with pytest.raises(ReducerFailed):
+        boom.commit({"type": "Bad"})
+    with pytest.raises(VersionConflict):
+        stale.commit({"type": "Good"})
+    assert (boom.version, boom.state, stale.version, stale.state) == (1, 2, 0, None)

@@ -38,6 +38,11 @@ from ddbes.upcasting import Upcasters, upcasters_checksum
 __all__ = ["Aggregate", "aggregate_command"]
 
 
+_Point = tuple[Any, int, str | None, datetime | None]
+"""An instance's state, version, head commit id and time."""
+_IMMUTABLE = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
 @dataclass(frozen=True, slots=True)
 class _Settings:
     commit_store: CommitStore
@@ -218,15 +223,21 @@ class Aggregate:
         self.head_commit_id = None
         self.head_committed_at = None
 
-    def _restore(self, version: int, settings: _Settings) -> None:
-        """Rebuild the instance at ``version`` after a reducer may have changed its state in place.
+    def _point(self) -> _Point:
+        return (self.state, self.version, self.head_commit_id, self.head_committed_at)
 
-        Only failures pay for this (commits are read again; states are never copied). When they
-        cannot be read, the instance is emptied (version 0): the next ``hydrate()`` rebuilds it.
+    def _restore(self, point: _Point, settings: _Settings) -> None:
+        """Put the instance back at ``point`` after a reducer may have changed its state in place.
+
+        Only failures pay for this: a state that cannot change in place is put back, any other is
+        rebuilt from the commits (states are never copied). When they cannot be read, the
+        instance is emptied (version 0): the next ``hydrate()`` rebuilds it.
         """
-        self._reset()
-        if version == 0:
+        if type(point[0]) in _IMMUTABLE:
+            self.state, self.version, self.head_commit_id, self.head_committed_at = point
             return
+        self._reset()
+        version = point[1]
         try:
             self._hydrate(settings, version, None)
         except Exception as exc:
@@ -256,7 +267,7 @@ class Aggregate:
             raise ValueError(f"version must be >= 0, got {version}")
         until = parse_time(time) if time is not None else None
         settings = self._settings()
-        before = self.version
+        before = self._point()
         try:
             self._hydrate(settings, version, until)
         except (ReducerFailed, InvalidEvent):
@@ -405,13 +416,13 @@ class Aggregate:
         try:
 
             def attempt() -> Commit:
-                before = self.version
+                before = self._point()
                 commit = new_commit(
                     settings.clock,
                     self.aggregate_type,
                     self.key,
                     events,
-                    version=before + 1,
+                    version=self.version + 1,
                     previous=self.head_committed_at,
                 )
                 try:  # the state first: an event the reducer rejects is never written
