@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ddbes.errors import CheckpointConflict
 from ddbes.model import Commit
-from ddbes.ports import CheckpointStore
+from ddbes.ports import CheckpointStore, check_advance, moved_message
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT, part INTEGER, position INTEGER,
@@ -62,10 +62,21 @@ class SQLiteCheckpointStore(_PerThread, CheckpointStore):
     def save(self, name: str, position: int, log_partition: int = 0) -> None:
         if position < 0:
             raise ValueError(f"a checkpoint position must be >= 0, got {position}")
+        self._write(name, position, log_partition, None)
+
+    def advance(self, name: str, position: int, log_partition: int = 0, *, expected: int) -> None:
+        check_advance(position, expected)
+        self._write(name, position, log_partition, expected)
+
+    def _write(self, name: str, position: int, log_partition: int, expected: int | None) -> None:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             current = self.get(name, log_partition)
+            if expected is not None and current != expected:
+                raise CheckpointConflict(
+                    moved_message(name, log_partition, current, expected), current=current
+                )
             if current > position:
                 raise CheckpointConflict(f"checkpoint {name!r} is at {current}, not {position}")
             db.execute(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ddbes._projector_partition import Partition
-from ddbes.errors import CheckpointConflict, StoreUnavailable
+from ddbes.errors import CheckpointConflict, ProjectorConflict, StoreUnavailable
 from ddbes.leases import LeaseKeeper
 from ddbes.ports import CheckpointStore
 from ddbes.retry import RetryPolicy, call_with_retries
@@ -20,12 +20,15 @@ class PartitionCheckpoints:
     """One projector run's checkpoints in a :class:`~ddbes.ports.CheckpointStore`.
 
     Store calls are retried by ``retry`` while the store is unavailable, sleeping with ``nap``.
-    A checkpoint is saved only forward, and only while the projector holds the partition's
-    lease; one that another process moved is read back, and the lease given up.
+    A checkpoint is saved only forward, only from where this run last read or saved it, and
+    only while the projector holds the partition's lease. One that another process moved is read
+    back and the lease given up; with no lease store, the run stops with
+    :class:`~ddbes.errors.ProjectorConflict` (two projectors of one name are at work).
 
     Args:
         store: the checkpoint store.
         name: the projector's name, under which its checkpoints are saved.
+        owner: the projector's identity, for error messages.
         retry, nap: the retry policy for store calls, and how to sleep between attempts.
         log: the projector's logger.
         on_save: called after every save attempt (the projector reports its progress).
@@ -36,6 +39,7 @@ class PartitionCheckpoints:
         store: CheckpointStore,
         *,
         name: str,
+        owner: str,
         retry: RetryPolicy,
         nap: Callable[[float], None],
         log: Any,
@@ -43,6 +47,8 @@ class PartitionCheckpoints:
     ) -> None:
         self._store = store
         self._name = name
+        self._owner = owner
+        self.conflict: ProjectorConflict | None = None
         self._retry = retry
         self._nap = nap
         self._log = log
@@ -60,23 +66,54 @@ class PartitionCheckpoints:
         part.done.clear()
 
     def save(self, part: Partition, keeper: LeaseKeeper | None) -> None:
-        """Save the partition's ``position`` if it moved on and the lease is still held."""
+        """Save the partition's ``position`` if it moved on and the lease is still held.
+
+        The save succeeds only from the position last read or saved (``part.saved``), so a
+        checkpoint moved by another process is noticed: with a lease, the lease is given up;
+        without one, a second projector of this name is at work, and this one stops.
+
+        Raises:
+            ProjectorConflict: no lease store, and another projector moved the checkpoint.
+        """
         position = part.position
+        if self.conflict is not None:
+            return
         if position <= part.saved or (keeper is not None and not keeper.valid(part.number)):
             return
+        expected = part.saved
         try:
-            self._call(lambda: self._store.save(self._name, position, part.number))
+            self._call(
+                lambda: self._store.advance(self._name, position, part.number, expected=expected)
+            )
             part.saved = position
-        except CheckpointConflict:
-            part.saved = self.read(part.number)
+        except CheckpointConflict as conflict:
+            current = conflict.current
+            part.saved = self.read(part.number) if current is None else current
+            if keeper is None:
+                self.conflict = self._duplicate(part, expected)
+                self._log.error("%s", self.conflict)
+                raise self.conflict from conflict
             self._log.warning(
                 "projector %r: another process moved the checkpoint of log partition %d to %d "
-                "(a second projector of this name without a lease store?)",
-                self._name, part.number, part.saved,
+                "(from %d); giving its lease up",
+                self._name, part.number, part.saved, expected,
             )  # fmt: skip
-            if keeper is not None:
-                keeper.lose(part.number)
+            keeper.lose(part.number)
         self._on_save()
+
+    def _duplicate(self, part: Partition, expected: int) -> ProjectorConflict:
+        name = self._name
+        return ProjectorConflict(
+            f"projector {name!r} ({self._owner}) stopped: another projector named {name!r} "
+            f"moved the checkpoint of log partition {part.number} from {expected} to "
+            f"{part.saved} while this one ran, so both were handling the same commits (those "
+            f"after position {expected} may have been handled twice). Run one projector per "
+            f"name, or give every projector named {name!r} the same lease_store=... "
+            "(ddbes.leases) so that they share the work",
+            name=name,
+            log_partition=part.number,
+            current=part.saved,
+        )
 
     def _call(self, action: Callable[[], T]) -> T:
         return call_with_retries(action, self._retry, retry_on=StoreUnavailable, sleep=self._nap)

@@ -10,7 +10,8 @@
      ├── ReducerFailed             the reducer or an upcaster raised on an event (cause chained)
      ├── ConcurrencyError
      │    ├── VersionConflict      another commit already took this version
-     │    └── CommitInProgress     a second ``commit`` on an instance while one is in flight
+     │    ├── CommitInProgress     a second ``commit`` on an instance while one is in flight
+     │    └── ProjectorConflict    another projector of the same name moved the checkpoint
      ├── RetriesExhausted          a retry policy gave up; ``.errors`` lists every failure
      ├── CommitTooLarge            a commit does not fit in one storage item; nothing was written
      ├── StoreError                a storage backend failed
@@ -18,7 +19,8 @@
      │    ├── CorruptItem          a stored record ddbes did not write, or a damaged one
      │    └── CheckpointConflict   a checkpoint would move backwards
      ├── SnapshotUnreadable        a stored snapshot cannot be decoded
-     └── ProjectionFailed          a projector handler kept failing on one commit
+     ├── ProjectionFailed          a projector handler kept failing on one commit
+     └── HandlerTimedOut           a projector handler did not return in time (also a TimeoutError)
 
 Adapters translate their SDK's exceptions into these at one boundary and chain the original
 (``raise ... from exc``), so no botocore or websockets exception ever crosses a port.
@@ -37,9 +39,11 @@ __all__ = [
     "ConfigurationError",
     "CorruptItem",
     "DdbesError",
+    "HandlerTimedOut",
     "InvalidEvent",
     "InvalidFilter",
     "ProjectionFailed",
+    "ProjectorConflict",
     "ReducerFailed",
     "RetriesExhausted",
     "SnapshotUnreadable",
@@ -193,7 +197,15 @@ class CorruptItem(StoreError):
 
 
 class CheckpointConflict(StoreError):
-    """A checkpoint save would move a checkpoint backwards; it was left unchanged."""
+    """A checkpoint save would move a checkpoint backwards, or found it moved by someone else;
+    it was left unchanged.
+
+    ``current`` is the stored position when the store reported it, else ``None``.
+    """
+
+    def __init__(self, message: str, *, current: int | None = None) -> None:
+        self.current = current
+        super().__init__(message)
 
 
 class SnapshotUnreadable(DdbesError):
@@ -217,3 +229,26 @@ class ProjectionFailed(DdbesError):
         self.version = version
         self.log_partition = log_partition
         super().__init__(message)
+
+
+class ProjectorConflict(ConcurrencyError):
+    """Another projector of the same name moved this projector's checkpoint while it ran.
+
+    Two projectors of one name without a lease store would handle every commit twice; the one
+    that notices stops with this error. ``current`` is the position the checkpoint was moved to.
+    """
+
+    def __init__(self, message: str, *, name: str, log_partition: int, current: int) -> None:
+        self.name = name
+        self.log_partition = log_partition
+        self.current = current
+        super().__init__(message)
+
+
+class HandlerTimedOut(DdbesError, TimeoutError):
+    """A projector handler did not return within the projector's ``handler_timeout``.
+
+    It counts as a failure of that handler on that commit: it is retried, then stops the
+    projector with :class:`ProjectionFailed`. Python cannot stop a thread: the call that
+    overran goes on in its own thread, which the projector abandons.
+    """

@@ -17,7 +17,7 @@ from ddbes import codec
 from ddbes._validation import check_commit, check_log_partition, encoded_events
 from ddbes.errors import CheckpointConflict, SnapshotUnreadable, VersionConflict
 from ddbes.model import Commit, Event, Snapshot, log_partition_for
-from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
+from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore, check_advance, moved_message
 
 __all__ = ["InMemoryCheckpointStore", "InMemoryCommitStore", "InMemorySnapshotStore"]
 
@@ -256,6 +256,17 @@ class InMemoryCheckpointStore(CheckpointStore):
             if position < current:
                 raise CheckpointConflict(
                     f"checkpoint {name!r} of log partition {log_partition} is at {current}; "
-                    f"it cannot move back to {position}"
+                    f"it cannot move back to {position}",
+                    current=current,
+                )
+            self._positions[(name, log_partition)] = position
+
+    def advance(self, name: str, position: int, log_partition: int = 0, *, expected: int) -> None:
+        check_advance(position, expected)
+        with self._lock:
+            current = self._positions.get((name, log_partition), 0)
+            if current != expected:
+                raise CheckpointConflict(
+                    moved_message(name, log_partition, current, expected), current=current
                 )
             self._positions[(name, log_partition)] = position

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
+from ddbes.errors import CheckpointConflict
 from ddbes.model import Commit, Snapshot
 
 __all__ = ["CheckpointStore", "Clock", "CommitStore", "SnapshotStore"]
@@ -249,6 +250,46 @@ class CheckpointStore(ABC):
             ValueError: ``position`` is negative.
             StoreUnavailable: the backend failed or cannot be reached.
         """
+
+    def advance(self, name: str, position: int, log_partition: int = 0, *, expected: int) -> None:
+        """Move the checkpoint to ``position``, only if it is still at ``expected``.
+
+        A projector saves with this, ``expected`` being what it last read or saved, so that a
+        second projector of the same name moving the checkpoint under it is noticed.
+
+        This default reads, then saves, which misses a move made between the two calls; adapters
+        override it with one conditional write (the in-memory and DynamoDB stores do).
+
+        Raises:
+            CheckpointConflict: the stored position is not ``expected`` (``current`` says where
+                it is); it is left as is.
+            ValueError: ``position`` is negative or below ``expected``.
+            StoreUnavailable: the backend failed or cannot be reached.
+        """
+        check_advance(position, expected)
+        current = self.get(name, log_partition)
+        if current != expected:
+            raise CheckpointConflict(
+                moved_message(name, log_partition, current, expected), current=current
+            )
+        self.save(name, position, log_partition)
+
+
+def check_advance(position: int, expected: int) -> None:
+    """Refuse a checkpoint advance that is not a move forward from a valid position."""
+    for label, value in (("position", position), ("expected", expected)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"a checkpoint {label} must be an int >= 0, got {value!r}")
+    if position < expected:
+        raise ValueError(f"a checkpoint only moves forward: {expected} -> {position} is back")
+
+
+def moved_message(name: str, log_partition: int, current: int, expected: int) -> str:
+    """The message of a :class:`CheckpointConflict` for a checkpoint moved by someone else."""
+    return (
+        f"checkpoint {name!r} of log partition {log_partition} is at {current}, not at "
+        f"{expected} as expected: another projector of this name moved it"
+    )
 
 
 class Clock(ABC):

@@ -30,6 +30,7 @@ from ddbes._projector_progress import ProgressReporter, ProjectorProgress, measu
 from ddbes.errors import (
     ConfigurationError,
     ProjectionFailed,
+    ProjectorConflict,
     RetriesExhausted,
     StoreUnavailable,
 )
@@ -263,8 +264,8 @@ class Projector:
         self._inside.flag = True
         self._reporter = ProgressReporter(self, self._log)
         checkpoints = PartitionCheckpoints(
-            store, name=self.name, retry=self._retry, nap=self._nap, log=self._log,
-            on_save=self._reporter.report,
+            store, name=self.name, owner=self.owner, retry=self._retry, nap=self._nap,
+            log=self._log, on_save=self._reporter.report,
         )  # fmt: skip
         try:
             self._parts = [Partition(n) for n in range(commits.log_partitions)]
@@ -296,7 +297,7 @@ class Projector:
                 raise self._failure
         except BaseException as exc:
             self._error = exc
-            if not isinstance(exc, ProjectionFailed):
+            if not isinstance(exc, ProjectionFailed | ProjectorConflict):
                 self._log.exception("projector %r stopped by an unexpected error", self.name)
             if self._thread is None or self._thread is not threading.current_thread():
                 raise

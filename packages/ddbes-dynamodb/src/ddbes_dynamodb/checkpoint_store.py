@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ddbes.errors import CheckpointConflict
-from ddbes.ports import CheckpointStore
+from ddbes.ports import CheckpointStore, check_advance, moved_message
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
 from ddbes_dynamodb._errors import ConditionFailed
@@ -21,7 +21,8 @@ class DynamoDBCheckpointStore(CheckpointStore):
     Each (projector name, log partition) is one small item beside the commits (create the table
     with :meth:`DynamoDBCommitStore.create_table`; by default this uses the same one). A save is
     one conditional ``UpdateItem`` that succeeds only when the stored position is not beyond the
-    new one, so two projector processes can never move a checkpoint backwards.
+    new one, so two projector processes can never move a checkpoint backwards; :meth:`advance`
+    is one that succeeds only from the expected position.
 
     Args:
         table_name, client, endpoint_url, region_name, retry_policy, timeouts: as for
@@ -96,5 +97,34 @@ class DynamoDBCheckpointStore(CheckpointStore):
             current = int(item["n"]["N"]) if item and "n" in item else self.get(name, log_partition)
             raise CheckpointConflict(
                 f"checkpoint {name!r} of log partition {log_partition} in table {table.name!r} "
-                f"is at {current}; it cannot move back to {position}"
+                f"is at {current}; it cannot move back to {position}",
+                current=current,
+            ) from None
+
+    def advance(self, name: str, position: int, log_partition: int = 0, *, expected: int) -> None:
+        """One conditional ``UpdateItem``: it succeeds only while the stored position is
+        ``expected`` (or, for 0, while none is stored)."""
+        check_advance(position, expected)
+        condition = "n = :e" if expected else "attribute_not_exists(n) OR n = :e"
+        table = self._table
+        try:
+            table.call(
+                table.client.update_item,
+                "save_checkpoint",
+                TableName=table.name,
+                Key=checkpoint_key(name, log_partition),
+                UpdateExpression="SET n = :n",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={
+                    ":n": {"N": str(position)},
+                    ":e": {"N": str(expected)},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailed as failed:
+            item = failed.item
+            current = int(item["n"]["N"]) if item and "n" in item else self.get(name, log_partition)
+            raise CheckpointConflict(
+                f"{moved_message(name, log_partition, current, expected)} (table {table.name!r})",
+                current=current,
             ) from None

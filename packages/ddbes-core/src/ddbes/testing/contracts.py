@@ -537,6 +537,46 @@ def checkpoint_concurrent_saves_never_go_back(factory: Callable[[], CheckpointSt
     assert store.get("race") == 40
 
 
+def checkpoint_advance_moves_only_from_the_expected_position(
+    factory: Callable[[], CheckpointStore],
+) -> None:
+    store = factory()
+    store.advance("proj", 4, expected=0)
+    store.advance("proj", 4, expected=4)
+    store.advance("proj", 6, log_partition=1, expected=0)
+    conflict = _raises(CheckpointConflict, lambda: store.advance("proj", 9, expected=0))
+    assert isinstance(conflict, CheckpointConflict) and conflict.current == 4
+    assert "'proj'" in str(conflict) and "another projector" in str(conflict)
+    _raises(CheckpointConflict, lambda: store.advance("proj", 9, expected=5))
+    assert (store.get("proj"), store.get("proj", 1)) == (4, 6)
+    _raises(ValueError, lambda: store.advance("proj", 3, expected=4))
+    _raises(ValueError, lambda: store.advance("proj", -1, expected=0))
+    store.advance("proj", 9, expected=4)
+    assert store.get("proj") == 9
+
+
+def checkpoint_concurrent_advances_from_one_position_have_one_winner(
+    factory: Callable[[], CheckpointStore],
+) -> None:
+    store = factory()
+    store.save("race", 10)
+    winners: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def advancer(position: int) -> None:
+        barrier.wait()
+        with contextlib.suppress(CheckpointConflict):
+            store.advance("race", position, expected=10)
+            winners.append(position)
+
+    workers = [threading.Thread(target=advancer, args=(20 + i,)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(winners) == 1 and store.get("race") == winners[0]
+
+
 CHECKPOINT_STORE_CHECKS: dict[str, Callable[[Callable[[], CheckpointStore]], None]] = {
     name.removeprefix("checkpoint_"): check
     for name, check in list(globals().items())
