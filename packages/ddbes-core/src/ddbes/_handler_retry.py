@@ -13,7 +13,14 @@ from ddbes.errors import ProjectionFailed
 from ddbes.model import Commit
 from ddbes.retry import RetryPolicy
 
-__all__ = ["Abandoned", "Handler", "retry_handler", "worker_failure"]
+__all__ = [
+    "Abandoned",
+    "Handler",
+    "commit_label",
+    "handler_label",
+    "retry_handler",
+    "worker_failure",
+]
 
 Handler = Callable[[Commit], object]
 """A projection handler: receives one stored :class:`~ddbes.model.Commit`; its result is ignored."""
@@ -21,6 +28,19 @@ Handler = Callable[[Commit], object]
 
 class Abandoned(Exception):
     """A commit is left unhandled: the projector is stopping or lost the partition's lease."""
+
+
+def handler_label(handler: Handler) -> str:
+    """A handler's name, for messages."""
+    return str(getattr(handler, "__qualname__", None) or repr(handler))
+
+
+def commit_label(commit: Commit, log_partition: int) -> str:
+    """Which commit, for messages: ``commit at position … (aggregate version …, commit …)``."""
+    return (
+        f"commit at position {commit.position} of log partition {log_partition} "
+        f"({commit.aggregate_id} version {commit.version}, commit {commit.commit_id})"
+    )
 
 
 def retry_handler(
@@ -33,16 +53,15 @@ def retry_handler(
     policy: RetryPolicy,
     log: Any,
     pause: Callable[[float], None],
+    call: Callable[[Handler, Commit], object],
 ) -> None:
     """Retry a failed handler by the policy; raise ProjectionFailed when it keeps failing.
 
-    ``pause`` sleeps between attempts and raises :class:`Abandoned` when the projector stops.
+    ``pause`` sleeps between attempts and raises :class:`Abandoned` when the projector stops;
+    ``call`` calls the handler (under the projector's handler timeout, if it has one).
     """
-    label = getattr(handler, "__qualname__", repr(handler))
-    where = (
-        f"commit at position {commit.position} of log partition {log_partition} "
-        f"({commit.aggregate_id} version {commit.version}, commit {commit.commit_id})"
-    )
+    label = handler_label(handler)
+    where = commit_label(commit, log_partition)
     for attempt in range(1, policy.max_attempts):
         delay = policy.delay(attempt)
         log.warning(
@@ -52,7 +71,7 @@ def retry_handler(
         )  # fmt: skip
         pause(delay)
         try:
-            handler(commit)
+            call(handler, commit)
             return
         except Exception as exc:
             error = exc

@@ -1,0 +1,123 @@
+"""Handler calls: a commit goes to its type's handler and to ``"*"``, timed and retried.
+
+:class:`HandlerCalls` picks a commit's handlers, calls them (under the projector's handler
+timeout, if it has one: :mod:`ddbes._handler_timeout`), retries a failing one by the policy
+(:mod:`ddbes._handler_retry`), and knows which commits are being handled right now, so that a
+projector that does not stop in time can say why.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from ddbes._handler_retry import Handler, retry_handler
+from ddbes._handler_timeout import TimedHandlers
+from ddbes.model import Commit
+from ddbes.retry import RetryPolicy
+
+__all__ = ["HandlerCalls", "check_handler_timeout"]
+
+
+def check_handler_timeout(value: object) -> float | None:
+    """``handler_timeout`` as seconds, or ``None``.
+
+    Raises:
+        ValueError: it is neither ``None`` nor a positive number.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(
+            f"handler_timeout must be None or a positive number of seconds, got {value!r}"
+        )
+    return float(value)
+
+
+class HandlerCalls:
+    """One projector's handlers, and the calls of them in progress.
+
+    Args:
+        handlers: aggregate type (or ``"*"``) -> handler.
+        projector: the projector's name, for messages.
+        timeout: seconds a handler call may take, or ``None``.
+        policy: how a failing handler is retried.
+        pause: sleeps between attempts; raises ``Abandoned`` when the projector stops.
+        on_thread: run first on every thread that calls handlers for the projector.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        *,
+        projector: str,
+        timeout: float | None,
+        policy: RetryPolicy,
+        pause: Callable[[float], None],
+        on_thread: Callable[[], None],
+    ) -> None:
+        self.handlers = dict(handlers)
+        self.timeout = timeout
+        self.running: dict[int, tuple[Commit, int, float]] = {}
+        """Thread id -> (commit, log partition, monotonic start) of the commits in hand."""
+        self._table: dict[str, tuple[Handler, ...]] = {}
+        self._projector = projector
+        self._policy = policy
+        self._pause = pause
+        self._on_thread = on_thread
+        self._timed: TimedHandlers | None = None
+        self._log: Any = None
+
+    def open(self, log: Any) -> None:
+        """Get ready for a run that logs to ``log``."""
+        self._log = log
+        if self.timeout is not None:
+            self._timed = TimedHandlers(
+                self.timeout, projector=self._projector, log=log, on_start=self._on_thread
+            )
+
+    def close(self) -> None:
+        """End a run: let idle helper threads go."""
+        if self._timed is not None:
+            self._timed.close()
+            self._timed = None
+
+    def handle(self, commit: Commit, log_partition: int) -> None:
+        """Hand a commit to its handlers, retrying a failing one by the policy.
+
+        Raises:
+            ProjectionFailed: a handler kept failing (or overrunning the timeout).
+            Abandoned: the projector stopped during a retry's pause.
+        """
+        handlers = self._table.get(commit.aggregate_type)
+        timed, running, thread = self._timed, self.running, threading.get_ident()
+        running[thread] = (commit, log_partition, time.monotonic())
+        try:
+            for handler in handlers if handlers is not None else self._handlers_for(commit):
+                try:
+                    if timed is None:
+                        handler(commit)
+                    else:
+                        timed.call(handler, commit, log_partition)
+                except Exception as exc:
+                    retry_handler(
+                        handler, commit, log_partition, exc,
+                        projector=self._projector, policy=self._policy, log=self._log,
+                        pause=self._pause,
+                        call=partial(timed.call, log_partition=log_partition) if timed else _call,
+                    )  # fmt: skip
+        finally:
+            del running[thread]
+
+    def _handlers_for(self, commit: Commit) -> tuple[Handler, ...]:
+        kind = commit.aggregate_type
+        found = tuple(h for h in (self.handlers.get(kind), self.handlers.get("*")) if h)
+        self._table[kind] = found
+        return found
+
+
+def _call(handler: Handler, commit: Commit) -> object:
+    return handler(commit)
