@@ -50,13 +50,13 @@ def test_a_handler_that_hangs_times_out_is_retried_then_stops_the_projector(
 
     projector = Projector(
         {"Cart": index_cart}, name="p", commit_store=store, checkpoint_store=checkpoints,
-        retry=FAST_RETRY, handler_timeout=0.1, parallel=parallel,
+        retry=FAST_RETRY, handler_timeout=0.5, parallel=parallel,
     )  # fmt: skip
     started = time.monotonic()
     with pytest.raises(ProjectionFailed) as failed:
         projector.run()
 
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20  # 4 attempts of 0.5 s, not for ever
     error = failed.value
     assert error.position == 3 and error.aggregate_id == "Cart:k0"
     message = str(error)
@@ -64,7 +64,7 @@ def test_a_handler_that_hangs_times_out_is_retried_then_stops_the_projector(
     assert "position 3" in message and "HandlerTimedOut" in message
     cause = error.__cause__
     assert isinstance(cause, HandlerTimedOut) and isinstance(cause, TimeoutError)
-    assert "did not return within handler_timeout=0.1 s" in str(cause)
+    assert "did not return within handler_timeout=0.5 s" in str(cause)
     assert "index_cart" in str(cause) and "Python cannot stop a thread" in str(cause)
     assert len(hung) == FAST_RETRY.max_attempts  # every attempt ran on a fresh thread
     assert all(thread.daemon and thread.is_alive() for thread in hung)
@@ -95,7 +95,7 @@ def test_a_handler_that_hangs_once_is_retried_and_nothing_is_skipped(
 
     Projector(
         {"Cart": handle}, name="p", commit_store=store, checkpoint_store=checkpoints,
-        retry=FAST_RETRY, handler_timeout=0.1,
+        retry=FAST_RETRY, handler_timeout=1,
     ).run()  # fmt: skip
 
     assert seen == list(range(1, 11)) and checkpoints.get("p") == 10
@@ -123,7 +123,7 @@ def test_stop_with_a_timeout_raises_when_a_handler_hangs_and_says_where(
     with pytest.raises(TimeoutError) as info:
         projector.stop(timeout=0.2)
 
-    assert 0.2 <= time.monotonic() - started < 3
+    assert 0.2 <= time.monotonic() - started < 10
     message = str(info.value)
     assert "projector 'p' did not stop within 0.2 s" in message
     assert "position 2 of log partition 0 (Cart:k1 version 1" in message
@@ -148,13 +148,11 @@ def test_with_a_handler_timeout_stop_ends_the_projector_even_while_a_handler_han
 
     projector = Projector(
         {"Cart": handle}, name="p", commit_store=store, checkpoint_store=checkpoints,
-        handler_timeout=0.3, poll_interval=0.01,
+        handler_timeout=0.5, poll_interval=0.01,
     )  # fmt: skip
     projector.start()
     assert hanging.wait(5)
-    started = time.monotonic()
-    assert projector.stop(timeout=5) is None
-    assert time.monotonic() - started < 2  # the handler timeout, not the hang
+    assert projector.stop(timeout=10) is None  # the handler timeout, not the hang
     assert not projector.running
     assert checkpoints.get("p") == 1  # commit 2 was not handled: it is not skipped
 
@@ -173,11 +171,11 @@ def test_a_handler_under_a_timeout_may_stop_its_own_projector(
 
     projector = Projector(
         {"Cart": handle}, name="p", commit_store=store, checkpoint_store=checkpoints,
-        handler_timeout=5,
+        handler_timeout=30,
     )  # fmt: skip
     started = time.monotonic()
     projector.run()
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10  # not the 30 s handler timeout
     assert seen == [1, 2, 3, 4, 5] and checkpoints.get("p") == 5
 
 
