@@ -35,6 +35,7 @@ BAD_PAYLOADS = [
     [{"no": "type"}],  # no type
     [{"type": ""}],  # an empty type
     [{"type": "Good", "n": 1}, 42],  # one good event, one bad
+    [{"type": "NotJson", "n": float("nan")}],  # Python's json reads NaN; no frame can carry it
 ]
 
 
@@ -81,7 +82,7 @@ def _inject_in_dynamodb(store: DynamoDBCommitStore, key: str, events: list[Any])
 
 
 def _write_history(store: CommitStore, inject: Any) -> list[str]:
-    """good, four bad commits, good: the types every unfiltered client must see, in order."""
+    """good, five bad commits, good: the types every unfiltered client must see, in order."""
     log = Log(store)
     log.commit("Cart", {"type": "Good", "n": 0}, key="first")
     for index, events in enumerate(BAD_PAYLOADS):
