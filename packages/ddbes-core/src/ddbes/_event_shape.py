@@ -43,7 +43,10 @@ def check_event_shapes(events: Sequence[Any], where: str) -> None:
 
 
 def _check_depth(event: dict[str, Any], what: str) -> None:
-    stack: list[tuple[Any, int]] = [(event, 1)]
+    nested = [(value, 2) for value in event.values() if isinstance(value, (dict, list, tuple))]
+    if not nested:
+        return  # the common flat event
+    stack: list[tuple[Any, int]] = nested
     while stack:
         value, depth = stack.pop()
         if depth > MAX_EVENT_DEPTH:
