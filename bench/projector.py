@@ -257,7 +257,7 @@ def load_dynamodb(endpoint: str) -> tuple[CommitStore, Callable[[], CheckpointSt
     from ddbes._validation import encoded_events
     from ddbes.model import log_partition_for
     from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore
-    from ddbes_dynamodb._items import commit_items, item_overhead, keys_pk, pad
+    from ddbes_dynamodb._items import commit_items, keys_pk, pad
 
     table = f"bench-projector-{uuid.uuid4().hex[:8]}"
     store = DynamoDBCommitStore(table, endpoint_url=endpoint)
@@ -266,7 +266,7 @@ def load_dynamodb(endpoint: str) -> tuple[CommitStore, Callable[[], CheckpointSt
     items: list[dict[str, Any]] = []
     for commit in log_commits():
         partition = log_partition_for(commit.aggregate_type, commit.aggregate_key, 1)
-        payload, compressed = encoded_events(commit, item_overhead(commit, partition))
+        payload, compressed = encoded_events(commit)
         commit_item, log_item = commit_items(commit, partition, payload, compressed)
         position = heads[partition] = heads.get(partition, 0) + 1
         commit_item["n"] = {"N": str(position)}

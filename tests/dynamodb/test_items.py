@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from ddbes._validation import MAX_ITEM_BYTES, encoded_events
+from ddbes._validation import (
+    ITEM_OVERHEAD_BYTES,
+    MAX_ITEM_BYTES,
+    MAX_KEY_BYTES,
+    MAX_TYPE_AND_KEY_BYTES,
+    encoded_events,
+)
 from ddbes.codec import compress, encode_events
 from ddbes.errors import CommitTooLarge
 from ddbes_dynamodb import DynamoDBCommitStore
@@ -85,7 +91,7 @@ def test_keys_too_long_for_dynamodb_are_refused_before_writing(
     store = any_tables.commit_store()
     with pytest.raises(ValueError, match="1024"):
         store.append(commit("k" * 1025, 1))
-    with pytest.raises(ValueError, match="2048"):
+    with pytest.raises(ValueError, match="over the limit of 2040"):
         store.append(commit("k", 1, aggregate_type="T" * 2100))
     with pytest.raises(ValueError, match="Unicode"):
         store.append(commit("bad\ud800", 1))
@@ -206,3 +212,20 @@ def test_an_aggregate_of_ten_thousand_commits_loads_whole(any_tables: DynamoDBTa
     assert [c.commit_id for c in store.read_log(after=10_000)] == [appended.commit_id]
     assert store.head_position() == 10_001
     assert list(store.aggregate_keys("Cart")) == ["long"]
+
+
+def test_the_core_size_allowance_covers_every_dynamodb_item() -> None:
+    """Both adapters refuse at the core's reckoning, which must never be under DynamoDB's."""
+    for aggregate_type, key in [
+        ("T", "k"),
+        ("é" * ((MAX_TYPE_AND_KEY_BYTES - MAX_KEY_BYTES) // 2), "k" * MAX_KEY_BYTES),
+        ("T" * 9, "x"),
+        ("T" * 99, "x" * 900),
+    ]:
+        for commit_id in ("c", "x" * 36, "y" * 300):
+            candidate = commit(key, 999_999, aggregate_type=aggregate_type, commit_id=commit_id)
+            allowance = ITEM_OVERHEAD_BYTES + sum(
+                len(text.encode()) for text in (aggregate_type, key, commit_id)
+            )
+            for partition in (0, 9, 999):
+                assert item_overhead(candidate, partition) <= allowance

@@ -1,47 +1,155 @@
-"""Checks shared by every adapter, so that all of them refuse the same malformed input."""
+"""Checks shared by every adapter, so that all of them refuse the same malformed input.
+
+The limits are DynamoDB's, held by every commit store, so that what passes in memory passes in
+production (see ``docs/reliability.md``):
+
+- aggregate type, key and commit id: valid Unicode (no lone surrogates); the key at most
+  :data:`MAX_KEY_BYTES` in UTF-8, type and key together at most :data:`MAX_TYPE_AND_KEY_BYTES`
+  (a ``ValueError``);
+- events: JSON objects with a non-empty string ``"type"`` and string keys, nested at most
+  :data:`MAX_EVENT_DEPTH` levels, with no NaN or infinities and nothing JSON cannot hold
+  (an :class:`~ddbes.errors.InvalidEvent`);
+- the stored item: at most :data:`MAX_ITEM_BYTES` (a :class:`~ddbes.errors.CommitTooLarge`).
+"""
 
 from __future__ import annotations
 
+from ddbes._event_shape import MAX_EVENT_DEPTH, check_event_shapes
 from ddbes.codec import COMPRESSION_THRESHOLD, compress, encode_events
-from ddbes.errors import CommitTooLarge
+from ddbes.errors import CommitTooLarge, InvalidEvent
 from ddbes.model import Commit
 
-__all__ = ["MAX_ITEM_BYTES", "check_commit", "check_log_partition", "encoded_events"]
+__all__ = [
+    "ITEM_OVERHEAD_BYTES",
+    "MAX_EVENT_DEPTH",
+    "MAX_ITEM_BYTES",
+    "MAX_KEY_BYTES",
+    "MAX_TYPE_AND_KEY_BYTES",
+    "MAX_VERSION",
+    "check_commit",
+    "check_event_shapes",
+    "check_log_partition",
+    "encoded_events",
+    "stored_size",
+]
 
 MAX_ITEM_BYTES = 400 * 1024
 """DynamoDB's item size limit; every commit store holds commits to it."""
 
+ITEM_OVERHEAD_BYTES = 128
+"""What a stored commit needs besides its events, type, key and commit id: attribute names,
+the version, the time, the position. An upper bound of every adapter's real overhead (the
+DynamoDB adapter's is under 100 bytes), so every store refuses at the same size."""
+
+MAX_KEY_BYTES = 1024
+"""An aggregate key's limit in UTF-8 bytes: DynamoDB's sort key limit (the key registry sorts
+by aggregate key)."""
+
+MAX_TYPE_AND_KEY_BYTES = 2040
+"""The limit of an aggregate type and key together, in UTF-8 bytes: DynamoDB's partition key
+limit (2048 bytes) less the commit partition key's prefix (at most 8 bytes)."""
+
+MAX_VERSION = 10**12 - 1
+"""The largest version a store holds (the DynamoDB adapter's sort keys have 12 digits)."""
+
 
 def check_commit(commit: Commit) -> None:
-    """Raise ``ValueError`` for a commit no store may accept."""
+    """Raise for a commit no store may accept.
+
+    Raises:
+        ValueError: the version, type, key, commit id or time is malformed or over a limit.
+        InvalidEvent: an event is not a JSON object with a non-empty string ``"type"``, has
+            non-string keys, or nests deeper than :data:`MAX_EVENT_DEPTH`.
+    """
     if (
         not isinstance(commit.version, int)
         or isinstance(commit.version, bool)
-        or commit.version < 1
+        or not 1 <= commit.version <= MAX_VERSION
     ):
-        raise ValueError(f"commit version must be an int >= 1, got {commit.version!r}")
+        raise ValueError(
+            f"commit version must be an int in 1..{MAX_VERSION}, got {commit.version!r}"
+        )
     if not commit.aggregate_type or not isinstance(commit.aggregate_type, str):
         raise ValueError("commit aggregate_type must be a non-empty string")
     if not commit.aggregate_key or not isinstance(commit.aggregate_key, str):
         raise ValueError("commit aggregate_key must be a non-empty string")
     if not commit.commit_id or not isinstance(commit.commit_id, str):
         raise ValueError("commit_id must be a non-empty string")
-    if not commit.events:
-        raise ValueError("a commit needs at least one event")
     if commit.committed_at.tzinfo is None:
         raise ValueError("committed_at must be an aware datetime")
+    _check_key_sizes(commit)
+    if not isinstance(commit.events, (tuple, list)):
+        raise InvalidEvent(
+            f"the events of a commit to {_where(commit)} must be a tuple of dicts, "
+            f"not {type(commit.events).__name__}"
+        )
+    if not commit.events:
+        raise ValueError("a commit needs at least one event")
+    check_event_shapes(commit.events, _where(commit))
 
 
-def encoded_events(commit: Commit, overhead: int = 0) -> tuple[bytes, bool]:
+def _where(commit: Commit) -> str:
+    return f"{commit.aggregate_type}:{commit.aggregate_key!r}"
+
+
+def _utf8_bytes(text: str, what: str) -> int:
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} {text[:64]!r} is not valid Unicode text ({exc.reason} at index "
+            f"{exc.start}): a lone surrogate cannot be stored; decode the text properly"
+        ) from None
+
+
+def _check_key_sizes(commit: Commit) -> None:
+    type_bytes = _utf8_bytes(commit.aggregate_type, "aggregate type")
+    key_bytes = _utf8_bytes(commit.aggregate_key, "aggregate key")
+    _utf8_bytes(commit.commit_id, "commit_id")
+    if key_bytes > MAX_KEY_BYTES:
+        raise ValueError(
+            f"the aggregate key of {commit.aggregate_type} starting {commit.aggregate_key[:40]!r} "
+            f"is {key_bytes} bytes in UTF-8, over the limit of {MAX_KEY_BYTES}: use a shorter "
+            "key (a hash of a long natural key, for example)"
+        )
+    if type_bytes + key_bytes > MAX_TYPE_AND_KEY_BYTES:
+        raise ValueError(
+            f"aggregate type {commit.aggregate_type[:40]!r} and its key are "
+            f"{type_bytes + key_bytes} bytes together in UTF-8, over the limit of "
+            f"{MAX_TYPE_AND_KEY_BYTES}: use a shorter type name or key"
+        )
+
+
+def stored_size(commit: Commit, payload: bytes) -> int:
+    """The bytes a commit whose events are stored as ``payload`` counts against
+    :data:`MAX_ITEM_BYTES`, by the same reckoning in every store."""
+    return (
+        len(payload)
+        + ITEM_OVERHEAD_BYTES
+        + len(commit.aggregate_type.encode())
+        + len(commit.aggregate_key.encode())
+        + len(commit.commit_id.encode())
+    )
+
+
+def encoded_events(commit: Commit) -> tuple[bytes, bool]:
     """The commit's events as stored (compressed when that pays) and whether they are compressed.
 
+    Call :func:`check_commit` first.
+
     Raises:
-        CommitTooLarge: the stored item would exceed :data:`MAX_ITEM_BYTES` with ``overhead``
-            bytes of keys and attributes besides the events.
+        InvalidEvent: an event holds NaN, an infinity, a lone surrogate or a value JSON cannot
+            represent.
+        CommitTooLarge: the stored item would exceed :data:`MAX_ITEM_BYTES`.
     """
-    raw = encode_events(commit.events)
+    try:
+        raw = encode_events(commit.events)
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise InvalidEvent(
+            f"the events of a commit to {_where(commit)} cannot be stored as JSON: {exc}"
+        ) from exc
     payload, compressed = compress(raw) if len(raw) >= COMPRESSION_THRESHOLD else (raw, False)
-    size = len(payload) + overhead
+    size = stored_size(commit, payload)
     if size > MAX_ITEM_BYTES:
         raise CommitTooLarge(commit.aggregate_id, size, MAX_ITEM_BYTES)
     return payload, compressed

@@ -1,7 +1,9 @@
 """The codec: how events, states and times become bytes and come back.
 
-Events come back exactly as storage returns them: JSON types only, with ``datetime``, ``date``
-and ``UUID`` values turned into strings (datetimes as ISO-8601; aware ones in UTC with a ``Z``).
+Events come back exactly as storage returns them: JSON types only, with ``datetime``, ``date``,
+``UUID`` and ``Decimal`` values turned into strings (datetimes as ISO-8601; aware ones in UTC with
+a ``Z``; decimals as ``str(value)``, every digit and the exponent kept, so ``Decimal(text)`` gives
+back an equal decimal with the same digits: money never passes through a float).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from ddbes._event_shape import check_event_shapes
 from ddbes.errors import InvalidEvent
 from ddbes.model import Event
 
@@ -40,6 +44,10 @@ def _default(value: object) -> object:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"Decimal({str(value)!r}) is not a number JSON can hold")
         return str(value)
     if isinstance(value, (set, frozenset)):
         raise TypeError(f"a {type(value).__name__} is not JSON: use a list")
@@ -74,7 +82,8 @@ def normalize_events(
 
     Raises:
         InvalidEvent: an event is not a dict, lacks a non-empty string ``"type"``, has non-string
-            keys, or holds a value JSON cannot represent; or there are no events at all.
+            keys, nests deeper than :data:`ddbes._event_shape.MAX_EVENT_DEPTH` levels, or holds a
+            value JSON cannot represent (NaN and infinities included); or there are no events.
     """
     where = f" for {aggregate_id}" if aggregate_id else ""
     if isinstance(events, Mapping):
@@ -86,14 +95,7 @@ def normalize_events(
     listed = list(events)
     if not listed:
         raise InvalidEvent(f"a commit{where} needs at least one event")
-    for index, event in enumerate(listed):
-        if not isinstance(event, dict):
-            raise InvalidEvent(f"event {index}{where} is a {type(event).__name__}, not a dict")
-        kind = event.get("type")
-        if not isinstance(kind, str) or not kind:
-            raise InvalidEvent(
-                f"event {index}{where} needs a non-empty string 'type', got {kind!r}"
-            )
+    check_event_shapes(listed, aggregate_id or "the commit")
     try:
         text = _ENCODER.encode(listed)
         if not text.isascii():
@@ -101,9 +103,6 @@ def normalize_events(
     except (TypeError, ValueError) as exc:
         raise InvalidEvent(f"events{where} are not JSON-serializable: {exc}") from exc
     decoded: list[Event] = _DECODER.decode(text)
-    for index, event in enumerate(decoded):
-        if event.keys() != listed[index].keys():
-            raise InvalidEvent(f"event {index}{where} has keys that are not strings")
     return tuple(decoded)
 
 

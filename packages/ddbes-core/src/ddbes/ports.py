@@ -105,8 +105,13 @@ class CommitStore(ABC):
             StoreUnavailable: the backend failed or timed out; the outcome is unknown, so retry
                 with the same commit.
             ConfigurationError: the backing table or resource does not exist.
+            InvalidEvent: an event is not a JSON object with a non-empty string ``"type"``
+                and string keys, nests deeper than 32 levels, or holds NaN, an infinity, a lone
+                surrogate or another value JSON cannot hold; nothing was written.
             ValueError: the commit is malformed (version below 1, empty type or key, no events,
-                a naive ``committed_at``).
+                a naive ``committed_at``), or its type or key is over a limit every store holds
+                to, DynamoDB's: not valid Unicode, a key over 1024 UTF-8 bytes, or type and key
+                over 2040 bytes together.
         """
 
     @abstractmethod

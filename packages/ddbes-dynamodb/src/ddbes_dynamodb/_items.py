@@ -37,7 +37,6 @@ __all__ = [
     "META_KEY",
     "UNSEQUENCED_INDEX",
     "Item",
-    "check_key_sizes",
     "checkpoint_key",
     "commit_items",
     "commit_pk",
@@ -238,21 +237,3 @@ def keys_fit(pk: str, sort_key: str) -> bool:
         )
     except UnicodeEncodeError:
         return False
-
-
-def check_key_sizes(pk: str, aggregate_key: str) -> None:
-    """Raise ``ValueError`` unless DynamoDB can hold this commit's keys."""
-    try:
-        pk_bytes = len(pk.encode())
-        key_bytes = len(aggregate_key.encode())
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"aggregate type and key must be valid Unicode text: {exc}") from exc
-    if key_bytes > MAX_SORT_KEY_BYTES:
-        raise ValueError(
-            f"aggregate key is {key_bytes} bytes in UTF-8; DynamoDB keys allow {MAX_SORT_KEY_BYTES}"
-        )
-    if pk_bytes > MAX_PARTITION_KEY_BYTES:
-        raise ValueError(
-            f"aggregate type and key are {pk_bytes} bytes together in UTF-8; DynamoDB keys allow "
-            f"{MAX_PARTITION_KEY_BYTES}"
-        )

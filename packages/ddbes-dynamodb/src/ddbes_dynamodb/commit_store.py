@@ -20,7 +20,6 @@ from ddbes_dynamodb._commit_writer import CommitWriter
 from ddbes_dynamodb._items import (
     MAX_NUMBER,
     Item,
-    check_key_sizes,
     commit_items,
     commit_pk,
     decode_commit_item,
@@ -168,13 +167,8 @@ class DynamoDBCommitStore(CommitStore):
         check_commit(commit)
         aggregate_type = commit.aggregate_type
         aggregate_key = commit.aggregate_key
-        version = commit.version
-        if version > MAX_NUMBER:
-            raise ValueError(f"commit version must be at most {MAX_NUMBER}, got {version}")
-        pk = commit_pk(aggregate_type, aggregate_key)
-        check_key_sizes(pk, aggregate_key)
         partition = log_partition_for(aggregate_type, aggregate_key, self.log_partitions)
-        payload, compressed = encoded_events(commit, item_overhead(commit, partition))
+        payload, compressed = encoded_events(commit)
         commit_item, log_item = commit_items(commit, partition, payload, compressed)
         registry = {"p": {"S": keys_pk(aggregate_type)}, "s": {"S": aggregate_key}}
         size = 2 * (len(payload) + item_overhead(commit, partition))

@@ -6,19 +6,25 @@ a commit on moto costs time proportional to the whole table: about 50 ms at 1,00
 seconds at 10,000, which makes the embedded default and the moto test runs quadratic.
 
 :func:`patch_moto_transactions` keeps moto's semantics (all actions apply or none) but saves
-and restores only the items the transaction touches. Call it once in a process that runs moto's
+and restores only the items the transaction touches. It also holds moto to DynamoDB's item size
+limit (400 KB, 409,600 bytes, where moto stops at 405,000) and makes it count a binary attribute
+at its size, not at the length of its base64 text (4/3 of it): otherwise commits that DynamoDB
+stores would be refused as too large. Call it once in a process that runs moto's
 backend in-process (``ThreadedMotoServer``, the serialized werkzeug server, or ``mock_aws``)
 before the first transaction; it is idempotent. moto is imported only when it is called.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 from typing import Any
 
 __all__ = ["patch_moto_transactions"]
 
 _MARK = "_ddbes_item_level_rollback"
+_DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
 
 
 def patch_moto_transactions() -> bool:
@@ -31,6 +37,8 @@ def patch_moto_transactions() -> bool:
         ImportError: moto is not installed.
     """
     from moto.dynamodb import models  # noqa: PLC0415 (moto is optional)
+    from moto.dynamodb.exceptions import ItemSizeTooLarge  # noqa: PLC0415
+    from moto.dynamodb.models import dynamo_type  # noqa: PLC0415
     from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: PLC0415
     from moto.dynamodb.models.table import Table  # noqa: PLC0415
 
@@ -89,7 +97,28 @@ def patch_moto_transactions() -> bool:
             _restore(saved)
             raise
 
+    original_size = DynamoType.size
+
+    def size(self: Any) -> int:
+        if self.is_binary() and isinstance(self.value, str):
+            try:
+                return len(base64.b64decode(self.value, validate=True))
+            except (binascii.Error, ValueError):
+                pass  # not base64 after all: count it as moto does
+        return int(original_size(self))
+
+    def _size(value: Any) -> int:
+        return int(value.size()) if type(value) is DynamoType else len(str(value).encode())
+
+    def setitem(self: Any, key: str, value: Any) -> None:
+        total = sum(len(k.encode()) + _size(v) for k, v in self.items() if k != key)
+        if total + len(key.encode()) + _size(value) > _DYNAMODB_MAX_ITEM_BYTES:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self, key, value)
+
     setattr(transact_write_items, _MARK, True)
+    setattr(DynamoType, "size", size)  # noqa: B010 (mypy refuses assigning a method)
+    setattr(dynamo_type.LimitedSizeDict, "__setitem__", setitem)  # noqa: B010
     # Only transact_write_items deep-copies Table objects in that module.
     module: Any = models
     module.copy = _TablesAreNotCopied

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from ddbes_ws import protocol
 from ddbes_ws._buffer import Buffer
-from ddbes_ws._items import Checkpoint, closed_error, items, server_error
+from ddbes_ws._items import Checkpoint, closed_error, items, malformed_entries, server_error
 from ddbes_ws._tls import describe_connect_error
 from ddbes_ws.errors import StreamError, StreamRefused, StreamUnavailable
 
@@ -182,11 +182,32 @@ class Connection:
                 await self._buffer.put((item, index == len(frame_items) - 1))
             assert self.received is not None
             self.received[frame["logPartition"]] = frame["position"]
+            bad = malformed_entries(frame)
+            if bad:
+                self._skipped(frame, bad)
+                if not frame_items:  # nothing to consume: move the position past it anyway
+                    await self._buffer.put(Checkpoint(tuple(self.received)))
         elif kind == "checkpoint":
             await self._buffer.put(Checkpoint(tuple(frame["position"])))
             self.received = list(frame["position"])
         elif kind == "error":
             raise _Fatal(server_error(frame))
+
+    def _skipped(self, frame: dict[str, Any], bad: list[int]) -> None:
+        """Log a commit whose events are malformed (once: each commit comes in one frame)."""
+        _log.warning(
+            "skipping malformed events %s of commit %s:%s version %s (commit id %s) at position "
+            "%s of log partition %s from %s: an event must be an object with a non-empty string "
+            "'type'; the stream goes on",
+            bad[:10],
+            frame.get("aggregateType"),
+            frame.get("aggregateKey"),
+            frame.get("version"),
+            frame.get("commitId"),
+            frame.get("position"),
+            frame.get("logPartition"),
+            self.url,
+        )
 
     async def run(self, ws: ClientConnection) -> None:
         """Pump ``ws`` (opened by :meth:`open`), reconnecting as needed, until the stream ends."""

@@ -8,6 +8,10 @@ Filter work is charged to each session's :class:`~ddbes_ws._budget.FilterBudget`
 budget is left out of the fan-out (:meth:`Fanout.publish` returns it) and catches up on its own,
 paced, so an expensive filter slows its own client only. Sessions with identical filters share
 one compiled filter and its answers (``_sharing``).
+
+A stored event that is not an object with a string ``type`` (written before stores validated
+events, or by another tool) is never sent: it is logged once per commit, and the stream goes on
+past it, so that no client stalls or crashes on it.
 """
 
 from __future__ import annotations
@@ -15,15 +19,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 from ddbes.errors import InvalidFilter
+from ddbes.filters import EventFilter
 from ddbes.model import Commit
 from ddbes_ws import protocol
 from ddbes_ws._session import Frame, Session
 from ddbes_ws.protocol import CloseCode
 
-__all__ = ["Fanout"]
+__all__ = ["Fanout", "malformed_events"]
+
+_REPORTED_COMMITS = 4096
+"""How many malformed commits the fan-out remembers having logged (each is logged once)."""
+
+
+def malformed_events(commit: Commit) -> list[int]:
+    """The indexes of ``commit``'s events that are not objects with a non-empty string type."""
+    return [
+        index
+        for index, event in enumerate(commit.events)
+        if type(event) is not dict or type(event.get("type")) is not str or not event["type"]
+    ]
+
 
 _WORTH_REMEMBERING = 20e-6
 """Seconds of filter work above which the answer is kept for sessions sharing the filter."""
@@ -40,6 +59,7 @@ class Fanout:
         self._buffer_size = buffer_size
         self._log = log
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reported: OrderedDict[tuple[int, int, str], None] = OrderedDict()
 
     def subscribe(self, session: Session) -> None:
         self.subscribers.add(session)
@@ -79,7 +99,7 @@ class Fanout:
         if indexes is None:
             started = time.perf_counter()
             try:
-                indexes = shared.compiled.matching_events(commit)
+                indexes = self._matching(shared.compiled, p, commit)
             except InvalidFilter as exc:
                 indexes = exc
             finished = time.perf_counter()
@@ -91,23 +111,63 @@ class Fanout:
             self._log.warning("closing %s: %s", session.peer, indexes)
             self.close(session, CloseCode.FILTER_TOO_EXPENSIVE, "a pattern is too expensive")
             return
-        if not indexes:
+        frames: list[bytes] = []
+        try:
+            if session.legacy:
+                for index in indexes:
+                    frame = cache.get(index)
+                    if frame is None:
+                        frame = cache[index] = protocol.legacy_frame(commit, index).encode()
+                    frames.append(frame)
+            elif indexes:
+                key = tuple(indexes)
+                frame = cache.get(key)
+                if frame is None:
+                    frame = cache[key] = protocol.commit_frame(commit, indexes).encode()
+                frames.append(frame)
+        except (ValueError, TypeError, RecursionError) as exc:
+            self._report(p, commit, f"its events cannot be sent as JSON ({exc})")
+            frames = []
+        if not frames:
             if not session.moved and not session.legacy:
                 session.moved = True  # the sender now owes a checkpoint
                 session.wakeup.set()
             return
-        if session.legacy:
-            for index in indexes:
-                frame = cache.get(index)
-                if frame is None:
-                    frame = cache[index] = protocol.legacy_frame(commit, index).encode()
-                self.push(session, (frame, p, position), force)
-        else:
-            key = tuple(indexes)
-            frame = cache.get(key)
-            if frame is None:
-                frame = cache[key] = protocol.commit_frame(commit, indexes).encode()
+        for frame in frames:
             self.push(session, (frame, p, position), force)
+
+    def _matching(self, compiled: EventFilter, p: int, commit: Commit) -> list[int]:
+        """The indexes of the commit's well-formed events that ``compiled`` passes."""
+        bad = malformed_events(commit)
+        if not bad:
+            return compiled.matching_events(commit)
+        self._report(
+            p, commit, f"event(s) {bad[:10]} are not objects with a non-empty string 'type'"
+        )
+        return [
+            index
+            for index, event in enumerate(commit.events)
+            if index not in bad and compiled.matches(commit, event)
+        ]
+
+    def _report(self, p: int, commit: Commit, what: str) -> None:
+        """Log a malformed commit once (whichever sessions meet it)."""
+        key = (p, commit.position or 0, commit.commit_id)
+        if key in self._reported:
+            return
+        self._reported[key] = None
+        if len(self._reported) > _REPORTED_COMMITS:
+            self._reported.popitem(last=False)
+        self._log.warning(
+            "skipping malformed commit %s version %s (commit id %s) at position %s of log "
+            "partition %s: %s; those events are not streamed. Repair or remove the stored item",
+            commit.aggregate_id,
+            commit.version,
+            commit.commit_id,
+            commit.position,
+            p,
+            what,
+        )
 
     def push(self, session: Session, frame: Frame, force: bool = False) -> None:
         """Queue ``frame`` for ``session``; over the buffer size (unless ``force``), close it."""

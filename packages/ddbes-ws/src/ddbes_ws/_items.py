@@ -11,7 +11,15 @@ from ddbes_ws import protocol
 from ddbes_ws.errors import StreamError, StreamRefused
 from ddbes_ws.protocol import ErrorCode
 
-__all__ = ["Checkpoint", "Entry", "StreamItem", "closed_error", "items", "server_error"]
+__all__ = [
+    "Checkpoint",
+    "Entry",
+    "StreamItem",
+    "closed_error",
+    "items",
+    "malformed_entries",
+    "server_error",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,12 +58,35 @@ Entry = tuple[StreamItem, bool] | Checkpoint
 """What the client buffers: an item (and whether it is its commit's last), or a checkpoint."""
 
 
+def malformed_entries(frame: dict[str, Any]) -> list[int]:
+    """The indexes (in the commit) of a ``commit`` frame's events that are not objects with a
+    non-empty string ``type``: an older or foreign server may send them; :func:`items` skips
+    them."""
+    return [
+        entry.get("index", -1) if isinstance(entry, dict) else -1
+        for entry in frame["events"]
+        if not _well_formed(entry)
+    ]
+
+
+def _well_formed(entry: object) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    event = entry.get("event")
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("type"), str)
+        and bool(event["type"])
+        and type(entry.get("index")) is int
+    )
+
+
 def items(frame: dict[str, Any]) -> list[StreamItem]:
-    """The items of a ``commit`` frame, one per event it carries."""
+    """The items of a ``commit`` frame, one per well-formed event it carries."""
     committed_at = parse_time(frame["committedAt"])
     return [
         StreamItem(
-            type=entry["event"].get("type", ""),
+            type=entry["event"]["type"],
             event=entry["event"],
             aggregate_type=frame["aggregateType"],
             aggregate_key=frame["aggregateKey"],
@@ -67,6 +98,7 @@ def items(frame: dict[str, Any]) -> list[StreamItem]:
             event_index=entry["index"],
         )
         for entry in frame["events"]
+        if _well_formed(entry)
     ]
 
 

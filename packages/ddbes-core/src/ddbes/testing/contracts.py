@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from ddbes.errors import CheckpointConflict, CommitTooLarge, VersionConflict
 from ddbes.model import Commit, Snapshot, log_partition_for
 from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
+from ddbes.testing._limits import LIMIT_CHECKS
 
 __all__ = [
     "CHECKPOINT_STORE_CHECKS",
@@ -402,7 +403,9 @@ COMMIT_STORE_CHECKS: dict[str, Callable[[CommitStoreFactory], None]] = {
     name.removeprefix("check_"): check
     for name, check in list(globals().items())
     if name.startswith("check_")
-}
+} | LIMIT_CHECKS
+"""Every check of the commit store port: the ones above, and :mod:`ddbes.testing._limits`'s
+checks that a store refuses exactly what DynamoDB refuses."""
 
 
 # ---------------------------------------------------------------- snapshot store
