@@ -13,7 +13,10 @@ from ddbes.testing import ManualClock
 
 store = InMemoryCommitStore()
 clock = ManualClock()
-ddbes.config.update(commit_store=store, snapshot_store=InMemorySnapshotStore(), clock=clock)
+# snapshots=False: classes opt in (User sets snapshots = True)
+ddbes.config.update(
+    commit_store=store, snapshot_store=InMemorySnapshotStore(), snapshots=False, clock=clock
+)
 
 
 class ApplicationSettings(Aggregate):

@@ -2,17 +2,6 @@
 
 from __future__ import annotations
 
-from ddbes.errors import (
-    AggregateNotFound,
-    ConcurrencyError,
-    ConfigurationError,
-    DdbesError,
-    InvalidEvent,
-    InvalidFilter,
-    RetriesExhausted,
-    StoreUnavailable,
-)
-
 __all__ = [
     "CONFIGURATION",
     "CONFLICT",
@@ -30,7 +19,8 @@ OK = 0
 FAILED = 1
 """An operation failed: a projector handler kept failing, a store error, an unexpected error."""
 USAGE = 2
-"""Bad command line: unknown option, malformed JSON, a bad filter or event, a bad MODULE:NAME."""
+"""Bad command line: unknown option, malformed JSON, a bad filter or event, a bad MODULE:NAME,
+a ``tail --after`` that does not fit the server's log."""
 CONFIGURATION = 3
 """Bad or incomplete configuration: unknown backend, missing adapter, missing table or bucket."""
 NOT_FOUND = 4
@@ -45,9 +35,24 @@ INTERRUPTED = 130
 
 def exit_code_for(error: BaseException) -> int:
     """The exit code for an error that ended a command."""
+    from ddbes.errors import (  # noqa: PLC0415 (``ddbes --help`` does not import ddbes)
+        AggregateNotFound,
+        ConcurrencyError,
+        ConfigurationError,
+        DdbesError,
+        InvalidEvent,
+        InvalidFilter,
+        RetriesExhausted,
+        StoreUnavailable,
+    )
+
     if isinstance(error, RetriesExhausted) and error.errors:
         return exit_code_for(error.errors[-1])
-    if isinstance(error, (InvalidFilter, InvalidEvent)):
+    if isinstance(error, (InvalidFilter, InvalidEvent)) or getattr(error, "code", None) in (
+        # ddbes_ws.StreamError: the server refused the request's filters or position
+        "invalid_filter",
+        "invalid_position",
+    ):
         return USAGE
     if isinstance(error, ConfigurationError):
         return CONFIGURATION

@@ -14,7 +14,8 @@ _WIDTH = 30
 
 
 class ProgressBar:
-    """Draws ``label [#####-----] done/total unit pct``; ``update`` is thread-safe."""
+    """Draws ``label [#####-----] done/total unit pct`` (``label: no unit to process`` while
+    the total is 0); ``update`` is thread-safe."""
 
     def __init__(self, label: str, *, unit: str = "commits", stream: TextIO | None = None) -> None:
         self._label = label
@@ -49,7 +50,9 @@ class ProgressBar:
 
     def _line(self) -> str:
         total = self._total
-        fraction = 1.0 if total == 0 else self._done / total
+        if total == 0:
+            return f"{self._label}: no {self._unit} to process"
+        fraction = self._done / total
         filled = round(fraction * _WIDTH)
         bar = "#" * filled + "-" * (_WIDTH - filled)
         return f"{self._label} [{bar}] {self._done}/{total} {self._unit} {fraction * 100:3.0f}%"

@@ -130,6 +130,15 @@ def load_object(spec: str, what: str) -> Any:
     return target
 
 
+def _throwaway_write(command: str) -> str:
+    return (
+        f"{command} writes data, but no AWS endpoint or credentials are configured: it would "
+        "go to the embedded AWS emulator, which starts empty and loses everything when the "
+        "command exits. Point it at a store (--endpoint-url URL, DDBES_ENDPOINT_URL, or the "
+        "exports `ddbes local --setup` prints), or pass --embedded to write there anyway"
+    )
+
+
 class Runtime:
     """Configuration, the container and, when needed, the embedded AWS emulator of one command.
 
@@ -141,6 +150,12 @@ class Runtime:
             ``DDBES_ENDPOINT_URL``, ``AWS_ENDPOINT_URL``) leaves the embedded default.
         set_up_embedded: create the configured table and bucket in a freshly started embedded
             emulator (the demo creates its own).
+        writes: the command, when it writes data a user means to keep (``"ddbes append"``): it
+            refuses the embedded default, whose data is lost on exit, unless ``--embedded``
+            asks for it.
+
+    Raises:
+        ConfigurationError: ``writes`` is set and only the embedded default is configured.
     """
 
     def __init__(
@@ -152,6 +167,7 @@ class Runtime:
         demo: bool = False,
         set_up_embedded: bool = True,
         environ: Mapping[str, str] | None = None,
+        writes: str | None = None,
     ) -> None:
         from ddbes.container import load_configuration  # noqa: PLC0415 (needs the extra)
 
@@ -172,7 +188,10 @@ class Runtime:
         )
         self.embedded: Any = None
         self._container: Any = None
-        if self._wants_embedded(bool(getattr(args, "embedded", False)), demo):
+        forced = bool(getattr(args, "embedded", False))
+        if self._wants_embedded(forced, demo):
+            if writes and not forced:
+                raise ConfigurationError(_throwaway_write(writes))
             self._start_embedded(set_up_embedded)
         else:
             self._local_endpoint_credentials()
@@ -219,7 +238,7 @@ class Runtime:
         self.configuration["region_name"] = self.configuration["region_name"] or "us-east-1"
         say(
             "ddbes: no AWS endpoint configured: using the embedded AWS emulator (moto, in this "
-            f"process) at {self.embedded.endpoint_url}; its data is lost on exit "
+            f"process) at {self.embedded.endpoint_url}; it starts empty, and its data is lost on exit "
             "(--endpoint-url or AWS_ENDPOINT_URL to use another)",
             sys.stderr,
         )

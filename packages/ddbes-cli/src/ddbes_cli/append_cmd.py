@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("TYPE and KEY must not be empty")
     aggregate_id = f"{args.aggregate_type}:{args.aggregate_key}"
     events = normalize_events(parsed, aggregate_id=aggregate_id)
-    runtime = Runtime(args)
+    runtime = Runtime(args, writes="ddbes append")
     store = runtime.commit_store()
     clock = runtime.container.clock()
 
@@ -90,7 +90,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.expected_version is not None:
         if args.expected_version < 0:
             raise UsageError("--expected-version must be 0 or more")
-        stored = attempt(args.expected_version)
+        try:
+            stored = attempt(args.expected_version)
+        except VersionConflict as exc:
+            raise VersionConflict(
+                exc.aggregate_id,
+                exc.version,
+                f"version {exc.version} of {exc.aggregate_id} is already taken by another "
+                f"commit: see its head with `ddbes inspect {args.aggregate_type} "
+                f"{args.aggregate_key}`, then give that version to --expected-version, or "
+                "leave --expected-version out to append at the head",
+            ) from exc
     else:
         stored = call_with_retries(lambda: attempt(None), RetryPolicy(), retry_on=VersionConflict)
     if stored.position is None:  # the table gives positions in the background: wait for it

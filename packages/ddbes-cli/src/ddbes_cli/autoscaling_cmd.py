@@ -7,6 +7,7 @@ import argparse
 from dataclasses import asdict
 from typing import Any
 
+from ddbes.errors import ConfigurationError
 from ddbes_cli import _exit
 from ddbes_cli._runtime import Runtime, add_aws_options, add_json_option, print_json, say
 
@@ -67,21 +68,34 @@ def _show(store: Any, as_json: bool) -> None:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    store = Runtime(args).dynamodb_store("ddbes autoscaling setup")
-    store.setup_autoscaling(
-        table_read_min_capacity=args.read_min,
-        table_read_max_capacity=args.read_max,
-        table_write_min_capacity=args.write_min,
-        table_write_max_capacity=args.write_max,
-        utilization_target_in_percent=args.target,
-        role_arn=args.role_arn,
+    store = Runtime(args, writes="ddbes autoscaling setup").dynamodb_store(
+        "ddbes autoscaling setup"
     )
+    try:
+        store.setup_autoscaling(
+            table_read_min_capacity=args.read_min,
+            table_read_max_capacity=args.read_max,
+            table_write_min_capacity=args.write_min,
+            table_write_max_capacity=args.write_max,
+            utilization_target_in_percent=args.target,
+            role_arn=args.role_arn,
+        )
+    except ConfigurationError as exc:
+        if "on-demand" not in str(exc):
+            raise
+        raise ConfigurationError(
+            f"table {store.table_name!r} is on-demand (PAY_PER_REQUEST) and scales by itself: "
+            "autoscaling needs a provisioned table (ddbes table create --read-capacity N "
+            "--write-capacity N)"
+        ) from exc
     _show(store, args.json)
     return _exit.OK
 
 
 def _remove(args: argparse.Namespace) -> int:
-    store = Runtime(args).dynamodb_store("ddbes autoscaling remove")
+    store = Runtime(args, writes="ddbes autoscaling remove").dynamodb_store(
+        "ddbes autoscaling remove"
+    )
     store.remove_autoscaling()
     if args.json:
         print_json({"table_name": store.table_name, "autoscaling": []})

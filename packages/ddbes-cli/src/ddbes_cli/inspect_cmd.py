@@ -3,7 +3,9 @@
 Without ``--aggregate`` the state shown is plain data: the fields of every event merged in order
 (``type`` left out), which is what most reducers of simple aggregates compute. With
 ``--aggregate MODULE:CLASS`` the class's own reducer (and upcasters and snapshots) build it.
-Exit code 4 when the aggregate has no commits (at that version or time).
+``--limit N`` shows only the newest N commits of the history (the state is still built from
+all of them). Exit code 4 when the aggregate has no commits (at that version or time), or fewer
+versions than ``--version`` asks for.
 """
 
 from __future__ import annotations
@@ -12,12 +14,10 @@ import argparse
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ddbes.aggregate import Aggregate
-from ddbes.codec import parse_time
-from ddbes.model import Commit
 from ddbes_cli import _exit
+from ddbes_cli._args import positive_int
 from ddbes_cli._runtime import (
     Runtime,
     UsageError,
@@ -28,6 +28,10 @@ from ddbes_cli._runtime import (
     print_json,
     say,
 )
+
+if TYPE_CHECKING:
+    from ddbes.aggregate import Aggregate
+    from ddbes.model import Commit
 
 __all__ = ["merged_state", "register"]
 
@@ -43,6 +47,12 @@ def register(subparsers: Any) -> None:
     when.add_argument("--version", type=int, metavar="N", help="stop at version N")
     when.add_argument(
         "--time", metavar="T", help="stop at the last commit at or before T (ISO-8601, with Z)"
+    )
+    inspect.add_argument(
+        "--limit",
+        type=positive_int,
+        metavar="N",
+        help="show only the newest N commits (the state still covers all of them)",
     )
     inspect.add_argument(
         "--aggregate",
@@ -64,6 +74,8 @@ def merged_state(commits: list[Commit]) -> dict[str, Any] | None:
 
 
 def _aggregate_class(spec: str, aggregate_type: str) -> type[Aggregate]:
+    from ddbes.aggregate import Aggregate  # noqa: PLC0415 (keeps --help fast)
+
     cls = load_object(spec, "--aggregate")
     if not (isinstance(cls, type) and issubclass(cls, Aggregate)):
         raise UsageError(f"--aggregate {spec} is not an Aggregate subclass")
@@ -76,6 +88,8 @@ def _aggregate_class(spec: str, aggregate_type: str) -> type[Aggregate]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ddbes.codec import parse_time  # noqa: PLC0415 (keeps --help fast)
+
     if args.version is not None and args.version < 1:
         raise UsageError("--version must be 1 or more")
     until: datetime | None = None
@@ -97,6 +111,13 @@ def _run(args: argparse.Namespace) -> int:
         at = f" at or before {args.time}" if args.time else ""
         say(f"ddbes inspect: error: {aggregate_id} has no commits{at}", sys.stderr)
         return _exit.NOT_FOUND
+    if args.version is not None and commits[-1].version < args.version:
+        say(
+            f"ddbes inspect: error: {aggregate_id} has no version {args.version}: its head is "
+            f"version {commits[-1].version} (drop --version, or give 1 to {commits[-1].version})",
+            sys.stderr,
+        )
+        return _exit.NOT_FOUND
     if cls is not None:
         runtime.install()
         loaded = cls.using(commit_store=store).load(
@@ -110,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         state, source = merged_state(commits), "merged event fields"
     head = commits[-1]
+    shown = commits if args.limit is None else commits[-args.limit :]
     if args.json:
         print_json(
             {
@@ -117,14 +139,18 @@ def _run(args: argparse.Namespace) -> int:
                 "aggregate_key": args.aggregate_key,
                 "version": head.version,
                 "committed_at": head.committed_at.isoformat(),
-                "commits": [commit_as_dict(commit) for commit in commits],
+                "commits": [commit_as_dict(commit) for commit in shown],
+                "commits_shown": len(shown),
+                "commits_total": len(commits),
                 "state": state,
                 "state_source": source,
             }
         )
         return _exit.OK
     say(f"{aggregate_id}  version {head.version}  last commit {head.committed_at.isoformat()}")
-    for commit in commits:
+    if len(shown) < len(commits):
+        say(f"  ({len(commits) - len(shown)} older commit(s) not shown: --limit {args.limit})")
+    for commit in shown:
         say(
             f"  v{commit.version:<4} {commit.committed_at.isoformat()}  "
             f"position {commit.log_partition}/{commit.position}  commit {commit.commit_id}"

@@ -2,7 +2,9 @@
 
 It serves DynamoDB, S3 and Application Auto Scaling on 127.0.0.1, one request at a time, until
 Ctrl-C or SIGTERM. Its data lives in memory. Point other processes at it with the ``export``
-lines it prints (``DDBES_ENDPOINT_URL`` for ddbes, ``AWS_ENDPOINT_URL`` for any AWS SDK).
+lines it prints: ``DDBES_*`` for ddbes (the ``ddbes`` command and ``create_container()`` alike:
+``DDBES_BACKEND=dynamodb``, and with ``--setup`` the table and the snapshot settings), and
+``AWS_ENDPOINT_URL`` and credentials for any AWS SDK.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 from typing import Any
 
 from ddbes_cli import _exit
+from ddbes_cli._args import port_number
 from ddbes_cli._embedded import EmbeddedAWS
 from ddbes_cli._runtime import Runtime, add_json_option, print_json, say
 from ddbes_cli._signals import stop_requested
@@ -24,7 +27,7 @@ def register(subparsers: Any) -> None:
     local = subparsers.add_parser(
         "local", help="run the embedded AWS emulator for other processes", description=__doc__
     )
-    local.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    local.add_argument("--port", type=port_number, default=0, help="port (default: any free one)")
     local.add_argument(
         "--setup",
         action="store_true",
@@ -57,6 +60,19 @@ def _setup(args: argparse.Namespace, emulator: EmbeddedAWS) -> tuple[str, str]:
     return store.table_name, bucket
 
 
+def _exports(emulator: EmbeddedAWS, table: str | None, bucket: str | None) -> dict[str, str]:
+    """Everything a process needs to use the emulator as ``ddbes local`` does: its own
+    ``create_container()`` reads the same settings as the ``ddbes`` command."""
+    ddbes = {"DDBES_BACKEND": "dynamodb"}
+    if table is not None:
+        ddbes["DDBES_TABLE_NAME"] = table
+    if bucket is not None:
+        # the recommended snapshots on DynamoDB: tips in the table, large states in the bucket
+        ddbes["DDBES_SNAPSHOTS"] = "dynamodb"
+        ddbes["DDBES_SNAPSHOTS_BUCKET"] = bucket
+    return {**ddbes, **emulator.environment()}
+
+
 def _run(args: argparse.Namespace) -> int:
     stop = stop_requested()
     emulator = EmbeddedAWS(port=args.port)
@@ -65,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         table = bucket = None
         if args.setup:
             table, bucket = _setup(args, emulator)
-        environment = emulator.environment()
+        environment = _exports(emulator, table, bucket)
         if args.json:
             print_json(
                 {

@@ -117,8 +117,24 @@ def _run(args: argparse.Namespace) -> int:
             }
         )
     else:
-        say(
-            f"projector {progress.name!r} handled {progress.handled} commit(s); "
-            f"positions {positions}, caught up: {'yes' if progress.caught_up else 'no'}"
-        )
+        say(_summary(progress))
     return _exit.OK
+
+
+def _summary(progress: ProjectorProgress) -> str:
+    """One line for people: what was handled, and where the projector is against the log."""
+    caught_up = "caught up: yes" if progress.caught_up else "caught up: no"
+    if not any(progress.heads.values()):
+        return (
+            f"projector {progress.name!r} handled {progress.handled} commit(s): the log is "
+            f"empty, nothing to replay; {caught_up}"
+        )
+    partitions = sorted(progress.heads)
+    at = ", ".join(str(progress.positions.get(p, 0)) for p in partitions)
+    heads = ", ".join(str(progress.heads[p]) for p in partitions)
+    where = (
+        f"at position {at} of {heads}"
+        if len(partitions) == 1
+        else f"at positions {at} of {heads} (one per log partition)"
+    )
+    return f"projector {progress.name!r} handled {progress.handled} commit(s), {where}; {caught_up}"

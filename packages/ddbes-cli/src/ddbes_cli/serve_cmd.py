@@ -12,8 +12,8 @@ import signal
 import sys
 from typing import Any
 
-from ddbes.container import require_adapter
 from ddbes_cli import _exit
+from ddbes_cli._args import port_number
 from ddbes_cli._runtime import Runtime, add_aws_options, add_json_option, print_json, say
 from ddbes_cli._stream_tls import add_server_options, server_authenticate, server_ssl
 
@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         "serve", help="serve the event stream over websockets", description=__doc__
     )
     serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any)")
+    serve.add_argument("--port", type=port_number, default=8765, help="port (default 8765; 0: any)")
     serve.add_argument(
         "--poll-delay",
         type=float,
@@ -41,6 +41,8 @@ def register(subparsers: Any) -> None:
 
 
 async def _serve(args: argparse.Namespace, runtime: Runtime) -> None:
+    from ddbes.container import require_adapter  # noqa: PLC0415 (keeps --help fast)
+
     ws = require_adapter("ddbes_ws", "ddbes serve")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

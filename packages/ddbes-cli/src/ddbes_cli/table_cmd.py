@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ddbes_cli import _exit
+from ddbes_cli._args import positive_int
 from ddbes_cli._runtime import Runtime, add_aws_options, add_json_option, print_json, say
 
 __all__ = ["register"]
@@ -25,11 +26,15 @@ def register(subparsers: Any) -> None:
         help="create the table (on-demand billing unless capacities are given)",
         description="Create the table; an existing table is left as it is.",
     )
-    create.add_argument("--read-capacity", type=int, metavar="N", help="provisioned reads")
-    create.add_argument("--write-capacity", type=int, metavar="N", help="provisioned writes")
+    create.add_argument(
+        "--read-capacity", type=positive_int, metavar="N", help="provisioned reads"
+    )
+    create.add_argument(
+        "--write-capacity", type=positive_int, metavar="N", help="provisioned writes"
+    )
     create.add_argument(
         "--log-partitions",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="global log partitions (fixed for the table's life; default 1)",
     )
@@ -48,7 +53,8 @@ def register(subparsers: Any) -> None:
     delete = actions.add_parser(
         "delete",
         help="delete the table and every commit in it",
-        description="Delete the table; a missing table is not an error.",
+        description="Delete the table. A missing table is not an error: the command says so "
+        "and exits 0.",
     )
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.add_argument("--no-wait", action="store_true", help="return before it is gone")
@@ -70,9 +76,13 @@ def _create(args: argparse.Namespace) -> int:
     if (args.read_capacity is None) != (args.write_capacity is None):
         say("ddbes table create: error: give both --read-capacity and --write-capacity", sys.stderr)
         return _exit.USAGE
-    runtime = Runtime(args)
+    runtime = Runtime(args, writes="ddbes table create")
     store = runtime.dynamodb_store("ddbes table create")
-    partitions = args.log_partitions or runtime.configuration["log_partitions"]
+    partitions = (
+        runtime.configuration["log_partitions"]
+        if args.log_partitions is None
+        else args.log_partitions
+    )
     store.create_table(
         read_capacity=args.read_capacity,
         write_capacity=args.write_capacity,
@@ -89,8 +99,15 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    runtime = Runtime(args)
+    runtime = Runtime(args, writes="ddbes table delete")
     store = runtime.dynamodb_store("ddbes table delete")
+    if not store.describe().exists:
+        if args.json:
+            print_json({"table_name": store.table_name, "deleted": False, "existed": False})
+        else:
+            where = runtime.configuration["endpoint_url"] or "AWS"
+            say(f"table {store.table_name!r} does not exist at {where}: nothing deleted")
+        return _exit.OK
     if not args.yes:
         if not sys.stdin.isatty():
             say(
@@ -105,7 +122,7 @@ def _delete(args: argparse.Namespace) -> int:
             return _exit.FAILED
     store.delete_table(wait=not args.no_wait)
     if args.json:
-        print_json({"table_name": store.table_name, "deleted": True})
+        print_json({"table_name": store.table_name, "deleted": True, "existed": True})
     else:
         say(f"table {store.table_name!r} deleted")
     return _exit.OK

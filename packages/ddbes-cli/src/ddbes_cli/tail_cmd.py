@@ -15,7 +15,6 @@ import signal
 import sys
 from typing import Any
 
-from ddbes.container import require_adapter
 from ddbes_cli import _exit
 from ddbes_cli._runtime import UsageError, add_json_option, print_json, say
 from ddbes_cli._stream_tls import add_client_options, client_headers, client_ssl
@@ -133,6 +132,8 @@ def _show(item: Any, as_json: bool) -> None:
 
 
 async def _tail(args: argparse.Namespace, sets: list[dict[str, Any]]) -> int:
+    from ddbes.container import require_adapter  # noqa: PLC0415 (keeps --help fast)
+
     ws = require_adapter("ddbes_ws", "ddbes tail")
     task = asyncio.current_task()
     assert task is not None

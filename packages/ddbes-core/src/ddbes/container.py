@@ -36,7 +36,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dependency_injector import containers, providers
+try:
+    from dependency_injector import containers, providers
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without the extra
+    raise ModuleNotFoundError(
+        "ddbes.container needs dependency-injector, which is not installed: "
+        'pip install "ddbes-core[container]"',
+        name="dependency_injector",
+    ) from exc
 
 from ddbes.clock import SystemClock
 from ddbes.errors import ConfigurationError
@@ -231,18 +238,24 @@ def load_configuration(
 
     Raises:
         ConfigurationError: an unknown key or backend name, a malformed value, an unreadable
-            file, ``snapshots = "s3"`` without a ``snapshots_bucket``, or
-            ``snapshots = "dynamodb"`` without ``backend = "dynamodb"``.
+            file, ``snapshots = "s3"`` without a ``snapshots_bucket``,
+            ``snapshots = "dynamodb"`` without ``backend = "dynamodb"``, or an ``endpoint_url``
+            or ``table_name`` that nothing would use because ``backend`` was left at its
+            default, ``memory`` (set ``backend`` either way).
     """
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = dict(DEFAULTS)
-    _merge(merged, dict(defaults or {}), "the defaults")
+    given = {k: v for k, v in (values or {}).items() if v is not None}
+    sources: list[tuple[Mapping[str, Any], str]] = [(dict(defaults or {}), "the defaults")]
     file = file if file is not None else environ.get(ENV_PREFIX + "CONFIG") or None
     if file is not None:
-        _merge(merged, _read_file(file), f"configuration file {str(file)!r}")
-    _merge(merged, _from_environ(environ), f"{ENV_PREFIX}* environment variables")
-    if values:
-        _merge(merged, {k: v for k, v in values.items() if v is not None}, "the given settings")
+        sources.append((_read_file(file), f"configuration file {str(file)!r}"))
+    sources.append((_from_environ(environ), f"{ENV_PREFIX}* environment variables"))
+    if given:
+        sources.append((given, "the given settings"))
+    for source, name in sources:
+        _merge(merged, source, name)
+    backend_chosen = any(source.get("backend") is not None for source, _ in sources)
     for key in _CHOICES:
         if merged[key] is not None:
             merged[key] = _check_choice(key, merged[key])
@@ -257,7 +270,29 @@ def load_configuration(
             "snapshots = 'dynamodb' keeps snapshots in the commit table: it needs "
             "backend = 'dynamodb' (DDBES_BACKEND); use snapshots = 'memory' or 's3' otherwise"
         )
+    if not backend_chosen:
+        _check_unused_aws_settings(merged)
     return merged
+
+
+def _check_unused_aws_settings(merged: Mapping[str, Any]) -> None:
+    """``backend`` defaulted to memory, yet a DynamoDB location is set: say so, rather than
+    keep the commits in memory silently (``ddbes local`` prints ``DDBES_BACKEND`` for this)."""
+    if "dynamodb" in (merged["checkpoints"], merged["snapshots"]):
+        return
+    unused = [
+        f"{key} ({ENV_PREFIX}{key.upper()})"
+        for key in ("endpoint_url", "table_name")
+        if merged[key] != DEFAULTS[key]
+        and not (key == "endpoint_url" and merged["snapshots"] == "s3")
+    ]
+    if unused:
+        raise ConfigurationError(
+            f"{' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} set, but backend is "
+            "not, and its default 'memory' would keep the commits in this process's memory: "
+            f"set backend = 'dynamodb' ({ENV_PREFIX}BACKEND=dynamodb) to use DynamoDB there, "
+            "or backend = 'memory' to keep them in memory"
+        )
 
 
 # --------------------------------------------------------------------------- builders

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,6 +83,11 @@ class Settings:
     def update(self, **options: Any) -> None:
         """Set process-wide defaults.
 
+        A ``snapshot_store`` given without ``snapshots`` while ``snapshots`` is off warns
+        (``UserWarning``): no aggregate would write snapshots unless its class or ``using()``
+        turns them on. Pass ``snapshots=True`` to snapshot every aggregate, or
+        ``snapshots=False`` to say that classes opt in.
+
         Raises:
             TypeError: an unknown option name (nothing is changed).
             ValueError: a malformed value (nothing is changed).
@@ -90,6 +96,20 @@ class Settings:
         with self._lock:
             self._values.update(options)
             self._generation += 1
+            snapshots_off = not self._values["snapshots"]
+        if (
+            options.get("snapshot_store") is not None
+            and "snapshots" not in options
+            and snapshots_off
+        ):
+            warnings.warn(
+                "ddbes.config.update(snapshot_store=...) without snapshots=True: snapshots "
+                "is off (its default), so no aggregate writes snapshots unless its class or "
+                "Cls.using() sets snapshots=True. Pass snapshots=True to snapshot every "
+                "aggregate, or snapshots=False to let classes opt in",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def reset(self) -> None:
         """Restore every option to its built-in default."""
