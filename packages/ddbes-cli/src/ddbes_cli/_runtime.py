@@ -238,8 +238,8 @@ class Runtime:
         self.configuration["region_name"] = self.configuration["region_name"] or "us-east-1"
         say(
             "ddbes: no AWS endpoint configured: using the embedded AWS emulator (moto, in this "
-            f"process) at {self.embedded.endpoint_url}; it starts empty, and its data is lost on exit "
-            "(--endpoint-url or AWS_ENDPOINT_URL to use another)",
+            f"process) at {self.embedded.endpoint_url}; it starts empty, and its data is lost "
+            "on exit (--endpoint-url or AWS_ENDPOINT_URL to use another)",
             sys.stderr,
         )
         if set_up:

@@ -26,9 +26,7 @@ def register(subparsers: Any) -> None:
         help="create the table (on-demand billing unless capacities are given)",
         description="Create the table; an existing table is left as it is.",
     )
-    create.add_argument(
-        "--read-capacity", type=positive_int, metavar="N", help="provisioned reads"
-    )
+    create.add_argument("--read-capacity", type=positive_int, metavar="N", help="provisioned reads")
     create.add_argument(
         "--write-capacity", type=positive_int, metavar="N", help="provisioned writes"
     )
