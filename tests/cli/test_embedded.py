@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import EMBEDDED_NOTICE, Ddbes, stop
+from tests.cli.conftest import EMBEDDED_NOTICE, Ddbes, assert_one_line_error, stop
 
 PROJECTIONS = """
 seen = []
@@ -63,6 +63,7 @@ def test_local_prints_the_endpoint_and_export_lines_and_stops_on_sigterm(
     assert f"export DDBES_ENDPOINT_URL={url}" in lines
     assert f"export AWS_ENDPOINT_URL={url}" in lines
     assert "export AWS_ACCESS_KEY_ID=local" in lines
+    assert "export DDBES_BACKEND=dynamodb" in lines  # create_container() agrees with ddbes
 
 
 @pytest.mark.parametrize(
@@ -70,7 +71,11 @@ def test_local_prints_the_endpoint_and_export_lines_and_stops_on_sigterm(
     [
         (("table", "describe"), 0, "status       ACTIVE"),
         (("autoscaling", "describe"), 0, "table 'ddbes' has no autoscaling"),
-        (("append", "Note", "n1", '{"type": "Written", "text": "hi"}'), 0, "version 1, position 1"),
+        (
+            ("append", "Note", "n1", '{"type": "Written", "text": "hi"}', "--embedded"),
+            0,
+            "version 1, position 1",
+        ),
         (("inspect", "Note", "n1"), 4, ""),
         (("replay", "projections:handlers", "--json"), 0, '"caught_up": true'),
     ],
@@ -106,3 +111,23 @@ def test_demo_runs_the_same_story_on_the_in_memory_stores(embedded: Ddbes) -> No
     assert result.stderr == ""
     assert "(expected 20: no update lost)" in result.stdout
     assert "client received: " in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("append", "Note", "n1", '{"type": "Written"}'),
+        ("table", "create"),
+        ("table", "delete", "--yes"),
+        ("autoscaling", "setup"),
+        ("autoscaling", "remove"),
+    ],
+)
+def test_writes_to_the_throwaway_embedded_default_are_refused_without_embedded(
+    embedded: Ddbes, args: tuple[str, ...]
+) -> None:
+    result = embedded(*args)
+    assert_one_line_error(
+        result, 3, "writes data", "loses everything when the command exits", "--embedded"
+    )
+    assert EMBEDDED_NOTICE not in result.stderr  # refused before the emulator starts

@@ -240,8 +240,8 @@ def load_configuration(
         ConfigurationError: an unknown key or backend name, a malformed value, an unreadable
             file, ``snapshots = "s3"`` without a ``snapshots_bucket``,
             ``snapshots = "dynamodb"`` without ``backend = "dynamodb"``, or an ``endpoint_url``
-            or ``table_name`` that nothing would use because ``backend`` was left at its
-            default, ``memory`` (set ``backend`` either way).
+            that nothing would use because ``backend`` was left at its default, ``memory``
+            (set ``backend`` either way).
     """
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = dict(DEFAULTS)
@@ -276,22 +276,17 @@ def load_configuration(
 
 
 def _check_unused_aws_settings(merged: Mapping[str, Any]) -> None:
-    """``backend`` defaulted to memory, yet a DynamoDB location is set: say so, rather than
-    keep the commits in memory silently (``ddbes local`` prints ``DDBES_BACKEND`` for this)."""
-    if "dynamodb" in (merged["checkpoints"], merged["snapshots"]):
-        return
-    unused = [
-        f"{key} ({ENV_PREFIX}{key.upper()})"
-        for key in ("endpoint_url", "table_name")
-        if merged[key] != DEFAULTS[key]
-        and not (key == "endpoint_url" and merged["snapshots"] == "s3")
-    ]
-    if unused:
+    """``backend`` defaulted to memory, yet an endpoint that nothing uses is set: say so, rather
+    than keep the commits in memory silently (``ddbes local`` prints ``DDBES_BACKEND``)."""
+    uses_endpoint = "dynamodb" in (merged["checkpoints"], merged["snapshots"]) or (
+        merged["snapshots"] == "s3"
+    )
+    if merged["endpoint_url"] and not uses_endpoint:
         raise ConfigurationError(
-            f"{' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} set, but backend is "
-            "not, and its default 'memory' would keep the commits in this process's memory: "
-            f"set backend = 'dynamodb' ({ENV_PREFIX}BACKEND=dynamodb) to use DynamoDB there, "
-            "or backend = 'memory' to keep them in memory"
+            f"endpoint_url ({ENV_PREFIX}ENDPOINT_URL) is {merged['endpoint_url']!r}, but backend "
+            "is not set, and its default 'memory' would keep the commits in this process's "
+            f"memory and ignore the endpoint: set backend = 'dynamodb' ({ENV_PREFIX}BACKEND="
+            "dynamodb) to use DynamoDB there, or backend = 'memory' to keep them in memory"
         )
 
 
