@@ -73,6 +73,7 @@ class Settings:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values = _defaults()
+        self._chosen: set[str] = set()  # options given to update() since the last reset()
         self._generation = 0
 
     @property
@@ -83,7 +84,7 @@ class Settings:
     def update(self, **options: Any) -> None:
         """Set process-wide defaults.
 
-        A ``snapshot_store`` given without ``snapshots`` while ``snapshots`` is off warns
+        A ``snapshot_store`` given while ``snapshots`` was never set (it is off by default) warns
         (``UserWarning``): no aggregate would write snapshots unless its class or ``using()``
         turns them on. Pass ``snapshots=True`` to snapshot every aggregate, or
         ``snapshots=False`` to say that classes opt in.
@@ -94,14 +95,11 @@ class Settings:
         """
         validate_options(options, "ddbes.config.update()")
         with self._lock:
+            snapshots_chosen = "snapshots" in self._chosen or "snapshots" in options
             self._values.update(options)
+            self._chosen.update(options)
             self._generation += 1
-            snapshots_off = not self._values["snapshots"]
-        if (
-            options.get("snapshot_store") is not None
-            and "snapshots" not in options
-            and snapshots_off
-        ):
+        if options.get("snapshot_store") is not None and not snapshots_chosen:
             warnings.warn(
                 "ddbes.config.update(snapshot_store=...) without snapshots=True: snapshots "
                 "is off (its default), so no aggregate writes snapshots unless its class or "
@@ -115,6 +113,7 @@ class Settings:
         """Restore every option to its built-in default."""
         with self._lock:
             self._values = _defaults()
+            self._chosen = set()
             self._generation += 1
 
     def get(self, name: str) -> Any:
