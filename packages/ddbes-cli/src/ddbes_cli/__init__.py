@@ -99,7 +99,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="ddbes",
         description="ddbes: an event store on DynamoDB. Run `ddbes demo` to see it work.",
         epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 configuration, 4 not found, "
-        "5 unavailable, 6 conflict, 130 interrupted. See docs/cli.md.",
+        "5 unavailable, 6 conflict, 130 interrupted, 141 output closed (| head). "
+        "See docs/cli.md.",
     )
     parser.add_argument("--version", action=_Version)
     parser.add_argument("--debug", action="store_true", help="show tracebacks (also DDBES_DEBUG=1)")
