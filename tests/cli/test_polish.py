@@ -106,6 +106,9 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(embedded: Ddbes) -> No
         (("table", "create", "--log-partitions", "0"), "argument --log-partitions: 0 is not"),
         (("table", "create", "--read-capacity", "0", "--write-capacity", "5"), "--read-capacity"),
         (("inspect", "T", "k", "--limit", "0"), "argument --limit: 0 is not allowed"),
+        (("autoscaling", "setup", "--read-min", "0"), "argument --read-min: 0 is not allowed"),
+        (("autoscaling", "setup", "--write-max", "3"), "--write-max (3) is below --write-min (5)"),
+        (("autoscaling", "setup", "--target", "95"), "--target must be from 20 to 90"),
     ],
 )
 def test_out_of_range_numbers_exit_2(embedded: Ddbes, args: tuple[str, ...], fragment: str) -> None:

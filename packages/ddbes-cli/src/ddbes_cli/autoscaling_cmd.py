@@ -9,7 +9,15 @@ from typing import Any
 
 from ddbes.errors import ConfigurationError
 from ddbes_cli import _exit
-from ddbes_cli._runtime import Runtime, add_aws_options, add_json_option, print_json, say
+from ddbes_cli._args import positive_int
+from ddbes_cli._runtime import (
+    Runtime,
+    UsageError,
+    add_aws_options,
+    add_json_option,
+    print_json,
+    say,
+)
 
 __all__ = ["register"]
 
@@ -27,10 +35,14 @@ def register(subparsers: Any) -> None:
         description="Scale reads and writes between their bounds to keep the utilization "
         "near the target; running it again updates them.",
     )
-    setup.add_argument("--read-min", type=int, default=5, metavar="N", help="default 5")
-    setup.add_argument("--read-max", type=int, default=100, metavar="N", help="default 100")
-    setup.add_argument("--write-min", type=int, default=5, metavar="N", help="default 5")
-    setup.add_argument("--write-max", type=int, default=100, metavar="N", help="default 100")
+    setup.add_argument("--read-min", type=positive_int, default=5, metavar="N", help="default 5")
+    setup.add_argument(
+        "--read-max", type=positive_int, default=100, metavar="N", help="default 100"
+    )
+    setup.add_argument("--write-min", type=positive_int, default=5, metavar="N", help="default 5")
+    setup.add_argument(
+        "--write-max", type=positive_int, default=100, metavar="N", help="default 100"
+    )
     setup.add_argument(
         "--target", type=float, default=70.0, metavar="PERCENT", help="utilization, default 70"
     )
@@ -67,7 +79,18 @@ def _show(store: Any, as_json: bool) -> None:
         )
 
 
+def _check_bounds(args: argparse.Namespace) -> None:
+    """The bounds in the command's own terms (the Python API would name its parameters)."""
+    for kind in ("read", "write"):
+        low, high = getattr(args, f"{kind}_min"), getattr(args, f"{kind}_max")
+        if high < low:
+            raise UsageError(f"--{kind}-max ({high}) is below --{kind}-min ({low})")
+    if not 20 <= args.target <= 90:
+        raise UsageError(f"--target must be from 20 to 90 (percent), got {args.target:g}")
+
+
 def _setup(args: argparse.Namespace) -> int:
+    _check_bounds(args)
     store = Runtime(args, writes="ddbes autoscaling setup").dynamodb_store(
         "ddbes autoscaling setup"
     )
