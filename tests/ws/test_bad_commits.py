@@ -195,3 +195,45 @@ async def test_the_client_skips_malformed_events_a_server_sends(
             assert stream.position == 4
     warnings = _bad_commit_warnings(caplog, "ddbes_ws.client")
     assert len(warnings) == 2 and "Cart:k" in warnings[0], warnings
+
+
+@pytest.mark.dynamodb
+async def test_a_damaged_log_entry_is_skipped_and_the_stream_goes_on(
+    dynamo_store: DynamoDBCommitStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A log entry the store cannot decode (here: no commit id) stalls no client: the server
+    logs it once, and every client's position moves past it."""
+
+    def write() -> None:
+        log = Log(dynamo_store)
+        log.commit("Cart", {"type": "Good", "n": 0}, key="first")
+        dynamo_store.flush_log(timeout=30)
+        damaged = {
+            "p": {"S": log_pk(0)},
+            "s": {"S": pad(2)},
+            "a": {"S": "Cart"},
+            "k": {"S": "damaged"},
+            "v": {"N": "1"},
+            "t": {"S": format_time(datetime.now(UTC))},
+            "e": {"S": json.dumps([{"type": "Good", "n": 99}])},
+        }
+        dynamo_store.client.put_item(TableName=dynamo_store.table_name, Item=damaged)
+        log.commit("Cart", {"type": "Good", "n": 1}, key="last")
+        dynamo_store.flush_log(timeout=30)
+
+    await asyncio.to_thread(write)
+    assert dynamo_store.head_position() == 3
+    async with EventStreamServer(commit_store=dynamo_store, poll_delay=0.05) as server:
+        for _ in range(2):  # a second client meets the damaged entry too
+            async with EventStream(server.url, after=0) as resuming:
+                got = await take(resuming, 2, timeout=20)
+                assert [i.event["n"] for i in got] == [0, 1]
+                assert [i.position for i in got] == [1, 3]
+                assert resuming.position == 3
+    errors = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "ddbes_ws.server" and r.levelno == logging.ERROR
+    ]
+    assert len(errors) == 1, errors  # logged once, however many clients meet it
+    assert "position 2 of log partition 0" in errors[0] and "lacks the attribute" in errors[0]

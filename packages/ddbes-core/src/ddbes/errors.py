@@ -183,13 +183,16 @@ class StoreUnavailable(StoreError):
 class CorruptItem(StoreError):
     """A stored record cannot be read: something other than ddbes wrote it, or it was damaged.
 
-    ``store`` names where it is (a table), ``key`` the record's key, ``problem`` what is wrong.
+    ``store`` names where it is (a table), ``key`` the record's key, ``problem`` what is wrong;
+    ``position`` is the global log position when the record is a log entry whose position is
+    readable (a stream reader can then skip exactly that entry), else ``None``.
     """
 
-    def __init__(self, store: str, key: str, problem: str) -> None:
+    def __init__(self, store: str, key: str, problem: str, *, position: int | None = None) -> None:
         self.store = store
         self.key = key
         self.problem = problem
+        self.position = position
         super().__init__(
             f"the item {key} in {store} cannot be read as ddbes data: {problem}. Something other "
             "than ddbes wrote it, or it was damaged: repair or remove it (docs/operations.md)"

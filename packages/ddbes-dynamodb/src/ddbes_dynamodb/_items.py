@@ -22,6 +22,7 @@ boto3's resource layer and ``TypeDeserializer``, which cost more than the conver
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from datetime import datetime
 from typing import Any
@@ -213,7 +214,10 @@ def decode_log_item(item: Item, log_partition: int, *, table: str) -> Commit:
             log_partition=log_partition,
         )
     except _DECODING_ERRORS as exc:
-        raise corrupt(table, item, exc, log_pk(log_partition)) from exc
+        error = corrupt(table, item, exc, log_pk(log_partition))
+        with contextlib.suppress(*_DECODING_ERRORS):
+            error.position = int(item["s"]["S"])
+        raise error from exc
 
 
 def decode_position(item: Item, *, table: str, pk: str | None = None) -> int:

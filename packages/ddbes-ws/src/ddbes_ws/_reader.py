@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from ddbes.errors import CorruptItem
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
 from ddbes_ws._fanout import Fanout
@@ -27,6 +29,21 @@ _SLICE = 0.002
 """Seconds of filter work a catching-up session does before letting the event loop run others."""
 _PACED_SHARE = 0.25
 """The share of the event loop that every session over its filter budget may use together."""
+
+
+def _placeholder(log_partition: int, position: int) -> Commit:
+    """What stands in for a log entry the store cannot decode: no events, so no client is sent
+    anything, and every client's position moves past it."""
+    return Commit(
+        commit_id="",
+        aggregate_type="",
+        aggregate_key="",
+        version=0,
+        committed_at=datetime.now(UTC),
+        events=(),
+        position=position,
+        log_partition=log_partition,
+    )
 
 
 class LogReader:
@@ -55,6 +72,7 @@ class LogReader:
         self._batch_size = batch_size
         self._buffer_size = buffer_size
         self._log = log
+        self._damaged: set[tuple[int, int]] = set()  # (partition, position) already logged
 
     async def start(self) -> None:
         """Learn the log's partitions and start reading at its head."""
@@ -72,7 +90,32 @@ class LogReader:
         return [self._read_partition(p, position, limit) for p, position in enumerate(after)]
 
     def _read_partition(self, p: int, after: int, limit: int) -> list[Commit]:
-        return list(self.commit_store.read_log(after=after, log_partition=p, limit=limit))
+        """Up to ``limit`` commits after ``after``; a log entry the store cannot decode comes
+        back as an empty placeholder at its position (logged), so the stream goes on."""
+        commits: list[Commit] = []
+        position = after
+        while len(commits) < limit:
+            try:
+                for commit in self.commit_store.read_log(
+                    after=position, log_partition=p, limit=limit - len(commits)
+                ):
+                    commits.append(commit)
+                    position = commit.position or position
+                return commits
+            except CorruptItem as exc:
+                if exc.position != position + 1:
+                    raise
+                if (p, exc.position) not in self._damaged:
+                    self._damaged.add((p, exc.position))
+                    self._log.error(
+                        "skipping the log entry at position %d of log partition %d: %s",
+                        exc.position,
+                        p,
+                        exc,
+                    )
+                commits.append(_placeholder(p, exc.position))
+                position = exc.position
+        return commits
 
     async def run(self) -> None:
         """Read the log while anyone is subscribed, until cancelled."""
