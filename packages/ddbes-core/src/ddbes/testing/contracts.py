@@ -18,19 +18,20 @@ empty store; the snapshot and checkpoint store factories take no arguments.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import random
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ddbes.errors import CheckpointConflict, CommitTooLarge, VersionConflict
-from ddbes.model import Commit, Snapshot, log_partition_for
-from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
+from ddbes.errors import CommitTooLarge, VersionConflict
+from ddbes.model import Commit, log_partition_for
+from ddbes.ports import CommitStore
+from ddbes.testing._assertions import raises as _raises
+from ddbes.testing._checkpoint_checks import CHECKPOINT_STORE_CHECKS
 from ddbes.testing._limits import LIMIT_CHECKS
+from ddbes.testing._snapshot_checks import SNAPSHOT_STORE_CHECKS
 
 __all__ = [
     "CHECKPOINT_STORE_CHECKS",
@@ -64,14 +65,6 @@ def _commit(
         committed_at=at or _T0 + timedelta(seconds=version),
         events=events or ({"type": "ItemAdded", "n": version},),
     )
-
-
-def _raises(error: type[BaseException], action: Callable[[], object]) -> BaseException:
-    try:
-        action()
-    except error as exc:
-        return exc
-    raise AssertionError(f"expected {error.__name__}")
 
 
 _FLUSH = 60.0
@@ -406,182 +399,3 @@ COMMIT_STORE_CHECKS: dict[str, Callable[[CommitStoreFactory], None]] = {
 } | LIMIT_CHECKS
 """Every check of the commit store port: the ones above, and :mod:`ddbes.testing._limits`'s
 checks that a store refuses exactly what DynamoDB refuses."""
-
-
-# ---------------------------------------------------------------- snapshot store
-
-
-def _snapshot(key: str, version: int, state: Any, aggregate_type: str = "Cart") -> Snapshot:
-    return Snapshot(
-        aggregate_type=aggregate_type,
-        aggregate_key=key,
-        version=version,
-        state=state,
-        head_commit_id=f"c{version}",
-        head_committed_at=_T0 + timedelta(seconds=version, microseconds=7),
-        checksum="sum-1",
-    )
-
-
-def snapshot_round_trip(factory: Callable[[], SnapshotStore]) -> None:
-    store = factory()
-    assert store.get("Cart", "k") is None
-    state = {"items": ["a", "ø"], "total": 2.5, "nested": {"x": None, "ok": True}}
-    store.put(_snapshot("k", 100, state))
-    got = store.get("Cart", "k")
-    assert got == _snapshot("k", 100, state), got
-    assert got is not None and got.head_committed_at.tzinfo is not None
-
-
-def snapshot_put_replaces_the_previous_one(factory: Callable[[], SnapshotStore]) -> None:
-    store = factory()
-    store.put(_snapshot("k", 100, {"v": 1}))
-    store.put(_snapshot("k", 200, {"v": 2}))
-    got = store.get("Cart", "k")
-    assert got is not None and got.version == 200 and got.state == {"v": 2}
-
-
-def snapshot_keys_are_isolated(factory: Callable[[], SnapshotStore]) -> None:
-    store = factory()
-    keys = ["a", "a:5", "a.b", "a/b", "a%2Fb", "None", "@", "a\\", "ü ", "a_b"]
-    for index, key in enumerate(keys):
-        store.put(_snapshot(key, index + 1, {"key": key}))
-    store.put(_snapshot("a", 99, {"key": "other type"}, aggregate_type="Cart_a"))
-    for index, key in enumerate(keys):
-        got = store.get("Cart", key)
-        assert got is not None and got.state == {"key": key} and got.version == index + 1, (
-            key,
-            got,
-        )
-    assert store.get("Cart_a", "a") is not None
-
-
-def snapshot_delete_and_clear(factory: Callable[[], SnapshotStore]) -> None:
-    store = factory()
-    for key in ("a", "b", "c"):
-        store.put(_snapshot(key, 1, {}))
-        store.put(_snapshot(key, 1, {}, aggregate_type="User"))
-    store.delete("Cart", "a")
-    store.delete("Cart", "missing")
-    assert store.get("Cart", "a") is None and store.get("Cart", "b") is not None
-    store.clear("Cart")
-    assert [store.get("Cart", k) for k in "abc"] == [None, None, None]
-    assert all(store.get("User", k) is not None for k in "abc")
-    store.clear()
-    assert all(store.get("User", k) is None for k in "abc")
-
-
-def snapshot_states_of_every_json_shape(factory: Callable[[], SnapshotStore]) -> None:
-    store = factory()
-    for index, state in enumerate([None, 0, "text", [1, [2]], {"big": ["x" * 1000] * 500}]):
-        store.put(_snapshot(f"s{index}", 1, state))
-        got = store.get("Cart", f"s{index}")
-        assert got is not None and got.state == state
-
-
-def snapshot_refuses_a_state_that_is_not_json(factory: Callable[[], SnapshotStore]) -> None:
-    store = factory()
-    _raises(ValueError, lambda: store.put(_snapshot("k", 1, {"s": {1, 2}})))
-    _raises(ValueError, lambda: store.put(_snapshot("k", 1, {"when": _T0})))
-    _raises(ValueError, lambda: store.put(_snapshot("k", 1, {"pair": (1, 2)})))
-    _raises(ValueError, lambda: store.put(_snapshot("k", 1, {7: "int key"})))
-    assert store.get("Cart", "k") is None
-
-
-SNAPSHOT_STORE_CHECKS: dict[str, Callable[[Callable[[], SnapshotStore]], None]] = {
-    name.removeprefix("snapshot_"): check
-    for name, check in list(globals().items())
-    if name.startswith("snapshot_") and callable(check) and name != "snapshot_"
-}
-
-
-# -------------------------------------------------------------- checkpoint store
-
-
-def checkpoint_starts_at_zero_and_moves_forward(factory: Callable[[], CheckpointStore]) -> None:
-    store = factory()
-    assert store.get("proj") == 0
-    store.save("proj", 5)
-    assert store.get("proj") == 5
-    store.save("proj", 5)
-    store.save("proj", 9)
-    assert store.get("proj") == 9
-    _raises(CheckpointConflict, lambda: store.save("proj", 3))
-    assert store.get("proj") == 9
-    _raises(ValueError, lambda: store.save("proj", -1))
-
-
-def checkpoint_names_and_partitions_are_independent(factory: Callable[[], CheckpointStore]) -> None:
-    store = factory()
-    store.save("a", 3)
-    store.save("a", 7, log_partition=1)
-    store.save("a:0", 11)
-    store.save("b", 1)
-    assert (store.get("a"), store.get("a", 1), store.get("a", 2)) == (3, 7, 0)
-    assert (store.get("a:0"), store.get("b")) == (11, 1)
-
-
-def checkpoint_concurrent_saves_never_go_back(factory: Callable[[], CheckpointStore]) -> None:
-    store = factory()
-    positions = list(range(1, 41))
-    random.Random(7).shuffle(positions)
-    chunks = [positions[i::4] for i in range(4)]
-
-    def saver(chunk: list[int]) -> None:
-        for position in chunk:
-            with contextlib.suppress(CheckpointConflict):
-                store.save("race", position)
-
-    workers = [threading.Thread(target=saver, args=(chunk,)) for chunk in chunks]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    assert store.get("race") == 40
-
-
-def checkpoint_advance_moves_only_from_the_expected_position(
-    factory: Callable[[], CheckpointStore],
-) -> None:
-    store = factory()
-    store.advance("proj", 4, expected=0)
-    store.advance("proj", 4, expected=4)
-    store.advance("proj", 6, log_partition=1, expected=0)
-    conflict = _raises(CheckpointConflict, lambda: store.advance("proj", 9, expected=0))
-    assert isinstance(conflict, CheckpointConflict) and conflict.current == 4
-    assert "'proj'" in str(conflict) and "another projector" in str(conflict)
-    _raises(CheckpointConflict, lambda: store.advance("proj", 9, expected=5))
-    assert (store.get("proj"), store.get("proj", 1)) == (4, 6)
-    _raises(ValueError, lambda: store.advance("proj", 3, expected=4))
-    _raises(ValueError, lambda: store.advance("proj", -1, expected=0))
-    store.advance("proj", 9, expected=4)
-    assert store.get("proj") == 9
-
-
-def checkpoint_concurrent_advances_from_one_position_have_one_winner(
-    factory: Callable[[], CheckpointStore],
-) -> None:
-    store = factory()
-    store.save("race", 10)
-    winners: list[int] = []
-    barrier = threading.Barrier(4)
-
-    def advancer(position: int) -> None:
-        barrier.wait()
-        with contextlib.suppress(CheckpointConflict):
-            store.advance("race", position, expected=10)
-            winners.append(position)
-
-    workers = [threading.Thread(target=advancer, args=(20 + i,)) for i in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    assert len(winners) == 1 and store.get("race") == winners[0]
-
-
-CHECKPOINT_STORE_CHECKS: dict[str, Callable[[Callable[[], CheckpointStore]], None]] = {
-    name.removeprefix("checkpoint_"): check
-    for name, check in list(globals().items())
-    if name.startswith("checkpoint_") and callable(check)
-}
