@@ -53,6 +53,7 @@ from ddbes_dynamodb import DynamoDBCommitStore
 from tests.dynamodb.tables import table_name
 from tests.reliability import kill_writer
 from tests.reliability.counts import Counts, report
+from tests.reliability.writers import read_log_past_holes
 from tests.services import DynamoDBLocal
 
 pytestmark = pytest.mark.dynamodb
@@ -322,17 +323,7 @@ def read_partition(store: DynamoDBCommitStore, partition: int) -> tuple[list[Com
     """A partition's log up to its head, stepping over holes (which ``read_log`` stops
     before); and the head."""
     head = store.head_position(partition)
-    entries: list[Commit] = []
-    after = 0
-    while after < head:
-        batch = list(store.read_log(after=after, log_partition=partition))
-        if batch:
-            entries.extend(batch)
-            last = batch[-1].position
-            assert last is not None
-            after = last
-        else:
-            after += 1
+    entries, _holes = read_log_past_holes(store, partition, head)
     return entries, head
 
 

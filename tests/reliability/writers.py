@@ -257,7 +257,7 @@ class Reconciled:
     """Acknowledged operations missing, not forgiven."""
 
 
-def _read_partition(
+def read_log_past_holes(
     store: CommitStore, partition: int, head: int
 ) -> tuple[list[Commit], list[int]]:
     """Every entry of a log partition up to ``head``, reading past holes; and the holes."""
@@ -314,7 +314,7 @@ def reconcile(
     holes: dict[int, list[int]] = {}
     for partition in range(store.log_partitions):
         head = store.head_position(partition)
-        entries, holes[partition] = _read_partition(store, partition, head)
+        entries, holes[partition] = read_log_past_holes(store, partition, head)
         positions = [c.position for c in entries]
         if positions != sorted(set(positions)) or len(positions) + len(holes[partition]) != head:
             problems.append(f"log partition {partition} is not 1..{head} in order")

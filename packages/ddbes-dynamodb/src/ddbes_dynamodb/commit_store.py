@@ -315,12 +315,13 @@ class DynamoDBCommitStore(CommitStore):
         background = self._sequencing == "background"
         pk = commit_pk(aggregate_type, aggregate_key)
         for page in self._pages(request, "read_commits"):
-            for item in page:
-                commit = decode_commit_item(
-                    item, aggregate_type, aggregate_key, partition, table=self._name
-                )
-                if background:  # a later append of this aggregate needs no ConditionCheck
-                    self._commit_writer.saw(pk, commit.version)
+            commits = [
+                decode_commit_item(item, aggregate_type, aggregate_key, partition, table=self._name)
+                for item in page
+            ]
+            if background and commits:  # a later append of this aggregate needs no check
+                self._commit_writer.saw(pk, max(commits[0].version, commits[-1].version))
+            for commit in commits:
                 yield commit
                 if left is not None:
                     left -= 1
