@@ -2,8 +2,8 @@
 
 Each port is an abstract base class whose docstrings are the specification every adapter must
 meet, including the exact :mod:`ddbes.errors` it raises. The contract suites in
-:mod:`ddbes.testing.contracts` check an adapter against them. Ports are synchronous (boto3 is);
-asyncio code calls them through :func:`asyncio.to_thread`.
+:mod:`ddbes.testing.contracts` check an adapter against them. These ports are synchronous (boto3
+is); :mod:`ddbes.async_ports` holds their asyncio twins, with the same contracts.
 """
 
 from __future__ import annotations
@@ -16,35 +16,12 @@ from datetime import datetime
 from ddbes.errors import CheckpointConflict
 from ddbes.model import Commit, Snapshot
 
-__all__ = ["CheckpointStore", "Clock", "CommitStore", "SnapshotStore"]
+__all__ = ["AppendListeners", "CheckpointStore", "Clock", "CommitStore", "SnapshotStore"]
 
 
-class CommitStore(ABC):
-    """The commit log: every aggregate's commits, and one global log of them all.
-
-    Guarantees every implementation gives:
-
-    * **Atomic, optimistic appends.** A commit is stored whole or not at all, at exactly the
-      version it names; a version that another commit holds is a :class:`VersionConflict`.
-    * **Idempotent by** ``commit_id``. Appending a commit whose ``commit_id`` is already stored at
-      that version returns the stored commit and writes nothing, so a write whose outcome is
-      unknown (a timeout, :class:`StoreUnavailable`) is retried safely with the same commit.
-    * **A global log that never loses a commit.** The log is split into ``log_partitions``
-      (an aggregate maps to one by :func:`ddbes.model.log_partition_for`). Within a partition each
-      stored commit gets the next dense position: 1, 2, 3, ... with no hole and no duplicate,
-      and the commits of one aggregate in version order; a reader that resumes after position
-      ``p`` sees every commit that enters the log after ``p``. A store may give positions as
-      part of the append (the in-memory store, DynamoDB tables with ``sequencing="inline"``) or
-      shortly after it, in the background (DynamoDB's default): then :meth:`append` returns
-      the commit with ``position=None`` and :meth:`flush_log` waits for its position.
-    * **Isolated keys.** An aggregate key never reads another key's commits, whatever characters
-      the keys contain (``"a"``, ``"a:5"``, ``"a.b"``).
-    * **Reads are strongly consistent** and follow every page of the backend.
-
-    Append listeners (:meth:`add_append_listener`) are an in-process courtesy, not a port
-    method to implement: an adapter calls :meth:`_appended` for each commit that *this store
-    object* put into the global log (with its position).
-    """
+class AppendListeners:
+    """In-process listeners for the commits a store object put into the global log; shared by
+    :class:`CommitStore` and :class:`ddbes.async_ports.AsyncCommitStore`."""
 
     _append_listeners: tuple[Callable[[Commit], object], ...] = ()
 
@@ -77,6 +54,34 @@ class CommitStore(ABC):
             except Exception:
                 logging.getLogger("ddbes").exception("an append listener failed")
         return commit
+
+
+class CommitStore(AppendListeners, ABC):
+    """The commit log: every aggregate's commits, and one global log of them all.
+
+    Guarantees every implementation gives:
+
+    * **Atomic, optimistic appends.** A commit is stored whole or not at all, at exactly the
+      version it names; a version that another commit holds is a :class:`VersionConflict`.
+    * **Idempotent by** ``commit_id``. Appending a commit whose ``commit_id`` is already stored at
+      that version returns the stored commit and writes nothing, so a write whose outcome is
+      unknown (a timeout, :class:`StoreUnavailable`) is retried safely with the same commit.
+    * **A global log that never loses a commit.** The log is split into ``log_partitions``
+      (an aggregate maps to one by :func:`ddbes.model.log_partition_for`). Within a partition each
+      stored commit gets the next dense position: 1, 2, 3, ... with no hole and no duplicate,
+      and the commits of one aggregate in version order; a reader that resumes after position
+      ``p`` sees every commit that enters the log after ``p``. A store may give positions as
+      part of the append (the in-memory store, DynamoDB tables with ``sequencing="inline"``) or
+      shortly after it, in the background (DynamoDB's default): then :meth:`append` returns
+      the commit with ``position=None`` and :meth:`flush_log` waits for its position.
+    * **Isolated keys.** An aggregate key never reads another key's commits, whatever characters
+      the keys contain (``"a"``, ``"a:5"``, ``"a.b"``).
+    * **Reads are strongly consistent** and follow every page of the backend.
+
+    Append listeners (:meth:`add_append_listener`) are an in-process courtesy, not a port
+    method to implement: an adapter calls :meth:`_appended` for each commit that *this store
+    object* put into the global log (with its position).
+    """
 
     @property
     @abstractmethod
