@@ -50,6 +50,10 @@ IDLE_EXIT = 30.0
 EXIT_FLUSH = 5.0
 FAILURE_PAUSE = 5.0
 """The longest pause of the thread after failures (it doubles from :data:`IDLE_POLL`)."""
+FLUSH_HANDOFF = 1.0
+"""Seconds a flush leaves a partition to the process holding its lease (which logs a commit
+within tens of milliseconds) before it sequences the partition itself: processes that flush
+at once then do not all race for the same positions."""
 RELEASE_DEADLINE = 2.0
 """How long releasing the leases may take (they expire by themselves anyway)."""
 PENDING_CHECK = 10_000
@@ -315,13 +319,15 @@ class SequencingService:
 
     def flush(self, timeout: float | None) -> None:
         """Return once every commit appended through this store is in the log; sequence them
-        here (whoever holds the lease) if no one else does. Every call to DynamoDB inside
+        here: at once where this process holds the lease, else if the holder has not done it
+        within :data:`FLUSH_HANDOFF`. Every call to DynamoDB inside
         ends by ``timeout`` too (but for an attempt in flight, bounded by the read timeout)."""
         with deadline_within(timeout):
             self._flush(timeout)
 
     def _flush(self, timeout: float | None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = None if timeout is None else began + timeout
         delay = 0.002
         while True:
             self._forget_sequenced()
@@ -330,7 +336,8 @@ class SequencingService:
             if not pending:
                 return
             for partition in sorted({partition for _, partition in pending}):
-                self._sequencer(partition).run_once()
+                if self._may_sequence(partition) or time.monotonic() - began > FLUSH_HANDOFF:
+                    self._sequencer(partition).run_once()
             self._forget_sequenced()
             with self._lock:
                 keys = list(self._pending)
