@@ -328,6 +328,8 @@ def _cell(conn: Connection, spec: Spec, client: Any, meter: Meter) -> None:
     if message is None:  # the pool is closing: the cell was given up
         raise SystemExit(0)
     start: float = message[1]
+    time.sleep(max(0.0, start - time.time()))
+    cpu_began = time.process_time()  # every thread of this process: writers and sequencer
     window, end = start + spec.warmup, start + spec.warmup + spec.duration
     meter.reset(window)
     tallies: list[Tally] = [Tally() for _ in writers]
@@ -341,6 +343,7 @@ def _cell(conn: Connection, spec: Spec, client: Any, meter: Meter) -> None:
     for thread in threads:
         thread.join()
     completed = [t for tally in tallies for t in tally.completed]
+    cpu = time.process_time() - cpu_began
     conn.send(("stopped", sum(1 for t in completed if t < end)))
     flush_ms = None
     flush = getattr(store, "flush_log", None)
@@ -362,6 +365,8 @@ def _cell(conn: Connection, spec: Spec, client: Any, meter: Meter) -> None:
                 "latencies": [ms for tally in tallies for ms in tally.latencies],
                 "errors": [tally.error for tally in tallies if tally.error],
                 "flush_ms": flush_ms,
+                "cpu_s": cpu,
+                "by_end": sum(1 for t in completed if t < end),
                 **meter.snapshot(),
             },
         )
@@ -409,6 +414,8 @@ class Run:
     error_codes: Counter[str] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)
     reported: tuple[int, int] = (0, 0)
+    writer_cpu_ms: float | None = None
+    server_cpu_ms: float | None = None
 
 
 Cell = tuple[int, int, float, str]
@@ -490,14 +497,32 @@ def _percentile(values: list[float], fraction: float) -> float:
 class Bench:
     """The tables, proxies and pool of one run."""
 
-    def __init__(self, endpoint: str, pool: Pool, proxies: dict[float, str], args: Any) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        pool: Pool,
+        proxies: dict[float, str],
+        args: Any,
+        server_pid: int | None = None,
+    ) -> None:
         self.client = make_client(
             "dynamodb", table="bench", endpoint_url=endpoint, region_name="us-east-1"
         )
+        self.server_pid = server_pid
         self.pool = pool
         self.proxies = proxies
         self.warmup: float = args.warmup
         self.duration: float = args.duration
+
+    def _server_cpu(self) -> float | None:
+        """CPU seconds DynamoDB Local has used so far (``None`` when it was not started here)."""
+        if self.server_pid is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _plain_table(self) -> str:
         name = f"put-{uuid.uuid4().hex[:10]}"
@@ -538,7 +563,10 @@ class Bench:
             for n in range(processes)
         ]
 
+        cpu: list[float | None] = [self._server_cpu()]
+
         def at_end(end: float) -> int | None:
+            cpu.append(self._server_cpu())
             return None if store is None else self._heads(store)
 
         def after_stop(
@@ -567,6 +595,8 @@ class Bench:
             else:
                 self.client.delete_table(TableName=table)
         counted = sum(r["counted"] for r in reports) or 1
+        by_end = sum(r["by_end"] for r in reports) or 1
+        began_cpu, ended_cpu = cpu[0], cpu[-1]
         latencies = [ms for r in reports for ms in r["latencies"]]
         calls: Counter[str] = Counter()
         codes: Counter[str] = Counter()
@@ -587,6 +617,12 @@ class Bench:
             backlog=backlog,
             log_ms=log_ms,
             flush_ms=max(flushes) if flushes else None,
+            writer_cpu_ms=sum(r["cpu_s"] for r in reports) * 1000 / by_end,
+            server_cpu_ms=(
+                None
+                if began_cpu is None or ended_cpu is None
+                else (ended_cpu - began_cpu) * 1000 / by_end
+            ),
             log_short=log_short,
             errors=[e for r in reports for e in r["errors"]],
             error_codes=codes,
@@ -833,7 +869,8 @@ def main(argv: list[str] | None = None) -> None:
             proxies[delay] = url
         print(f"starting {max(args.processes)} worker processes ...", flush=True)
         pool = Pool(max(args.processes))
-        bench = Bench(endpoint, pool, proxies, args)
+        process = getattr(local, "process", None)
+        bench = Bench(endpoint, pool, proxies, args, getattr(process, "pid", None))
         print("warm-up (DynamoDB Local's JIT), not reported ...", flush=True)
         warm = (min(4, max(args.processes)), 1, args.delays[-1], args.tables[0])
         _measure(bench, {}, warm, 0)
@@ -861,9 +898,17 @@ def main(argv: list[str] | None = None) -> None:
         write_section("Writes that scale out", body)
 
 
+def _cpu(runs: list[Run]) -> str:
+    """CPU milliseconds per commit: the writer processes (with their sequencers) / DynamoDB
+    Local."""
+    writers = _median(runs, lambda r: r.writer_cpu_ms)
+    server = _median(runs, lambda r: r.server_cpu_ms)
+    return f"{_num(writers, 2)} / {_num(server, 2)}"
+
+
 def _floor(results: dict[Cell, dict[str, list[Run]]]) -> str:
     """Where the gap to a plain put goes, in the headline cells: the commit write alone (its
-    to-do index entry included), then the log's writes on top."""
+    to-do index entry included), then the log's writes on top; and what each costs in CPU."""
     rows = []
     for cell in HEADLINES:
         runs = results.get(cell, {})
@@ -874,7 +919,8 @@ def _floor(results: dict[Cell, dict[str, list[Run]]]) -> str:
         mine = statistics.median(r.rate for r in runs["ddbes"])
         rows.append(
             f"| {_cell_name(cell)} | {_rate(runs['put'])} | {_rate(runs[FLOOR])} "
-            f"(**{indexed / put:.2f}x**) | {_rate(runs['ddbes'])} (**{mine / put:.2f}x**) |"
+            f"(**{indexed / put:.2f}x**) | {_rate(runs['ddbes'])} (**{mine / put:.2f}x**) "
+            f"| {_cpu(runs['put'])} | {_cpu(runs[FLOOR])} | {_cpu(runs['ddbes'])} |"
         )
     if not rows:
         return ""
@@ -882,10 +928,15 @@ def _floor(results: dict[Cell, dict[str, list[Run]]]) -> str:
         "**Where the gap goes** (headline cells, same rounds): **indexed** is ddbes's commit "
         "write alone, written by hand: the same item with its log partition `u` on a ddbes "
         "table, so it lands in the to-do index, and no sequencer (nothing reaches the log). "
-        "The first ratio is what the index entry costs DynamoDB Local here; the second adds "
-        "the sequencer's writes (log entry, `SET n REMOVE u`, index removal).\n\n"
-        "| cell | put commits/s | indexed commits/s (vs put) | ddbes commits/s (vs put) |\n"
-        "|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        "The first ratio is what the index entry costs here; the second adds ddbes's "
+        "client code and the sequencer's writes (log entry, `SET n REMOVE u`, index removal). "
+        "CPU is milliseconds per commit acknowledged in the run (warm-up included): the "
+        "writer processes' own CPU (ddbes's sequencer thread runs in them) / DynamoDB Local's "
+        "(n/a when it was not started by the benchmark). Everything shares 2 cores, so when "
+        "they are saturated the rates follow the CPU per commit.\n\n"
+        "| cell | put commits/s | indexed commits/s (vs put) | ddbes commits/s (vs put) "
+        "| CPU ms/commit, put: writers / DynamoDB Local | indexed | ddbes |\n"
+        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
 
 
