@@ -5,7 +5,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format bench bootstrap services
+.PHONY: demo test lint format docs bench bootstrap services
 
 demo: bootstrap  ## the main job: the original README story on the embedded AWS emulator
 	$(UV) run --no-sync ddbes demo
@@ -17,6 +17,9 @@ lint: bootstrap
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy packages/ddbes-core/src packages/ddbes-dynamodb/src packages/ddbes-s3/src packages/ddbes-ws/src packages/ddbes-cli/src
+
+docs: bootstrap  ## the documentation site in site/: the guides in docs/ and the API reference from the docstrings
+	NO_MKDOCS_2_WARNING=1 $(UV) run --no-sync mkdocs build --strict
 
 format: bootstrap
 	$(UV) run --no-sync ruff format .

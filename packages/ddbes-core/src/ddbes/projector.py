@@ -57,7 +57,10 @@ class Projector:
         handlers: aggregate type -> handler; the handler under ``"*"`` receives every commit
             (after its type's own handler). Commits of other types are passed over.
         name: the projector's name; its checkpoints and leases are saved under it.
-        commit_store, checkpoint_store, clock, logger: default to ``ddbes.config``'s.
+        commit_store: the log to read (default: ``ddbes.config``'s).
+        checkpoint_store: where positions are saved (default: ``ddbes.config``'s).
+        clock: the time source (default: ``ddbes.config``'s).
+        logger: where the projector logs (default: ``ddbes.config``'s).
         poll_interval: seconds between reads of the log once caught up.
         batch_size: commits per read and per checkpoint save.
         parallel: worker threads; above 1, commits of different aggregates are handled

@@ -25,8 +25,13 @@ class DynamoDBCheckpointStore(CheckpointStore):
     is one that succeeds only from the expected position.
 
     Args:
-        table_name, client, endpoint_url, region_name, retry_policy, timeouts: as for
-            :class:`~ddbes_dynamodb.DynamoDBCommitStore`.
+        table_name: the table (the commit store's); as for
+            :class:`~ddbes_dynamodb.DynamoDBCommitStore`, as are the following.
+        client: a boto3 DynamoDB client to use.
+        endpoint_url: the DynamoDB endpoint (DynamoDB Local, an emulator).
+        region_name: the AWS region.
+        retry_policy: how transient failures are retried.
+        timeouts: connect and read timeouts, and an overall deadline per call.
     """
 
     def __init__(

@@ -57,7 +57,9 @@ class EventStream:
         ssl: an :class:`ssl.SSLContext` for ``wss://`` URLs.
         reconnect: reconnect and resume after connection losses (default) or end the stream.
         max_reconnect_attempts: consecutive failed attempts before giving up (``None``: never).
-        backoff_initial, backoff_max: seconds; the delay doubles per failed attempt, jittered.
+        backoff_initial: seconds before the first reconnect attempt; the delay doubles per
+            failed attempt, jittered.
+        backoff_max: the longest delay between reconnect attempts, in seconds.
         buffer_size: events received but not yet consumed; when full the client stops reading
             (and the server may close it as a slow consumer, after which it resumes).
         open_timeout: seconds for one connection attempt and its subscription.

@@ -101,7 +101,8 @@ class EventStreamServer:
 
     Args:
         commit_store: the log to stream; defaults to ``ddbes.config``'s ``commit_store``.
-        host, port: where to listen (port 0: one the OS picks, see :attr:`port`).
+        host: the address to listen on.
+        port: the port to listen on (0: one the OS picks, see :attr:`port`).
         poll_delay: seconds between log reads when nothing new was found.
         wake_on_append: read at once after each append through ``commit_store`` in this process
             (its append listener), rather than at the next poll. Commits from other processes

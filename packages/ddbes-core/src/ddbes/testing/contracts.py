@@ -42,6 +42,8 @@ __all__ = [
 
 
 class CommitStoreFactory(Protocol):
+    """Makes a fresh, empty commit store (with ``log_partitions`` partitions) per check."""
+
     def __call__(self, *, log_partitions: int = 1) -> CommitStore: ...
 
 
@@ -99,6 +101,7 @@ def _all_log(store: CommitStore) -> list[Commit]:
 
 
 def check_append_and_read_round_trip(factory: CommitStoreFactory) -> None:
+    """A stored commit reads back equal, events and all, by key and from the log."""
     store = factory()
     events = (
         {"type": "Added", "text": "ø ✓", "n": 1.5, "list": [1, None, True], "obj": {"a": {}}},
@@ -117,6 +120,7 @@ def check_append_and_read_round_trip(factory: CommitStoreFactory) -> None:
 
 
 def check_stale_version_conflicts_and_writes_nothing(factory: CommitStoreFactory) -> None:
+    """Appending at a version another commit holds raises VersionConflict and writes nothing."""
     store = factory()
     first = _append(store, _commit("k", 1))
     error = _raises(VersionConflict, lambda: store.append(_commit("k", 1, ({"type": "Other"},))))
@@ -128,6 +132,7 @@ def check_stale_version_conflicts_and_writes_nothing(factory: CommitStoreFactory
 
 
 def check_multi_event_commit_is_atomic(factory: CommitStoreFactory) -> None:
+    """A commit of many events is stored whole, at one version and one log position."""
     store = factory()
     events = tuple({"type": f"E{i}", "i": i} for i in range(25))
     stored = _append(store, _commit("k", 1, events))
@@ -140,6 +145,7 @@ def check_multi_event_commit_is_atomic(factory: CommitStoreFactory) -> None:
 
 
 def check_retried_commit_id_is_stored_once(factory: CommitStoreFactory) -> None:
+    """Appending the same commit_id again returns the stored commit and writes nothing."""
     store = factory()
     commit = _commit("k", 1)
     first = _append(store, commit)
@@ -153,6 +159,7 @@ def check_retried_commit_id_is_stored_once(factory: CommitStoreFactory) -> None:
 
 
 def check_concurrent_writers_leave_dense_positions(factory: CommitStoreFactory) -> None:
+    """Threads appending at once leave positions 1..n with no hole and no duplicate."""
     store = factory()
     threads, per_thread = 8, 25
     errors: list[BaseException] = []
@@ -181,6 +188,7 @@ def check_concurrent_writers_leave_dense_positions(factory: CommitStoreFactory) 
 
 
 def check_concurrent_writers_of_one_aggregate_conflict(factory: CommitStoreFactory) -> None:
+    """Of writers racing for one version, exactly one wins; the others conflict."""
     store = factory()
     winners: list[Commit] = []
     conflicts: list[VersionConflict] = []
@@ -205,6 +213,7 @@ def check_concurrent_writers_of_one_aggregate_conflict(factory: CommitStoreFacto
 
 
 def check_log_reads_resume_exactly_after_a_position(factory: CommitStoreFactory) -> None:
+    """read_log(after=p) returns exactly the commits after p, in order, and honours limit."""
     store = factory()
     stored = [_append(store, _commit(f"k{i % 3}", i // 3 + 1)) for i in range(12)]
     assert [c.position for c in stored] == list(range(1, 13))
@@ -219,6 +228,7 @@ def check_log_reads_resume_exactly_after_a_position(factory: CommitStoreFactory)
 
 
 def check_version_range_reads(factory: CommitStoreFactory) -> None:
+    """read_commits honours from_version, to_version, descending and limit."""
     store = factory()
     stored = [_append(store, _commit("k", v)) for v in range(1, 11)]
     assert list(store.read_commits("Cart", "k", from_version=3, to_version=6)) == stored[2:6]
@@ -236,6 +246,7 @@ def check_version_range_reads(factory: CommitStoreFactory) -> None:
 
 
 def check_time_range_reads(factory: CommitStoreFactory) -> None:
+    """read_commits(until=t) returns exactly the commits made at or before t."""
     store = factory()
     stored = [_append(store, _commit("k", v, at=_T0 + timedelta(minutes=v))) for v in range(1, 6)]
     until = _T0 + timedelta(minutes=3)
@@ -253,6 +264,7 @@ def check_time_range_reads(factory: CommitStoreFactory) -> None:
 
 
 def check_keys_never_see_each_others_commits(factory: CommitStoreFactory) -> None:
+    """Keys that prefix or resemble each other ("a", "a:5", "a.b") never share commits."""
     store = factory()
     keys = [
         "a",
@@ -287,6 +299,7 @@ def check_keys_never_see_each_others_commits(factory: CommitStoreFactory) -> Non
 
 
 def check_long_history_reads_back_whole(factory: CommitStoreFactory) -> None:
+    """A history larger than one backend page reads back whole, every page followed."""
     store = factory()
     total = 2000
     payload = "x" * 300
@@ -306,6 +319,7 @@ def check_long_history_reads_back_whole(factory: CommitStoreFactory) -> None:
 
 
 def check_partitions_keep_dense_positions(factory: CommitStoreFactory) -> None:
+    """Each aggregate lands in the partition log_partition_for names; each numbers densely."""
     store = factory(log_partitions=4)
     assert store.log_partitions == 4
     expected: dict[int, list[str]] = {p: [] for p in range(4)}
@@ -327,6 +341,7 @@ def check_partitions_keep_dense_positions(factory: CommitStoreFactory) -> None:
 
 
 def check_oversized_commit_is_refused_and_writes_nothing(factory: CommitStoreFactory) -> None:
+    """A commit too large to store raises CommitTooLarge and writes nothing."""
     store = factory()
     noise = os.urandom(600 * 1024).hex()
     error = _raises(
@@ -342,6 +357,7 @@ def check_oversized_commit_is_refused_and_writes_nothing(factory: CommitStoreFac
 
 
 def check_malformed_commits_are_refused(factory: CommitStoreFactory) -> None:
+    """Malformed commits (version below 1, empty type or key, naive time) are refused."""
     store = factory()
     _raises(ValueError, lambda: store.append(_commit("k", 0)))
     _raises(ValueError, lambda: store.append(_commit("k", -1)))
@@ -360,6 +376,7 @@ def check_malformed_commits_are_refused(factory: CommitStoreFactory) -> None:
 
 
 def check_append_listeners_hear_each_stored_commit(factory: CommitStoreFactory) -> None:
+    """Append listeners hear each commit put into the log, with its position, until removed."""
     store = factory()
     heard: list[Commit] = []
     remove = store.add_append_listener(heard.append)
@@ -379,6 +396,8 @@ def check_append_listeners_hear_each_stored_commit(factory: CommitStoreFactory) 
 def check_log_keeps_each_aggregates_versions_in_order_whatever_their_times(
     factory: CommitStoreFactory,
 ) -> None:
+    """The log keeps each aggregate's versions in order, even when a later version has an earlier
+    time."""
     store = factory()
     # A caller of append may give a later version an earlier time (the aggregate layer never
     # does): the log still holds each aggregate's versions in order.
