@@ -1,0 +1,199 @@
+"""OpenTelemetry: the spans and metrics ddbes reports, when the application wants them.
+
+Install ``ddbes-core[otel]``, which adds ``opentelemetry-api`` only: the SDK, its exporters and
+their configuration are the application's choice, made once at startup as for any other
+library. ddbes then reports, through the global tracer and meter providers (scope ``ddbes``):
+
+Spans
+    ``ddbes.load`` and ``ddbes.commit`` (one per aggregate load and commit, with the
+    aggregate's type, key and version; a commit's version conflicts and retries are span
+    events), ``ddbes.snapshot.read`` and ``ddbes.snapshot.write``, ``ddbes.projector.batch``
+    and ``ddbes.projector.handle`` (linked to the trace that made the commit), and
+    ``ddbes.stream.fanout``. Store spans carry ``db.system`` (``dynamodb``, ``s3``,
+    ``memory``).
+
+Metrics
+    ``ddbes.commit.duration`` (s), ``ddbes.commit.conflicts``, ``ddbes.retries``,
+    ``ddbes.throttles``, ``ddbes.consumed_capacity`` (capacity units, by table and kind),
+    ``ddbes.projector.lag`` (commits behind the head), ``ddbes.stream.clients`` and
+    ``ddbes.stream.queue_depth``.
+
+Without the API installed, or with it but no SDK configured (its global providers are still
+the API's placeholders), every function here returns after one check, so an application that
+does not trace pays next to nothing.
+
+A commit made while a span is active carries that span's W3C trace context in its metadata
+(:func:`trace_context`); a projector handling the commit links its span to it
+(:func:`link_from`), so one trace leads from an HTTP request to the read model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = [
+    "TRACEPARENT",
+    "count",
+    "current_trace_id",
+    "enabled",
+    "event",
+    "link_from",
+    "record",
+    "span",
+    "trace_context",
+]
+
+SCOPE = "ddbes"
+"""The instrumentation scope of every span and metric."""
+
+TRACEPARENT = "traceparent"
+"""The metadata key under which a commit keeps the W3C trace context it was made in."""
+
+try:  # the optional extra: opentelemetry-api
+    from opentelemetry import metrics as _metrics
+    from opentelemetry import trace as _trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+except ImportError:  # pragma: no cover - exercised by installs without the extra
+    _trace = None  # type: ignore[assignment]
+    _metrics = None  # type: ignore[assignment]
+    TraceContextTextMapPropagator = None  # type: ignore[assignment,misc]
+
+_PLACEHOLDERS = frozenset(
+    {"ProxyTracerProvider", "NoOpTracerProvider", "_ProxyMeterProvider", "NoOpMeterProvider"}
+)
+
+_INSTRUMENTS: dict[tuple[int, str], Any] = {}  # (meter provider, name) -> instrument
+_KINDS = {
+    "ddbes.commit.duration": ("histogram", "s", "How long a commit took, retries included."),
+    "ddbes.commit.conflicts": ("counter", "1", "Version conflicts met by commits."),
+    "ddbes.retries": ("counter", "1", "Retried store calls and commands."),
+    "ddbes.throttles": ("counter", "1", "Store calls the backend throttled."),
+    "ddbes.consumed_capacity": ("counter", "1", "Capacity units the backend reported."),
+    "ddbes.projector.lag": ("histogram", "1", "Commits between a projector and the head."),
+    "ddbes.stream.clients": ("updown", "1", "Connected event stream clients."),
+    "ddbes.stream.queue_depth": ("histogram", "1", "Frames queued for a stream client."),
+}
+
+
+def _tracing() -> bool:
+    return _trace is not None and type(_trace.get_tracer_provider()).__name__ not in _PLACEHOLDERS
+
+
+def _metering() -> bool:
+    return (
+        _metrics is not None and type(_metrics.get_meter_provider()).__name__ not in _PLACEHOLDERS
+    )
+
+
+def enabled() -> bool:
+    """Whether an SDK is configured for tracing or for metrics (else ddbes reports nothing)."""
+    return _tracing() or _metering()
+
+
+@contextlib.contextmanager
+def span(
+    name: str,
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    kind: str = "internal",
+    links: list[Any] | None = None,
+) -> Iterator[Any]:
+    """A span around the block, current inside it; yields it (``None`` when not tracing).
+
+    An exception leaving the block is recorded on the span, which ends with an error status.
+
+    Args:
+        name: the span's name (``ddbes.commit``, ...).
+        attributes: its attributes; ``None`` values are left out.
+        kind: ``internal``, ``client``, ``server``, ``producer`` or ``consumer``.
+        links: links to other spans (see :func:`link_from`).
+    """
+    if not _tracing():
+        yield None
+        return
+    assert _trace is not None
+    tracer = _trace.get_tracer_provider().get_tracer(SCOPE)
+    with tracer.start_as_current_span(
+        name,
+        kind=getattr(_trace.SpanKind, kind.upper()),
+        attributes={k: v for k, v in (attributes or {}).items() if v is not None},
+        links=links or None,
+    ) as current:
+        yield current
+
+
+def event(current: Any, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+    """Add an event (a conflict, a retry) to ``current``, a span :func:`span` yielded."""
+    if current is not None:
+        current.add_event(name, {k: v for k, v in (attributes or {}).items() if v is not None})
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the active span, as 32 hex digits; ``None`` when there is none."""
+    if not _tracing():
+        return None
+    assert _trace is not None
+    context = _trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def trace_context() -> dict[str, str]:
+    """The active span's W3C trace context (``{"traceparent": ...}``), for a commit's
+    metadata; empty when there is no active span."""
+    if not _tracing() or TraceContextTextMapPropagator is None:
+        return {}
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return {TRACEPARENT: carrier[TRACEPARENT]} if TRACEPARENT in carrier else {}
+
+
+def link_from(metadata: Mapping[str, Any] | None) -> list[Any]:
+    """Links to the span a commit was made in, from its metadata's ``traceparent`` (none
+    when it has none, or when not tracing)."""
+    if not metadata or not _tracing() or TraceContextTextMapPropagator is None:
+        return []
+    value = metadata.get(TRACEPARENT)
+    if not isinstance(value, str):
+        return []
+    assert _trace is not None
+    context = TraceContextTextMapPropagator().extract({TRACEPARENT: value})
+    span_context = _trace.get_current_span(context).get_span_context()
+    return [_trace.Link(span_context)] if span_context.is_valid else []
+
+
+def _instrument(name: str) -> Any:
+    assert _metrics is not None
+    provider = _metrics.get_meter_provider()
+    instrument = _INSTRUMENTS.get((id(provider), name))
+    if instrument is None:
+        meter = provider.get_meter(SCOPE)
+        kind, unit, description = _KINDS[name]
+        if kind == "histogram":
+            instrument = meter.create_histogram(name, unit=unit, description=description)
+        elif kind == "counter":
+            instrument = meter.create_counter(name, unit=unit, description=description)
+        else:
+            instrument = meter.create_up_down_counter(name, unit=unit, description=description)
+        _INSTRUMENTS[(id(provider), name)] = instrument
+    return instrument
+
+
+def record(name: str, value: float, attributes: Mapping[str, Any] | None = None) -> None:
+    """Record ``value`` on the histogram or up-down counter ``name`` (see the module's list)."""
+    if not _metering():
+        return
+    instrument = _instrument(name)
+    attrs = {k: v for k, v in (attributes or {}).items() if v is not None}
+    if _KINDS[name][0] == "histogram":
+        instrument.record(value, attrs)
+    else:
+        instrument.add(value, attrs)
+
+
+def count(name: str, amount: float = 1, attributes: Mapping[str, Any] | None = None) -> None:
+    """Add ``amount`` to the counter ``name`` (see the module's list)."""
+    if not _metering():
+        return
+    _instrument(name).add(amount, {k: v for k, v in (attributes or {}).items() if v is not None})
