@@ -23,7 +23,13 @@ class Log:
         self.store = store
         self.versions: dict[tuple[str, str], int] = {}
 
-    def commit(self, aggregate_type: str, *events: dict[str, Any], key: str = "@") -> Commit:
+    def commit(
+        self,
+        aggregate_type: str,
+        *events: dict[str, Any],
+        key: str = "@",
+        metadata: dict[str, Any] | None = None,
+    ) -> Commit:
         version = self.versions.get((aggregate_type, key), 0) + 1
         self.versions[(aggregate_type, key)] = version
         return self.store.append(
@@ -34,6 +40,7 @@ class Log:
                 version=version,
                 committed_at=datetime.now(UTC),
                 events=tuple(events),
+                metadata=metadata or {},
             )
         )
 

@@ -56,6 +56,19 @@ async def test_the_original_readme_filters_select_exactly_their_events(
     assert isinstance(first.committed_at, datetime) and first.committed_at.tzinfo is not None
 
 
+async def test_a_commits_metadata_reaches_each_of_its_events(
+    server: EventStreamServer, log: Log
+) -> None:
+    metadata = {"correlation_id": "req-7", "user": {"id": 3}}
+    async with EventStream(server.url, events=[{}]) as stream:
+        log.commit("Cart", {"type": "A"}, {"type": "B"}, metadata=metadata)
+        log.commit("Cart", {"type": "C"})
+        items = await take(stream, 3)
+    assert [i.metadata for i in items] == [metadata, metadata, {}]
+    items[0].metadata["user"] = "changed by a consumer"
+    assert items[1].metadata == metadata  # each item has its own copy
+
+
 async def test_a_stream_without_after_starts_at_the_head(
     server: EventStreamServer, log: Log
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ddbes.errors import InvalidEvent
 
-__all__ = ["MAX_EVENT_DEPTH", "check_event_shapes"]
+__all__ = ["MAX_EVENT_DEPTH", "check_event_shapes", "check_nesting"]
 
 MAX_EVENT_DEPTH = 32
 """How deeply an event may nest objects and lists; the event object itself is level 1.
@@ -39,10 +39,12 @@ def check_event_shapes(events: Sequence[Any], where: str) -> None:
             )
         if not all(isinstance(key, str) for key in event):
             raise InvalidEvent(f"event {index} ({kind!r}) of {where} has keys that are not strings")
-        _check_depth(event, f"event {index} ({kind!r}) of {where}")
+        check_nesting(event, f"event {index} ({kind!r}) of {where}")
 
 
-def _check_depth(event: dict[str, Any], what: str) -> None:
+def check_nesting(event: dict[str, Any], what: str, error: type[Exception] = InvalidEvent) -> None:
+    """Raise ``error`` when ``event`` (an event, or a commit's metadata) nests objects and
+    lists deeper than :data:`MAX_EVENT_DEPTH` levels; walks without recursion."""
     nested = [(value, 2) for value in event.values() if isinstance(value, (dict, list, tuple))]
     if not nested:
         return  # the common flat event
@@ -50,7 +52,7 @@ def _check_depth(event: dict[str, Any], what: str) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_EVENT_DEPTH:
-            raise InvalidEvent(
+            raise error(
                 f"{what} nests objects and lists deeper than {MAX_EVENT_DEPTH} levels: flatten it"
             )
         children = value.values() if isinstance(value, dict) else value

@@ -9,13 +9,17 @@ production (see ``docs/reliability.md``):
 - events: JSON objects with a non-empty string ``"type"`` and string keys, nested at most
   :data:`MAX_EVENT_DEPTH` levels, with no NaN or infinities and nothing JSON cannot hold
   (an :class:`~ddbes.errors.InvalidEvent`);
+- metadata: a JSON object with string keys, nested at most :data:`MAX_EVENT_DEPTH` levels, at
+  most :data:`MAX_METADATA_BYTES` as JSON (a ``ValueError``);
 - the stored item: at most :data:`MAX_ITEM_BYTES` (a :class:`~ddbes.errors.CommitTooLarge`).
 """
 
 from __future__ import annotations
 
-from ddbes._event_shape import MAX_EVENT_DEPTH, check_event_shapes
-from ddbes.codec import COMPRESSION_THRESHOLD, compress, encode_events
+from collections.abc import Mapping
+
+from ddbes._event_shape import MAX_EVENT_DEPTH, check_event_shapes, check_nesting
+from ddbes.codec import COMPRESSION_THRESHOLD, compress, encode_events, encode_text
 from ddbes.errors import CommitTooLarge, InvalidEvent
 from ddbes.model import Commit
 
@@ -24,12 +28,14 @@ __all__ = [
     "MAX_EVENT_DEPTH",
     "MAX_ITEM_BYTES",
     "MAX_KEY_BYTES",
+    "MAX_METADATA_BYTES",
     "MAX_TYPE_AND_KEY_BYTES",
     "MAX_VERSION",
     "check_commit",
     "check_event_shapes",
     "check_log_partition",
     "encoded_events",
+    "encoded_metadata",
     "stored_size",
 ]
 
@@ -48,6 +54,10 @@ by aggregate key)."""
 MAX_TYPE_AND_KEY_BYTES = 2040
 """The limit of an aggregate type and key together, in UTF-8 bytes: DynamoDB's partition key
 limit (2048 bytes) less the commit partition key's prefix (at most 8 bytes)."""
+
+MAX_METADATA_BYTES = 16 * 1024
+"""A commit's metadata limit, as compact UTF-8 JSON: room for ids, a user and a trace context,
+not for data (that belongs in events)."""
 
 MAX_VERSION = 10**12 - 1
 """The largest version a store holds (the DynamoDB adapter's sort keys have 12 digits)."""
@@ -86,6 +96,37 @@ def check_commit(commit: Commit) -> None:
     if not commit.events:
         raise ValueError("a commit needs at least one event")
     check_event_shapes(commit.events, _where(commit))
+    encoded_metadata(commit)
+
+
+def encoded_metadata(commit: Commit) -> str:
+    """The commit's metadata as stored: compact JSON text, ``""`` when there is none.
+
+    Raises:
+        ValueError: the metadata is not a JSON object with string keys, nests deeper than
+            :data:`MAX_EVENT_DEPTH`, holds a value JSON cannot (NaN, a set, ...), or is over
+            :data:`MAX_METADATA_BYTES`.
+    """
+    metadata = commit.metadata
+    if not metadata:
+        if not isinstance(metadata, Mapping):
+            raise ValueError(f"commit metadata must be a dict, got {type(metadata).__name__}")
+        return ""
+    where = f"the metadata of a commit to {_where(commit)}"
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        raise ValueError(f"{where} must be a dict with string keys, got {metadata!r:.80}")
+    check_nesting(dict(metadata), where, ValueError)
+    try:
+        text = encode_text(dict(metadata))
+        size = len(text.encode())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} cannot be stored as JSON: {exc}") from exc
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(
+            f"{where} is {size} bytes as JSON, over the limit of {MAX_METADATA_BYTES}: "
+            "keep ids and references in metadata, data in events"
+        )
+    return text
 
 
 def _where(commit: Commit) -> str:
@@ -125,6 +166,7 @@ def stored_size(commit: Commit, payload: bytes) -> int:
     :data:`MAX_ITEM_BYTES`, by the same reckoning in every store."""
     return (
         len(payload)
+        + len(encoded_metadata(commit).encode())
         + ITEM_OVERHEAD_BYTES
         + len(commit.aggregate_type.encode())
         + len(commit.aggregate_key.encode())

@@ -12,9 +12,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ddbes import codec
-from ddbes._validation import check_commit, check_log_partition, encoded_events
+from ddbes._validation import (
+    check_commit,
+    check_log_partition,
+    encoded_events,
+    encoded_metadata,
+)
 from ddbes.errors import CheckpointConflict, SnapshotUnreadable, VersionConflict
 from ddbes.model import Commit, Event, Snapshot, log_partition_for
 from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore, check_advance, moved_message
@@ -26,16 +32,18 @@ __all__ = ["InMemoryCheckpointStore", "InMemoryCommitStore", "InMemorySnapshotSt
 class _Stored:
     """A commit as held in memory: the events stay encoded, as a real store keeps them."""
 
-    commit: Commit  # events=() here; decoded per read
+    commit: Commit  # events=() and no metadata here; decoded per read
     payload: bytes
     compressed: bool
+    metadata: str  # JSON text, "" for none
 
     def load(self) -> Commit:
         data = codec.decompress(self.payload, self.compressed) if self.compressed else self.payload
-        return _with_events(self.commit, codec.decode_events(data))
+        metadata = codec.decode(self.metadata) if self.metadata else {}
+        return _with_events(self.commit, codec.decode_events(data), metadata)
 
 
-def _with_events(commit: Commit, events: tuple[Event, ...]) -> Commit:
+def _with_events(commit: Commit, events: tuple[Event, ...], metadata: Any) -> Commit:
     # dataclasses.replace is several times slower on this hot path
     return Commit(
         commit_id=commit.commit_id,
@@ -46,6 +54,7 @@ def _with_events(commit: Commit, events: tuple[Event, ...]) -> Commit:
         events=events,
         position=commit.position,
         log_partition=commit.log_partition,
+        metadata=metadata,
     )
 
 
@@ -73,6 +82,7 @@ class InMemoryCommitStore(CommitStore):
     def append(self, commit: Commit) -> Commit:
         check_commit(commit)
         payload, compressed = encoded_events(commit)
+        metadata = encoded_metadata(commit)
         ident = (commit.aggregate_type, commit.aggregate_key)
         partition = log_partition_for(
             commit.aggregate_type, commit.aggregate_key, self._log_partitions
@@ -103,7 +113,7 @@ class InMemoryCommitStore(CommitStore):
                 position=len(log) + 1,
                 log_partition=partition,
             )
-            stored = _Stored(stored_commit, payload, compressed)
+            stored = _Stored(stored_commit, payload, compressed, metadata)
             if history is None:
                 history = self._aggregates[ident] = []
                 self._times[ident] = []
@@ -111,7 +121,7 @@ class InMemoryCommitStore(CommitStore):
             history.append(stored)
             self._times[ident].append(commit.committed_at)
             log.append(stored)
-        return self._appended(_with_events(stored_commit, commit.events))
+        return self._appended(_with_events(stored_commit, commit.events, dict(commit.metadata)))
 
     def read_commits(
         self,

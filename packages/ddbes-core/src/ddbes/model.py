@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,11 @@ class Commit:
     ordered within its ``log_partition``. It is ``None`` until the commit is stored, and on a
     store that writes its log in the background, until the commit is in the log (see
     :meth:`ddbes.ports.CommitStore.flush_log`).
+
+    ``metadata`` is what the commit says about itself rather than about the domain: a JSON
+    object (string keys) such as ``correlation_id``, ``causation_id``, a user, a tenant or a
+    request id; stored with the commit, given to projector handlers and stream clients, and
+    empty when there is none. It is held to :data:`ddbes._validation.MAX_METADATA_BYTES`.
     """
 
     commit_id: str
@@ -31,6 +37,7 @@ class Commit:
     events: tuple[Event, ...]
     position: int | None = None
     log_partition: int = 0
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def aggregate_id(self) -> str:

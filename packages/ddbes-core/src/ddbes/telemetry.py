@@ -18,6 +18,7 @@ Metrics
     ``ddbes.projector.lag`` (commits behind the head), ``ddbes.stream.clients`` and
     ``ddbes.stream.queue_depth``.
 
+Importing ddbes never imports OpenTelemetry: the API is looked for at the first span or metric.
 Without the API installed, or with it but no SDK configured (its global providers are still
 the API's placeholders), every function here returns after one check, so an application that
 does not trace pays next to nothing.
@@ -51,14 +52,26 @@ SCOPE = "ddbes"
 TRACEPARENT = "traceparent"
 """The metadata key under which a commit keeps the W3C trace context it was made in."""
 
-try:  # the optional extra: opentelemetry-api
-    from opentelemetry import metrics as _metrics
-    from opentelemetry import trace as _trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-except ImportError:  # pragma: no cover - exercised by installs without the extra
-    _trace = None  # type: ignore[assignment]
-    _metrics = None  # type: ignore[assignment]
-    TraceContextTextMapPropagator = None  # type: ignore[assignment,misc]
+_api: Any = False
+"""The OpenTelemetry API's modules, imported at the first call of this module's functions (so
+that importing ddbes imports the standard library only): ``(trace, metrics, propagator
+class)``, or ``None`` when the extra is not installed."""
+
+
+def _otel() -> Any:
+    global _api
+    if _api is False:
+        try:  # the optional extra: opentelemetry-api
+            from opentelemetry import metrics, trace  # noqa: PLC0415
+            from opentelemetry.trace.propagation.tracecontext import (  # noqa: PLC0415
+                TraceContextTextMapPropagator,
+            )
+        except ImportError:  # installs without the extra
+            _api = None
+        else:
+            _api = (trace, metrics, TraceContextTextMapPropagator)
+    return _api
+
 
 _PLACEHOLDERS = frozenset(
     {"ProxyTracerProvider", "NoOpTracerProvider", "_ProxyMeterProvider", "NoOpMeterProvider"}
@@ -78,13 +91,13 @@ _KINDS = {
 
 
 def _tracing() -> bool:
-    return _trace is not None and type(_trace.get_tracer_provider()).__name__ not in _PLACEHOLDERS
+    api = _otel()
+    return api is not None and type(api[0].get_tracer_provider()).__name__ not in _PLACEHOLDERS
 
 
 def _metering() -> bool:
-    return (
-        _metrics is not None and type(_metrics.get_meter_provider()).__name__ not in _PLACEHOLDERS
-    )
+    api = _otel()
+    return api is not None and type(api[1].get_meter_provider()).__name__ not in _PLACEHOLDERS
 
 
 def enabled() -> bool:
@@ -113,11 +126,11 @@ def span(
     if not _tracing():
         yield None
         return
-    assert _trace is not None
-    tracer = _trace.get_tracer_provider().get_tracer(SCOPE)
+    trace = _otel()[0]
+    tracer = trace.get_tracer_provider().get_tracer(SCOPE)
     with tracer.start_as_current_span(
         name,
-        kind=getattr(_trace.SpanKind, kind.upper()),
+        kind=getattr(trace.SpanKind, kind.upper()),
         attributes={k: v for k, v in (attributes or {}).items() if v is not None},
         links=links or None,
     ) as current:
@@ -134,38 +147,36 @@ def current_trace_id() -> str | None:
     """The trace id of the active span, as 32 hex digits; ``None`` when there is none."""
     if not _tracing():
         return None
-    assert _trace is not None
-    context = _trace.get_current_span().get_span_context()
+    context = _otel()[0].get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
 
 
 def trace_context() -> dict[str, str]:
     """The active span's W3C trace context (``{"traceparent": ...}``), for a commit's
     metadata; empty when there is no active span."""
-    if not _tracing() or TraceContextTextMapPropagator is None:
+    if not _tracing():
         return {}
     carrier: dict[str, str] = {}
-    TraceContextTextMapPropagator().inject(carrier)
+    _otel()[2]().inject(carrier)
     return {TRACEPARENT: carrier[TRACEPARENT]} if TRACEPARENT in carrier else {}
 
 
 def link_from(metadata: Mapping[str, Any] | None) -> list[Any]:
     """Links to the span a commit was made in, from its metadata's ``traceparent`` (none
     when it has none, or when not tracing)."""
-    if not metadata or not _tracing() or TraceContextTextMapPropagator is None:
+    if not metadata or not _tracing():
         return []
     value = metadata.get(TRACEPARENT)
     if not isinstance(value, str):
         return []
-    assert _trace is not None
-    context = TraceContextTextMapPropagator().extract({TRACEPARENT: value})
-    span_context = _trace.get_current_span(context).get_span_context()
-    return [_trace.Link(span_context)] if span_context.is_valid else []
+    trace, _, propagator = _otel()
+    context = propagator().extract({TRACEPARENT: value})
+    span_context = trace.get_current_span(context).get_span_context()
+    return [trace.Link(span_context)] if span_context.is_valid else []
 
 
 def _instrument(name: str) -> Any:
-    assert _metrics is not None
-    provider = _metrics.get_meter_provider()
+    provider = _otel()[1].get_meter_provider()
     instrument = _INSTRUMENTS.get((id(provider), name))
     if instrument is None:
         meter = provider.get_meter(SCOPE)

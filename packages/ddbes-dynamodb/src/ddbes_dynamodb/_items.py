@@ -27,7 +27,7 @@ import zlib
 from datetime import datetime
 from typing import Any
 
-from ddbes.codec import decode_events, format_time
+from ddbes.codec import decode, decode_events, format_time
 from ddbes.errors import CorruptItem
 from ddbes.model import Commit
 
@@ -122,9 +122,10 @@ def item_overhead(commit: Commit, log_partition: int) -> int:
 
 
 def commit_items(
-    commit: Commit, log_partition: int, payload: bytes, compressed: bool
+    commit: Commit, log_partition: int, payload: bytes, compressed: bool, metadata: str = ""
 ) -> tuple[Item, Item]:
-    """The commit item and its log entry, without the position (the writer sets it per attempt)."""
+    """The commit item and its log entry, without the position (the writer sets it per attempt);
+    ``metadata`` is the commit's as JSON text (``m``, absent when empty)."""
     events: dict[str, Any] = {"B": payload} if compressed else {"S": payload.decode()}
     events_name = "x" if compressed else "e"
     committed_at = {"S": format_time(commit.committed_at)}
@@ -145,6 +146,8 @@ def commit_items(
         "t": committed_at,
         events_name: events,
     }
+    if metadata:
+        commit_item["m"] = log_item["m"] = {"S": metadata}
     return commit_item, log_item
 
 
@@ -153,6 +156,16 @@ def _events(item: Item) -> tuple[dict[str, Any], ...]:
     if text is not None:
         return decode_events(text["S"])
     return decode_events(zlib.decompress(item["x"]["B"]))
+
+
+def _metadata(item: Item) -> dict[str, Any]:
+    text = item.get("m")
+    if text is None:
+        return {}
+    metadata = decode(text["S"])
+    if not isinstance(metadata, dict):
+        raise ValueError("the stored metadata is not a JSON object")
+    return metadata
 
 
 _DECODING_ERRORS = (KeyError, TypeError, ValueError, AttributeError, zlib.error)
@@ -191,6 +204,7 @@ def decode_commit_item(
             events=_events(item),
             position=int(item["n"]["N"]) if "n" in item else None,
             log_partition=log_partition,
+            metadata=_metadata(item),
         )
     except _DECODING_ERRORS as exc:
         raise corrupt(table, item, exc, commit_pk(aggregate_type, aggregate_key)) from exc
@@ -212,6 +226,7 @@ def decode_log_item(item: Item, log_partition: int, *, table: str) -> Commit:
             events=_events(item),
             position=int(item["s"]["S"]),
             log_partition=log_partition,
+            metadata=_metadata(item),
         )
     except _DECODING_ERRORS as exc:
         error = corrupt(table, item, exc, log_pk(log_partition))

@@ -76,7 +76,8 @@ class _Entry:
     def size(self) -> int:
         events = self.item.get("e") or self.item.get("x") or {}
         payload = next(iter(events.values()), b"")
-        return 2 * len(payload) + 512
+        metadata = self.item.get("m", {}).get("S", "")
+        return 2 * (len(payload) + len(metadata)) + 512
 
 
 def _entry(item: Item, table: str) -> _Entry:
@@ -263,7 +264,7 @@ class Sequencer:
                 "i": item["i"],
                 "t": item["t"],
             }
-            for name in ("e", "x"):
+            for name in ("e", "x", "m"):
                 if name in item:
                     log_item[name] = item[name]
             logged.append(log_item)

@@ -8,7 +8,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ddbes._validation import check_commit, check_log_partition, encoded_events
+from ddbes._validation import (
+    check_commit,
+    check_log_partition,
+    encoded_events,
+    encoded_metadata,
+)
 from ddbes.codec import format_time
 from ddbes.errors import VersionConflict
 from ddbes.model import Commit, log_partition_for
@@ -38,8 +43,8 @@ from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 
 __all__ = ["DynamoDBCommitStore"]
 
-_COMMIT_FIELDS = "s, i, t, e, x, n"
-_LOG_FIELDS = "s, a, k, v, i, t, e, x"
+_COMMIT_FIELDS = "s, i, t, e, x, n, m"
+_LOG_FIELDS = "s, a, k, v, i, t, e, x, m"
 _VERSIONS = "p = :p AND s BETWEEN :l AND :h"
 _AFTER = "p = :p AND s > :a"
 
@@ -169,9 +174,10 @@ class DynamoDBCommitStore(CommitStore):
         aggregate_key = commit.aggregate_key
         partition = log_partition_for(aggregate_type, aggregate_key, self.log_partitions)
         payload, compressed = encoded_events(commit)
-        commit_item, log_item = commit_items(commit, partition, payload, compressed)
+        metadata = encoded_metadata(commit)
+        commit_item, log_item = commit_items(commit, partition, payload, compressed, metadata)
         registry = {"p": {"S": keys_pk(aggregate_type)}, "s": {"S": aggregate_key}}
-        size = 2 * (len(payload) + item_overhead(commit, partition))
+        size = 2 * (len(payload) + len(metadata.encode()) + item_overhead(commit, partition))
         if self.sequencing == "background":
             return self._commit_writer.append(commit, partition, commit_item, registry, size)
         pending = inline_pending(

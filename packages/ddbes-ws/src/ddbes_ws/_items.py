@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,8 @@ class StreamItem:
     """One event from the stream, with its commit's envelope.
 
     ``position`` and ``log_partition`` place the event's commit in the global log;
-    ``event_index`` is the event's index within its commit.
+    ``event_index`` is the event's index within its commit; ``metadata`` is the commit's
+    (empty when it has none, or the server is older).
     """
 
     type: str
@@ -40,6 +41,7 @@ class StreamItem:
     position: int
     log_partition: int
     event_index: int
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def aggregate_id(self) -> str:
@@ -84,6 +86,9 @@ def _well_formed(entry: object) -> bool:
 def items(frame: dict[str, Any]) -> list[StreamItem]:
     """The items of a ``commit`` frame, one per well-formed event it carries."""
     committed_at = parse_time(frame["committedAt"])
+    metadata = frame.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
     return [
         StreamItem(
             type=entry["event"]["type"],
@@ -96,6 +101,7 @@ def items(frame: dict[str, Any]) -> list[StreamItem]:
             position=frame["position"],
             log_partition=frame["logPartition"],
             event_index=entry["index"],
+            metadata=dict(metadata),
         )
         for entry in frame["events"]
         if _well_formed(entry)

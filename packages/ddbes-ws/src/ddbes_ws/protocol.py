@@ -236,20 +236,22 @@ def subscribed_frame(position: Sequence[int], heartbeat_interval: float) -> str:
 
 
 def commit_frame(commit: Commit, indexes: Sequence[int]) -> str:
-    """The events at ``indexes`` of a stored commit, with the commit's envelope and position."""
-    return _dump(
-        {
-            "type": "commit",
-            "logPartition": commit.log_partition,
-            "position": commit.position,
-            "commitId": commit.commit_id,
-            "aggregateType": commit.aggregate_type,
-            "aggregateKey": commit.aggregate_key,
-            "version": commit.version,
-            "committedAt": format_time(commit.committed_at),
-            "events": [{"index": index, "event": commit.events[index]} for index in indexes],
-        }
-    )
+    """The events at ``indexes`` of a stored commit, with the commit's envelope and position,
+    and its metadata when it has any (``metadata``; absent when empty)."""
+    frame: dict[str, Any] = {
+        "type": "commit",
+        "logPartition": commit.log_partition,
+        "position": commit.position,
+        "commitId": commit.commit_id,
+        "aggregateType": commit.aggregate_type,
+        "aggregateKey": commit.aggregate_key,
+        "version": commit.version,
+        "committedAt": format_time(commit.committed_at),
+        "events": [{"index": index, "event": commit.events[index]} for index in indexes],
+    }
+    if commit.metadata:
+        frame["metadata"] = dict(commit.metadata)
+    return _dump(frame)
 
 
 def checkpoint_frame(position: Sequence[int]) -> str:

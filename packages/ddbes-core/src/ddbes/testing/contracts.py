@@ -411,6 +411,49 @@ def check_log_keeps_each_aggregates_versions_in_order_whatever_their_times(
     assert [c.position for c in log] == list(range(1, 11))
 
 
+def check_metadata_round_trips_and_bad_metadata_writes_nothing(
+    factory: CommitStoreFactory,
+) -> None:
+    """A commit's metadata reads back equal, by key and from the log (``{}`` when it has none);
+    metadata that is not a JSON object with string keys, or is too large, is refused with
+    ``ValueError`` and writes nothing."""
+    store = factory()
+    metadata = {
+        "correlation_id": "c-1",
+        "causation_id": "c-0",
+        "user": {"id": 7, "roles": ["admin"], "name": "Zoë"},
+    }
+    with_metadata = _commit("meta", 1)
+    with_metadata = Commit(**{**_fields(with_metadata), "metadata": metadata})
+    stored = _append(store, with_metadata)
+    plain = _append(store, _commit("meta", 2))
+    assert stored.metadata == metadata, stored
+    assert plain.metadata == {}, plain
+    assert [c.metadata for c in store.read_commits("Cart", "meta")] == [metadata, {}]
+    assert [c.metadata for c in store.read_log()] == [metadata, {}]
+    bad_metadata: list[Any] = [
+        {1: "not a string key"},
+        {"ids": {1, 2}},
+        {"n": float("nan")},
+        {"big": "x" * (17 * 1024)},
+        ["not", "a", "dict"],
+    ]
+    for bad in bad_metadata:
+        refused = Commit(**{**_fields(_commit("meta", 3)), "metadata": bad})
+        _refused(store, refused)
+    assert [c.version for c in store.read_commits("Cart", "meta")] == [1, 2]
+    store.flush_log(timeout=_FLUSH)
+    assert store.head_position() == 2
+
+
+def _refused(store: CommitStore, commit: Commit) -> None:
+    _raises(ValueError, lambda: store.append(commit))
+
+
+def _fields(commit: Commit) -> dict[str, Any]:
+    return {name: getattr(commit, name) for name in Commit.__dataclass_fields__}
+
+
 COMMIT_STORE_CHECKS: dict[str, Callable[[CommitStoreFactory], None]] = {
     name.removeprefix("check_"): check
     for name, check in list(globals().items())
