@@ -18,7 +18,7 @@ from tests.dynamodb.tables import client_for
 
 class Customer(Aggregate):
     key_schema = ("customer_id",)
-    personal_data = {  # noqa: RUF012
+    personal_data = {
         "Registered": PersonalData(subject="customer_id", fields=("name", "email")),
         "Moved": PersonalData(subject=lambda event: event["customer_id"]),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,8 +86,15 @@ def _crypto() -> _Crypto:
     return _loaded[0]
 
 
+@functools.lru_cache(maxsize=256)
 def _aesgcm(key: bytes) -> Any:
+    """The AES-GCM cipher of ``key`` (its key schedule is computed once per key)."""
     return _crypto().AESGCM(key)
+
+
+def forget_ciphers() -> None:
+    """Drop every cached cipher, so that no forgotten key stays in this module's memory."""
+    _aesgcm.cache_clear()
 
 
 def new_key() -> bytes:
@@ -105,6 +113,8 @@ class Envelope:
 
 
 def _associated(parts: Sequence[object]) -> bytes:
+    """The associated data: the parts as compact JSON, which no two different lists of parts
+    share."""
     return codec.encode(["ddbes-pii", FORMAT, *parts])
 
 
@@ -155,7 +165,7 @@ def parse_envelope(value: object) -> Envelope:
     if not isinstance(data, str):
         raise Unreadable("the envelope has no ciphertext")
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise Unreadable(f"the ciphertext is not base64: {exc}") from None
     if len(raw) < NONCE_BYTES + TAG_BYTES:
@@ -245,7 +255,7 @@ def seal_state(
         plain = codec.encode(state)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"the snapshot state of {aggregate[0]}:{aggregate[1]}: {exc}") from exc
-    associated = _associated(["state", *aggregate, subjects])
+    associated = _associated(["state", *aggregate, [part for pair in subjects for part in pair]])
     nonce = os.urandom(NONCE_BYTES)
     key = _state_key([k for _, _, k in ordered], associated)
     data = nonce + _aesgcm(key).encrypt(nonce, plain, associated)
@@ -291,7 +301,7 @@ def open_state(
         Unreadable: it does not decrypt.
     """
     subjects = [list(pair) for pair in envelope.subjects]
-    associated = _associated(["state", *aggregate, subjects])
+    associated = _associated(["state", *aggregate, [part for pair in subjects for part in pair]])
     key = _state_key(keys, associated)
     try:
         plain = _aesgcm(key).decrypt(

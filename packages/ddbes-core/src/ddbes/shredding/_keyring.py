@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ddbes.errors import ConfigurationError
-from ddbes.shredding._cipher import KEY_BYTES, new_key
+from ddbes.shredding._cipher import KEY_BYTES, forget_ciphers, new_key
 from ddbes.shredding.errors import CiphertextUnreadable
 from ddbes.shredding.ports import KeyStore, KeyWrapper, SubjectKey, check_subject_id
 
@@ -201,3 +201,4 @@ class Keyring:
             cached = self._cache.pop(subject_id, None)
         for key_id in {k.key_id for k in (stored, cached) if k is not None}:
             self._mark_forgotten(subject_id, key_id)
+        forget_ciphers()
