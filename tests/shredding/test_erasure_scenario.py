@@ -21,6 +21,7 @@ from ddbes import Commit, Projector
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore, InMemorySnapshotStore
 from ddbes.ports import CommitStore, SnapshotStore
 from ddbes.shredding import ERASED, InMemoryKeyStore, KeyStore
+from ddbes.snapshot_tip import TipSnapshotStore
 from ddbes_dynamodb import DynamoDBKeyStore, DynamoDBSnapshotStore
 from ddbes_ws import EventStream, EventStreamServer
 from tests.dynamodb.tables import DynamoDBTables
@@ -121,9 +122,12 @@ async def _stream(store: CommitStore, count: int) -> list[dict[str, Any]]:
 async def test_a_forgotten_customer_reads_as_placeholders_everywhere(backend: Backend) -> None:
     shred = shredder(backend.keys)
     commits = shred.commit_store(backend.commits)
+    snapshots = shred.snapshot_store(backend.snapshots)
+    if isinstance(backend.snapshots, TipSnapshotStore):  # loads keep their one read
+        assert isinstance(snapshots, TipSnapshotStore) and snapshots.serves(commits)
     ddbes.config.update(
         commit_store=commits,
-        snapshot_store=shred.snapshot_store(backend.snapshots),
+        snapshot_store=snapshots,
         snapshots=True,
         snapshots_frequency=2,
     )

@@ -25,7 +25,7 @@ from ddbes.shredding.memory import InMemoryKeyStore
 from ddbes.shredding.policy import ERASED, WHOLE_EVENT, PersonalData, ShreddingPolicy
 from ddbes.shredding.ports import KeyStore, KeyWrapper, SubjectKey
 from ddbes.shredding.shredder import Shredder
-from ddbes.shredding.snapshot_store import EncryptingSnapshotStore
+from ddbes.shredding.snapshot_store import EncryptingSnapshotStore, EncryptingTipSnapshotStore
 
 __all__ = [
     "ERASED",
@@ -34,6 +34,7 @@ __all__ = [
     "CiphertextUnreadable",
     "EncryptingCommitStore",
     "EncryptingSnapshotStore",
+    "EncryptingTipSnapshotStore",
     "InMemoryKeyStore",
     "KeyStore",
     "KeyWrapper",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,10 +113,15 @@ class Envelope:
     data: bytes
 
 
+_AAD_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""Compact JSON of strings, ints and lists of strings: the same bytes as ``codec.encode``,
+without its hooks for other types."""
+
+
 def _associated(parts: Sequence[object]) -> bytes:
     """The associated data: the parts as compact JSON, which no two different lists of parts
     share."""
-    return codec.encode(["ddbes-pii", FORMAT, *parts])
+    return _AAD_ENCODER.encode(["ddbes-pii", FORMAT, *parts]).encode()
 
 
 def seal_event(

@@ -162,16 +162,19 @@ class Keyring:
         Raises:
             StoreUnavailable, ConfigurationError: from the key store or the wrapper.
         """
-        with self._lock:
-            self._read_at[subject_id] = self._now()
-            self._read_at.move_to_end(subject_id)
-            while len(self._read_at) > max(self.cache_size, 1_000):
-                self._read_at.popitem(last=False)
-        if self.known_forgotten(subject_id, key_id):
-            return None
-        cached = self.cached_key(subject_id, key_id)
-        if cached is not None:
-            return cached
+        now = self._now()
+        with self._lock:  # one lock for the hot path: a cached key
+            read_at = self._read_at
+            read_at[subject_id] = now
+            read_at.move_to_end(subject_id)
+            if len(read_at) > max(self.cache_size, 1_000):
+                read_at.popitem(last=False)
+            if (subject_id, key_id) in self._forgotten:
+                return None
+            found = self._cache.get(subject_id)
+            if found is not None and found.key_id == key_id and found.expires > now:
+                self._cache.move_to_end(subject_id)
+                return found.key
         stored = self.store.get(subject_id)
         if stored is None or stored.key_id != key_id:
             self._mark_forgotten(subject_id, key_id)

@@ -24,7 +24,8 @@ from ddbes.shredding.commit_store import EncryptingCommitStore
 from ddbes.shredding.errors import CiphertextUnreadable
 from ddbes.shredding.policy import ERASED, ShreddingPolicy
 from ddbes.shredding.ports import KeyStore, KeyWrapper, check_subject_id
-from ddbes.shredding.snapshot_store import EncryptingSnapshotStore
+from ddbes.shredding.snapshot_store import EncryptingSnapshotStore, EncryptingTipSnapshotStore
+from ddbes.snapshot_tip import TipSnapshotStore
 
 __all__ = ["Shredder"]
 
@@ -108,8 +109,11 @@ class Shredder:
 
     def snapshot_store(self, inner: SnapshotStore) -> SnapshotStore:
         """``inner`` seen through this shredder: an
-        :class:`~ddbes.shredding.EncryptingSnapshotStore`; :meth:`forget` deletes the
+        :class:`~ddbes.shredding.EncryptingSnapshotStore` (an ``EncryptingTipSnapshotStore``
+        over a tip store, which keeps its one-read loads); :meth:`forget` deletes the
         forgotten subject's snapshots from it."""
+        if isinstance(inner, TipSnapshotStore):
+            return EncryptingTipSnapshotStore(inner, self)
         return EncryptingSnapshotStore(inner, self)
 
     def _serve_snapshots(self, inner: SnapshotStore) -> None:
@@ -261,7 +265,9 @@ class Shredder:
             except _cipher.Unreadable as exc:
                 raise CiphertextUnreadable(
                     f"event {index} ({event.get('type')}) of {_describe(commit)} cannot be "
-                    f"decrypted: {exc}"
+                    f"decrypted: {exc}",
+                    where=f"{commit.aggregate_id} version {commit.version} event {index}",
+                    position=commit.position,
                 ) from None
         return _with_events(commit, tuple(opened))
 

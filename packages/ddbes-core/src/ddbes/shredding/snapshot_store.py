@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ddbes.model import Snapshot
-from ddbes.ports import SnapshotStore
+from ddbes.model import Commit, Snapshot
+from ddbes.ports import CommitStore, SnapshotStore
+from ddbes.shredding.commit_store import EncryptingCommitStore
+from ddbes.snapshot_tip import SnapshotTip, TipSnapshotStore
 
 if TYPE_CHECKING:
     from ddbes.shredding.shredder import Shredder
 
-__all__ = ["EncryptingSnapshotStore"]
+__all__ = ["EncryptingSnapshotStore", "EncryptingTipSnapshotStore"]
 
 
 class EncryptingSnapshotStore(SnapshotStore):
@@ -44,12 +46,14 @@ class EncryptingSnapshotStore(SnapshotStore):
         return self.inner.fetch_in_parallel
 
     def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
-        snapshot = self.inner.get(aggregate_type, aggregate_key)
+        return self._open(self.inner.get(aggregate_type, aggregate_key))
+
+    def _open(self, snapshot: Snapshot | None) -> Snapshot | None:
         if snapshot is None:
             return None
         opened = self.shredder.open_snapshot(snapshot)
         if opened is None:
-            self.inner.delete(aggregate_type, aggregate_key)
+            self.inner.delete(snapshot.aggregate_type, snapshot.aggregate_key)
         return opened
 
     def put(self, snapshot: Snapshot) -> None:
@@ -62,3 +66,28 @@ class EncryptingSnapshotStore(SnapshotStore):
 
     def clear(self, aggregate_type: str | None = None) -> None:
         self.inner.clear(aggregate_type)
+
+
+class EncryptingTipSnapshotStore(EncryptingSnapshotStore, TipSnapshotStore):
+    """:class:`EncryptingSnapshotStore` over a :class:`~ddbes.snapshot_tip.TipSnapshotStore`
+    (``DynamoDBSnapshotStore``): a load through an :class:`EncryptingCommitStore` of the same
+    table keeps its one read of the snapshot and the newest commits, both decrypted."""
+
+    inner: TipSnapshotStore
+
+    def __init__(self, inner: TipSnapshotStore, shredder: Shredder) -> None:
+        super().__init__(inner, shredder)
+
+    def serves(self, commit_store: CommitStore) -> bool:
+        return isinstance(commit_store, EncryptingCommitStore) and self.inner.serves(
+            commit_store.inner
+        )
+
+    def read_tip(self, aggregate_type: str, aggregate_key: str, *, commits: int) -> SnapshotTip:
+        tip = self.inner.read_tip(aggregate_type, aggregate_key, commits=commits)
+        opened: list[Commit] = []
+        for commit in tip.commits:
+            plain = self.shredder.open_commit(commit)
+            assert plain is not None
+            opened.append(plain)
+        return SnapshotTip(commits=tuple(opened), snapshot=lambda: self._open(tip.snapshot()))
