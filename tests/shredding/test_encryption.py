@@ -139,8 +139,19 @@ def test_an_aggregate_retrying_an_unknown_outcome_stores_once() -> None:
         ({"type": "Registered", "customer_id": "", "name": "Ada"}, "must be a non-empty string"),
         ({"type": "Moved", "city": "Oslo"}, "has no subject"),
         ({"type": "Upgraded", "ddbes:pii": {}}, "reserved field 'ddbes:pii'"),
+        (
+            {"type": "Registered", "customer_id": "c1", "name": float("nan")},
+            "holds what JSON cannot",
+        ),
     ],
-    ids=["missing-subject", "int-subject", "empty-subject", "callable-fails", "reserved-field"],
+    ids=[
+        "missing-subject",
+        "int-subject",
+        "empty-subject",
+        "callable-fails",
+        "reserved-field",
+        "nan-in-personal-field",
+    ],
 )
 def test_bad_events_are_refused_naming_the_commit(
     raw: InMemoryCommitStore, event: dict[str, Any], expected: str

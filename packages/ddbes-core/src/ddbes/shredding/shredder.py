@@ -184,17 +184,20 @@ class Shredder:
             except ValueError as exc:
                 raise self._invalid(commit, index, str(exc)) from None
             key_id, key = self.keyring.for_writing(subject_id)
-            sealed.append(
-                _cipher.seal_event(
-                    event,
-                    fields,
-                    subject_id=subject_id,
-                    key_id=key_id,
-                    key=key,
-                    aggregate=aggregate,
-                    index=index,
+            try:
+                sealed.append(
+                    _cipher.seal_event(
+                        event,
+                        fields,
+                        subject_id=subject_id,
+                        key_id=key_id,
+                        key=key,
+                        aggregate=aggregate,
+                        index=index,
+                    )
                 )
-            )
+            except (TypeError, ValueError) as exc:
+                raise self._invalid(commit, index, f"holds what JSON cannot: {exc}") from None
             if subject_id not in subjects:
                 subjects.append(subject_id)
         if not subjects:
