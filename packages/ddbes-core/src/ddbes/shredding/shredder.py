@@ -182,7 +182,7 @@ class Shredder:
             try:
                 subject_id = check_subject_id(subject)
             except ValueError as exc:
-                raise self._invalid(commit, index, str(exc)) from None
+                raise self._invalid(commit, index, f"has an invalid subject: {exc}") from None
             key_id, key = self.keyring.for_writing(subject_id)
             try:
                 sealed.append(
