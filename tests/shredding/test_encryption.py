@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -533,3 +534,15 @@ def test_append_listeners_hear_the_plaintext(raw: InMemoryCommitStore) -> None:
     remove()
     store.append(commit("c2", 1, registered("c2")))
     assert [c.events[0]["name"] for c in heard] == ["Ada Lovelace"]
+
+
+def test_commit_metadata_passes_through_in_clear(raw: InMemoryCommitStore) -> None:
+    store = shredder().commit_store(raw)
+    meta = {"correlation_id": "req-1", "user": "ops"}
+    once = replace(commit("c1", 1, registered("c1")), metadata=meta)
+    stored = store.append(once)
+    assert stored.metadata == meta and stored.events == once.events
+    assert store.append(once).metadata == meta  # a retry, decrypted from the store
+    (read,) = store.read_log()
+    assert read.metadata == meta and read.events == once.events
+    assert next(raw.read_log()).metadata == meta

@@ -24,8 +24,13 @@ from typing import Any
 
 from ddbes.errors import ConfigurationError, CorruptItem
 from ddbes.retry import RetryPolicy
-from ddbes.shredding.memory import check_aggregate, check_key
-from ddbes.shredding.ports import KeyStore, SubjectKey, check_subject_id
+from ddbes.shredding.ports import (
+    KeyStore,
+    SubjectKey,
+    check_aggregate,
+    check_key,
+    check_subject_id,
+)
 from ddbes.timeouts import Timeouts
 from ddbes_dynamodb import admin
 from ddbes_dynamodb._errors import ConditionFailed
@@ -59,8 +64,12 @@ class DynamoDBKeyStore(KeyStore):
 
     Args:
         table_name: the key table (default ``"ddbes-keys"``).
-        client, endpoint_url, region_name, retry_policy, timeouts: as for
-            :class:`~ddbes_dynamodb.DynamoDBCommitStore`.
+        client: a boto3 DynamoDB client; built from ``endpoint_url`` and ``region_name`` when
+            omitted (as for :class:`~ddbes_dynamodb.DynamoDBCommitStore`).
+        endpoint_url: where DynamoDB is (``None``: AWS).
+        region_name: the AWS region (``None``: the environment's).
+        retry_policy: how throttling and connection failures are retried.
+        timeouts: connect, read and per-operation deadlines.
     """
 
     def __init__(

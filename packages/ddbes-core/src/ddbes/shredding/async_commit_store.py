@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ddbes.async_ports import AsyncCommitStore
 from ddbes.model import Commit
+from ddbes.shredding._commits import with_events
 
 if TYPE_CHECKING:
     from ddbes.shredding.shredder import Shredder
@@ -49,16 +50,7 @@ class AsyncEncryptingCommitStore(AsyncCommitStore):
             return await self.inner.append(commit)
         stored = await self.inner.append(sealed)
         if stored.events is sealed.events or stored.events == sealed.events:
-            return Commit(
-                commit_id=stored.commit_id,
-                aggregate_type=stored.aggregate_type,
-                aggregate_key=stored.aggregate_key,
-                version=stored.version,
-                committed_at=stored.committed_at,
-                events=commit.events,
-                position=stored.position,
-                log_partition=stored.log_partition,
-            )
+            return with_events(stored, commit.events)
         return await self._open(stored)
 
     async def _open(self, commit: Commit) -> Commit:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
+from ddbes.shredding._commits import with_events
 
 if TYPE_CHECKING:
     from ddbes.shredding.shredder import Shredder
@@ -59,16 +60,7 @@ class EncryptingCommitStore(CommitStore):
         shredder.index(subjects, commit.aggregate_type, commit.aggregate_key)
         stored = self.inner.append(sealed)
         if stored.events is sealed.events or stored.events == sealed.events:
-            return Commit(
-                commit_id=stored.commit_id,
-                aggregate_type=stored.aggregate_type,
-                aggregate_key=stored.aggregate_key,
-                version=stored.version,
-                committed_at=stored.committed_at,
-                events=commit.events,
-                position=stored.position,
-                log_partition=stored.log_partition,
-            )
+            return with_events(stored, commit.events)
         opened = shredder.open_commit(stored)  # a retry: the stored commit, as stored first
         assert opened is not None
         return opened

@@ -16,7 +16,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["KeyStore", "KeyWrapper", "SubjectKey", "check_subject_id"]
+from ddbes._validation import MAX_KEY_BYTES, MAX_TYPE_AND_KEY_BYTES
+
+__all__ = [
+    "KeyStore",
+    "KeyWrapper",
+    "SubjectKey",
+    "check_aggregate",
+    "check_key",
+    "check_subject_id",
+]
 
 MAX_SUBJECT_ID_BYTES = 1024
 """The longest subject id, in UTF-8 bytes (DynamoDB's limit for a key attribute, with room)."""
@@ -57,6 +66,44 @@ def check_subject_id(subject_id: object) -> str:
             f"at most {MAX_SUBJECT_ID_BYTES} are allowed"
         )
     return subject_id
+
+
+def check_key(key: SubjectKey) -> None:
+    """Refuse a key that no key store may hold: every key store checks this before writing.
+
+    Raises:
+        ValueError: an invalid subject id, an empty key id or key, or a non-string wrapping.
+    """
+    check_subject_id(key.subject_id)
+    if not isinstance(key.key_id, str) or not key.key_id:
+        raise ValueError(f"a key id must be a non-empty string, got {key.key_id!r}")
+    if not isinstance(key.material, bytes) or not key.material:
+        raise ValueError("key material must be non-empty bytes")
+    if not isinstance(key.wrapping, str):
+        raise ValueError(f"a key's wrapping must be a string, got {key.wrapping!r}")
+
+
+def check_aggregate(aggregate_type: str, aggregate_key: str) -> None:
+    """Refuse an aggregate id that no commit can have (the commit stores' limits): every key
+    store checks this in :meth:`KeyStore.add_aggregate`.
+
+    Raises:
+        ValueError: an empty or invalid type or key, or one over the limits.
+    """
+    sizes = []
+    for label, value in (("aggregate_type", aggregate_type), ("aggregate_key", aggregate_key)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{label} must be a non-empty string, got {value!r}")
+        try:
+            sizes.append(len(value.encode()))
+        except UnicodeEncodeError:
+            raise ValueError(f"{label} {value[:40]!r} is not valid Unicode") from None
+    if sizes[1] > MAX_KEY_BYTES or sum(sizes) > MAX_TYPE_AND_KEY_BYTES:
+        raise ValueError(
+            f"aggregate {aggregate_type[:40]!r}:{aggregate_key[:40]!r} is over the limits of an "
+            f"aggregate id ({MAX_KEY_BYTES} bytes of key, {MAX_TYPE_AND_KEY_BYTES} of type and "
+            "key): no commit can have it"
+        )
 
 
 class KeyStore(ABC):

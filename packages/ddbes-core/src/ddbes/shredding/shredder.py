@@ -19,6 +19,7 @@ from ddbes.errors import InvalidEvent, SnapshotUnreadable
 from ddbes.model import Commit, Event, Snapshot
 from ddbes.ports import CommitStore, SnapshotStore
 from ddbes.shredding import _cipher
+from ddbes.shredding._commits import with_events
 from ddbes.shredding._keyring import Keyring
 from ddbes.shredding.commit_store import EncryptingCommitStore
 from ddbes.shredding.errors import CiphertextUnreadable
@@ -30,19 +31,6 @@ from ddbes.snapshot_tip import TipSnapshotStore
 __all__ = ["Shredder"]
 
 logger = logging.getLogger("ddbes.shredding")
-
-
-def _with_events(commit: Commit, events: tuple[Event, ...]) -> Commit:
-    return Commit(
-        commit_id=commit.commit_id,
-        aggregate_type=commit.aggregate_type,
-        aggregate_key=commit.aggregate_key,
-        version=commit.version,
-        committed_at=commit.committed_at,
-        events=events,
-        position=commit.position,
-        log_partition=commit.log_partition,
-    )
 
 
 def _describe(commit: Commit) -> str:
@@ -202,7 +190,7 @@ class Shredder:
                 subjects.append(subject_id)
         if not subjects:
             return commit, ()
-        return _with_events(commit, tuple(sealed)), tuple(subjects)
+        return with_events(commit, tuple(sealed)), tuple(subjects)
 
     def _refuse_envelopes(self, commit: Commit) -> None:
         for index, event in enumerate(commit.events):
@@ -272,7 +260,7 @@ class Shredder:
                     where=f"{commit.aggregate_id} version {commit.version} event {index}",
                     position=commit.position,
                 ) from None
-        return _with_events(commit, tuple(opened))
+        return with_events(commit, tuple(opened))
 
     def _key_for(self, subject_id: str, key_id: str, cached_only: bool) -> object:
         if not cached_only:
