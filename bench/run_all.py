@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench.dynamodb",
     "bench.scale",
     "bench.snapshots",
+    "bench.shredding",
     "bench.projector",
     "bench.stream",
 ]

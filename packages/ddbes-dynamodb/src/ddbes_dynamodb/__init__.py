@@ -13,14 +13,18 @@ from ddbes_dynamodb.admin import TableDescription
 from ddbes_dynamodb.autoscaling import ScalingTarget
 from ddbes_dynamodb.checkpoint_store import DynamoDBCheckpointStore
 from ddbes_dynamodb.commit_store import DynamoDBCommitStore
+from ddbes_dynamodb.key_store import DynamoDBKeyStore
+from ddbes_dynamodb.kms import KMSKeyWrapper
 from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 from ddbes_dynamodb.snapshot_store import DynamoDBSnapshotStore
 
 __all__ = [
     "DynamoDBCheckpointStore",
     "DynamoDBCommitStore",
+    "DynamoDBKeyStore",
     "DynamoDBLeaseStore",
     "DynamoDBSnapshotStore",
+    "KMSKeyWrapper",
     "ScalingTarget",
     "TableDescription",
 ]
