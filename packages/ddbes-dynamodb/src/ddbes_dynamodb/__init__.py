@@ -13,6 +13,7 @@ from ddbes_dynamodb.admin import TableDescription
 from ddbes_dynamodb.autoscaling import ScalingTarget
 from ddbes_dynamodb.checkpoint_store import DynamoDBCheckpointStore
 from ddbes_dynamodb.commit_store import DynamoDBCommitStore
+from ddbes_dynamodb.js_migration import MigrationReport, migrate_js
 from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 from ddbes_dynamodb.snapshot_store import DynamoDBSnapshotStore
 
@@ -21,6 +22,8 @@ __all__ = [
     "DynamoDBCommitStore",
     "DynamoDBLeaseStore",
     "DynamoDBSnapshotStore",
+    "MigrationReport",
     "ScalingTarget",
     "TableDescription",
+    "migrate_js",
 ]
