@@ -68,9 +68,7 @@ def store_of(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
 
 
 def migrate(dynamodb_local: DynamoDBLocal, source: str, target: str, **options: Any) -> Any:
-    return migrate_js(
-        source, target, client=client_for(dynamodb_local.endpoint_url), **options
-    )
+    return migrate_js(source, target, client=client_for(dynamodb_local.endpoint_url), **options)
 
 
 KEYS = ["@", "u1", "acc.oslo", "Ærøskøbing.東京", "a.b.c", "a", "a:5", "a:b", "😀:x"]

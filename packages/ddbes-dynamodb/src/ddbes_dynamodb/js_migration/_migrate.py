@@ -142,8 +142,12 @@ def migrate_js(
     else:
         store = DynamoDBCommitStore(target, client=source.client, timeouts=timeouts)
     table = TableHandle(
-        store.table_name, client=store.client, endpoint_url=None, region_name=None,
-        retry_policy=None, timeouts=timeouts,
+        store.table_name,
+        client=store.client,
+        endpoint_url=None,
+        region_name=None,
+        retry_policy=None,
+        timeouts=timeouts,
     )
     if table.name == source.name and store.client is source.client:
         raise ValueError("the target must be another table than the source")
@@ -166,7 +170,10 @@ def migrate_js(
     run = {"source_table": source.name, "target_table": table.name, "dry_run": dry_run}
     if plan.refusals:
         report = MigrationReport.of(
-            plan, **run, commits_written=0, commits_already_migrated=0,
+            plan,
+            **run,
+            commits_written=0,
+            commits_already_migrated=0,
             seconds=time.monotonic() - started,
         )
         raise MigrationRefused(
@@ -174,7 +181,10 @@ def migrate_js(
         )
     if dry_run:
         return MigrationReport.of(
-            plan, **run, commits_written=0, commits_already_migrated=0,
+            plan,
+            **run,
+            commits_written=0,
+            commits_already_migrated=0,
             seconds=time.monotonic() - started,
         )
 
@@ -229,6 +239,3 @@ def migrate_js(
             report,
         )
     return report
-
-
-

@@ -186,8 +186,13 @@ def find_leaks(items: Iterable[JsCommit]) -> list[LeakedKey]:
                     others[owner] = None
                 index += 1
             if others:
-                leaks.append(LeakedKey(aggregate_type=aggregate_type, aggregate_key=key,
-                                       read_commits_of=tuple(others)))
+                leaks.append(
+                    LeakedKey(
+                        aggregate_type=aggregate_type,
+                        aggregate_key=key,
+                        read_commits_of=tuple(others),
+                    )
+                )
     return leaks
 
 

@@ -11,11 +11,10 @@ from ddbes_dynamodb.js_migration._plan import (
     LeakedKey,
     Plan,
     RaisedTime,
-    TypeCount,
     VersionGap,
 )
 
-__all__ = ["MigrationFailed", "MigrationReport", "MigrationRefused", "VerificationFailed"]
+__all__ = ["MigrationFailed", "MigrationRefused", "MigrationReport", "VerificationFailed"]
 
 _SHOWN = 10
 
@@ -141,9 +140,7 @@ class MigrationReport:
             out.append("VERIFICATION FAILED:")
             out.extend(f"  {error}" for error in self.verification_errors)
         if self.seconds:
-            out.append(
-                f"{self.seconds:.1f} s, {self.commits_per_second:,.0f} commits/s written"
-            )
+            out.append(f"{self.seconds:.1f} s, {self.commits_per_second:,.0f} commits/s written")
         return out
 
     def _findings(self) -> list[str]:
@@ -159,30 +156,38 @@ class MigrationReport:
 
         cut(
             self.bad_commits,
-            "bad commits or events" + (" (skipped)" if self.commits_skipped or
-                                       self.events_skipped else ""),
-            lambda b: f"{b.aggregate_type}:{b.aggregate_key!r} v{b.version}"
-            + ("" if b.event_index is None else f" event {b.event_index}")
-            + f": {b.problem}",
+            "bad commits or events"
+            + (" (skipped)" if self.commits_skipped or self.events_skipped else ""),
+            lambda b: (
+                f"{b.aggregate_type}:{b.aggregate_key!r} v{b.version}"
+                + ("" if b.event_index is None else f" event {b.event_index}")
+                + f": {b.problem}"
+            ),
         )
         cut(
             self.version_gaps,
-            "aggregates with version holes" + (
-                " (migrated with them)" if any(g.migrated for g in self.version_gaps) else ""),
-            lambda g: f"{g.aggregate_type}:{g.aggregate_key!r} lacks versions "
-            + ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in g.missing),
+            "aggregates with version holes"
+            + (" (migrated with them)" if any(g.migrated for g in self.version_gaps) else ""),
+            lambda g: (
+                f"{g.aggregate_type}:{g.aggregate_key!r} lacks versions "
+                + ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in g.missing)
+            ),
         )
         cut(
             self.leaked_keys,
             "keys whose JavaScript loads took other keys' commits (each migrated on its own)",
-            lambda k: f"{k.aggregate_type}:{k.aggregate_key!r} read the commits of "
-            + ", ".join(repr(other) for other in k.read_commits_of[:5]),
+            lambda k: (
+                f"{k.aggregate_type}:{k.aggregate_key!r} read the commits of "
+                + ", ".join(repr(other) for other in k.read_commits_of[:5])
+            ),
         )
         cut(
             self.raised_times,
             "commits stored earlier than their previous version (migrated at its time)",
-            lambda r: f"{r.aggregate_type}:{r.aggregate_key!r} v{r.version}: "
-            f"{r.stored.isoformat()} -> {r.migrated_as.isoformat()}",
+            lambda r: (
+                f"{r.aggregate_type}:{r.aggregate_key!r} v{r.version}: "
+                f"{r.stored.isoformat()} -> {r.migrated_as.isoformat()}"
+            ),
         )
         if self.inactive_commits:
             out.append(

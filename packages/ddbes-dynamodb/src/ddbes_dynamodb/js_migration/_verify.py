@@ -120,8 +120,10 @@ def verify(
                     f"{commit.aggregate_type}:{commit.aggregate_key!r} version {commit.version}: "
                     f"stored as {commits.get((pk, pad(commit.version)))}, expected {wanted}"
                 )
-            if entry.registers and f"{keys_pk(commit.aggregate_type)}\x00{commit.aggregate_key}" \
-                    not in keys:
+            if (
+                entry.registers
+                and f"{keys_pk(commit.aggregate_type)}\x00{commit.aggregate_key}" not in keys
+            ):
                 errors.append(
                     f"{commit.aggregate_type}:{commit.aggregate_key!r} is not in the key registry"
                 )
