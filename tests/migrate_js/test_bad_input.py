@@ -92,7 +92,7 @@ def test_events_ddbes_cannot_store_stop_the_migration_unless_skipped(
     report = migrate_js(source, target, client=client, skip_bad_events=True)
     assert (report.events_skipped, report.commits_skipped) == (3, 4)
     store = DynamoDBCommitStore(target, client=client)
-    [a1, a2] = store.read_commits("Cart", "a")
+    [_, a2] = store.read_commits("Cart", "a")
     assert a2.events == (good,)  # the good event of the commit stayed
     assert [c.version for c in store.read_commits("Cart", "b")] == [1]
     assert sorted(store.aggregate_keys("Cart")) == ["a", "b"]
@@ -158,7 +158,7 @@ def test_every_store_pointed_at_a_javascript_table_says_to_migrate_it(
         ),
         lambda: list(store.read_log()),
         store.describe,
-        lambda: store.create_table(),
+        store.create_table,
         lambda: DynamoDBCheckpointStore(name, client=client).get("projector"),
         lambda: DynamoDBSnapshotStore(store).get("Cart", "@"),
         lambda: DynamoDBLeaseStore(name, client=client).acquire("p", 0, "me", ttl=5.0),

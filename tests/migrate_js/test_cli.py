@@ -72,7 +72,7 @@ def test_dry_run_then_migrate_with_a_progress_bar_and_a_verified_report(
 def test_a_refused_migration_exits_1_with_the_report_and_writes_nothing(
     ddbes: Ddbes, dynamodb_local: DynamoDBLocal, js_tables: JsTables, target: str
 ) -> None:
-    source = js_tables.create(carts(4) + [js_item("Cart", "gap", 3, [{"type": "E"}], T0)])
+    source = js_tables.create([*carts(4), js_item("Cart", "gap", 3, [{"type": "E"}], T0)])
     result = ddbes(
         "migrate-js", source, "--to", target, "--endpoint-url", dynamodb_local.endpoint_url
     )
