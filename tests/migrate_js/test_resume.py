@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ddbes_dynamodb import DynamoDBCommitStore, migrate_js
-from ddbes_dynamodb.js_migration import MigrationConflict, MigrationProgress
+from ddbes_dynamodb.js_migration import MigrationConflict, MigrationProgress, VerificationFailed
 from tests.dynamodb.tables import client_for
 from tests.migrate_js.jstables import JsTables, js_item
 from tests.services import DynamoDBLocal
@@ -153,3 +153,29 @@ def test_a_resume_refuses_a_source_whose_migrated_part_changed(
         migrate_js(source, target, client=client)
     log = list(DynamoDBCommitStore(target, client=client).read_log())
     assert len(log) == 10  # nothing more was written
+
+
+def test_a_rerun_verifies_again_and_reports_a_damaged_target(
+    dynamodb_local: DynamoDBLocal, js_tables: JsTables, target: str
+) -> None:
+    client = client_for(dynamodb_local.endpoint_url)
+    source = js_tables.create(history(12))
+    assert migrate_js(source, target, client=client).verified
+    fifth = {"p": {"S": "l#0"}, "s": {"S": f"{5:012d}"}}
+    entry = client.get_item(TableName=target, Key=fifth)["Item"]
+    client.delete_item(TableName=target, Key=fifth)
+    with pytest.raises(VerificationFailed) as failed:
+        migrate_js(source, target, client=client)
+    assert failed.value.report.verification_errors == ("log partition 0: position 5 is missing",)
+    assert failed.value.report.commits_written == 0
+
+    client.put_item(TableName=target, Item=entry)
+    last = {"p": {"S": "c#4#Cart#k2"}, "s": {"S": f"{2:012d}"}}  # the log's last commit
+    client.update_item(
+        TableName=target,
+        Key=last,
+        UpdateExpression="SET e = :e",
+        ExpressionAttributeValues={":e": {"S": '[{"type":"Tampered"}]'}},
+    )
+    with pytest.raises(VerificationFailed, match="is not stored as migrated"):
+        migrate_js(source, target, client=client)

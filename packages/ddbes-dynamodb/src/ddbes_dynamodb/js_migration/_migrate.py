@@ -127,8 +127,17 @@ def migrate_js(
     """
     if not isinstance(chunk_commits, int) or not 1 <= chunk_commits <= MAX_CHUNK_ACTIONS:
         raise ValueError(f"chunk_commits must be an int in 1..{MAX_CHUNK_ACTIONS}")
-    started = time.monotonic()
-    report_progress = on_progress or (lambda _: None)
+    options: dict[str, Any] = {
+        "log_partitions": log_partitions,
+        "sequencing": sequencing,
+        "allow_other_data": allow_other_data,
+        "allow_version_gaps": allow_version_gaps,
+        "skip_bad_events": skip_bad_events,
+        "dry_run": dry_run,
+        "chunk_commits": chunk_commits,
+        "timeouts": timeouts,
+        "on_progress": on_progress,
+    }
     source = TableHandle(
         source_table,
         client=client,
@@ -138,9 +147,30 @@ def migrate_js(
         timeouts=timeouts,
     )
     if isinstance(target, DynamoDBCommitStore):
-        store = target
-    else:
-        store = DynamoDBCommitStore(target, client=source.client, timeouts=timeouts)
+        return _migrate(source, target, **options)
+    store = DynamoDBCommitStore(target, client=source.client, timeouts=timeouts)
+    try:
+        return _migrate(source, store, **options)
+    finally:
+        store.close()
+
+
+def _migrate(
+    source: TableHandle,
+    store: DynamoDBCommitStore,
+    *,
+    log_partitions: int,
+    sequencing: str,
+    allow_other_data: bool,
+    allow_version_gaps: bool,
+    skip_bad_events: bool,
+    dry_run: bool,
+    chunk_commits: int,
+    timeouts: Timeouts | None,
+    on_progress: Callable[[MigrationProgress], None] | None,
+) -> MigrationReport:
+    started = time.monotonic()
+    report_progress = on_progress or (lambda _: None)
     table = TableHandle(
         store.table_name,
         client=store.client,
@@ -217,7 +247,7 @@ def migrate_js(
         on_chunk=wrote,
     )
     report_progress(MigrationProgress("verifying", 0, plan.commits))
-    errors = verify(table, plan.partitions, progress)
+    errors = verify(table, source.name, plan.partitions, progress)
     log = {
         p.partition: (p.base + 1, p.base + len(plan.partitions[p.partition]))
         for p in progress

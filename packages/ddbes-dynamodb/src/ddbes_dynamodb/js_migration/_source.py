@@ -13,10 +13,14 @@ from ddbes.errors import ConfigurationError
 from ddbes_dynamodb._table import TableHandle
 from ddbes_dynamodb.js_migration._format import JsCommit, decode_item, table_kind
 
-__all__ = ["SCAN_SEGMENTS", "check_source", "read_source"]
+__all__ = ["PAGE_ITEMS", "SCAN_SEGMENTS", "check_source", "read_source"]
 
 SCAN_SEGMENTS = 4
 """Parallel scan segments: DynamoDB serves them in parallel; here they overlap decoding."""
+
+PAGE_ITEMS = 1000
+"""Items per Scan request: short requests (DynamoDB Local takes seconds for a 1 MB page of
+small items, over a read timeout when the machine is busy)."""
 
 
 def check_source(source: TableHandle) -> dict[str, Any]:
@@ -67,6 +71,7 @@ def _segment(
         "ProjectionExpression": "a, k, c, t, z, e",
         "Segment": segment,
         "TotalSegments": segments,
+        "Limit": PAGE_ITEMS,
     }
     commits: list[JsCommit] = []
     while True:
