@@ -256,12 +256,11 @@ class _Builder:
             committed_at=at,
             events=tuple(js.events),
         )
-        problem = check_envelope(commit)
-        if problem is not None:
-            self.bad(js, problem)
+        encoded = encode(commit)
+        if isinstance(encoded, str) and (problem := check_envelope(commit)) is not None:
+            self.bad(js, problem)  # the key, type or id: whatever the events
             plan.commits_skipped += self.skip
             return None
-        encoded = encode(commit)
         if isinstance(encoded, str):
             problems = [(i, event_problem(commit, i)) for i in range(len(commit.events))]
             bad_events = [(i, p) for i, p in problems if p is not None]

@@ -1,15 +1,16 @@
 """Checking the target after a migration.
 
-- **The whole log**, per partition: positions ``b + 1 ..`` dense, nothing after the last, and
-  each entry the planned commit (version and commit id), in order. Only ``s``, ``v`` and ``i``
-  are read, so this costs little beside the writes.
-- **The progress markers**: each says every planned commit of its partition is written, with
-  the plan's hash.
-- **A sample of commit items, read whole**: about :data:`SAMPLE` commits spread over the plan,
-  plus each partition's first and last, must hold the planned commit id, position and stored
-  events byte for byte, and an aggregate's first commit its key in the registry. Each commit
-  item was written in the same transaction as its log entry, so a complete log means complete
-  commit items; the sample checks what was written.
+- **The log**, per partition: exactly as many entries after the base ``b`` as commits were
+  planned, the last at ``b + planned`` (a strongly consistent ``COUNT`` and the head): dense,
+  complete, nothing after it.
+- **The progress markers**: each records every planned commit of its partition, with the hash
+  of the whole plan's identities. A marker moves only in the transaction that writes its
+  chunk's commit items and log entries, at the planned positions, so this certifies what each
+  position holds.
+- **A sample read whole**: about :data:`SAMPLE` commits spread over the plan, plus each
+  partition's first and last: the commit item holds the planned commit id, position and stored
+  events byte for byte, the log entry at that position the planned type, key, version and id,
+  and an aggregate's first commit its key in the registry.
 """
 
 from __future__ import annotations
@@ -25,56 +26,54 @@ __all__ = ["SAMPLE", "verify"]
 
 SAMPLE = 1000
 _MAX_ERRORS = 20
+_ENVELOPE = (("a", "S"), ("k", "S"), ("v", "N"))
+
+
+def _count(table: TableHandle, partition: int, after: int) -> int:
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "KeyConditionExpression": "p = :p AND s > :a",
+        "ExpressionAttributeValues": {":p": {"S": log_pk(partition)}, ":a": {"S": pad(after)}},
+        "ConsistentRead": True,
+        "Select": "COUNT",
+    }
+    total = 0
+    while True:
+        response = table.call(table.client.query, "verifying the log", **request)
+        total += int(response.get("Count", 0))
+        last = response.get("LastEvaluatedKey")
+        if last is None:
+            return total
+        request["ExclusiveStartKey"] = last
+
+
+def _head(table: TableHandle, partition: int) -> int:
+    response = table.call(
+        table.client.query,
+        "verifying the log",
+        TableName=table.name,
+        KeyConditionExpression="p = :p",
+        ExpressionAttributeValues={":p": {"S": log_pk(partition)}},
+        ScanIndexForward=False,
+        Limit=1,
+        ConsistentRead=True,
+        ProjectionExpression="s",
+    )
+    items = response["Items"]
+    return int(items[0]["s"]["S"]) if items else 0
 
 
 def _check_log(
     table: TableHandle, planned: list[Planned], progress: PartitionProgress, errors: list[str]
 ) -> None:
-    partition = progress.partition
-    request: dict[str, Any] = {
-        "TableName": table.name,
-        "KeyConditionExpression": "p = :p AND s > :a",
-        "ExpressionAttributeValues": {
-            ":p": {"S": log_pk(partition)},
-            ":a": {"S": pad(progress.base)},
-        },
-        "ConsistentRead": True,
-        "ProjectionExpression": "s, v, i",
-        "Limit": 2000,
-    }
-    count = 0
-    while True:
-        response = table.call(table.client.query, "verifying the log", **request)
-        for item in response.get("Items", []):
-            position = int(item["s"]["S"])
-            index = position - progress.base - 1
-            if index != count:
-                errors.append(f"log partition {partition}: position {position - 1} is missing")
-                return
-            count += 1
-            if index >= len(planned):
-                errors.append(
-                    f"log partition {partition}: position {position} is past the migrated commits"
-                )
-                return
-            commit = planned[index].commit
-            if (int(item["v"]["N"]), item["i"]["S"]) != (commit.version, commit.commit_id):
-                errors.append(
-                    f"log partition {partition}: position {position} holds version "
-                    f"{item['v']['N']} commit id {item['i']['S']!r}, where "
-                    f"{commit.aggregate_type}:{commit.aggregate_key!r} version {commit.version} "
-                    f"({commit.commit_id!r}) was migrated"
-                )
-                if len(errors) >= _MAX_ERRORS:
-                    return
-        last = response.get("LastEvaluatedKey")
-        if last is None:
-            break
-        request["ExclusiveStartKey"] = last
-    if count != len(planned):
+    """Dense and complete: as many entries after the base as planned, the last at the end."""
+    partition, base = progress.partition, progress.base
+    count, head = _count(table, partition, base), _head(table, partition)
+    if (count, head) != (len(planned), base + len(planned)):
         errors.append(
-            f"log partition {partition}: {count} log entries after position {progress.base}, "
-            f"{len(planned)} commits migrated"
+            f"log partition {partition}: {count} log entries after position {base}, the last "
+            f"at {head}, where {len(planned)} commits were migrated to positions "
+            f"{base + 1}..{base + len(planned)}"
         )
 
 
@@ -117,6 +116,7 @@ def _check_sample(
         commit = partitions[p][index].commit
         pk = commit_pk(commit.aggregate_type, commit.aggregate_key)
         keys.append({"p": {"S": pk}, "s": {"S": pad(commit.version)}})
+        keys.append({"p": {"S": log_pk(p)}, "s": {"S": pad(progress[p].base + index + 1)}})
         if partitions[p][index].registers:
             keys.append(
                 {"p": {"S": keys_pk(commit.aggregate_type)}, "s": {"S": commit.aggregate_key}}
@@ -142,6 +142,14 @@ def _check_sample(
             errors.append(
                 f"{name} is not stored as migrated (commit id, position {position}, events)"
             )
+        log_entry = found.get((log_pk(p), pad(position)), {})
+        envelope = (commit.aggregate_type, commit.aggregate_key, str(commit.version))
+        if (
+            tuple(log_entry.get(attribute, {}).get(kind) for attribute, kind in _ENVELOPE)
+            != envelope
+            or log_entry.get("i", {}).get("S") != commit.commit_id
+        ):
+            errors.append(f"position {position} of log partition {p} does not hold {name}")
         if entry.registers and (keys_pk(commit.aggregate_type), commit.aggregate_key) not in found:
             errors.append(f"{name}: the aggregate's key is not in the key registry")
 
