@@ -32,6 +32,7 @@ _COMMANDS = {
     "append": "append events to an aggregate",
     "inspect": "an aggregate's history and state",
     "replay": "run a projector up to the log's head",
+    "migrate-js": "import a table of the JavaScript ddbes",
 }
 """Every command, in the order of ``ddbes --help``, with the help its module registers."""
 
@@ -110,7 +111,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     for name, help_text in _COMMANDS.items():
         if name in wanted:
-            importlib.import_module(f"ddbes_cli.{name}_cmd").register(subparsers)
+            module = name.replace("-", "_")
+            importlib.import_module(f"ddbes_cli.{module}_cmd").register(subparsers)
         else:
             subparsers.add_parser(name, help=help_text)
     return parser

@@ -15,10 +15,20 @@ _WIDTH = 30
 
 class ProgressBar:
     """Draws ``label [#####-----] done/total unit pct`` (``label: no unit to process`` while
-    the total is 0); ``update`` is thread-safe."""
+    the total is 0), and with ``rate`` the units per second since the first update;
+    ``update`` is thread-safe."""
 
-    def __init__(self, label: str, *, unit: str = "commits", stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        *,
+        unit: str = "commits",
+        stream: TextIO | None = None,
+        rate: bool = False,
+    ) -> None:
         self._label = label
+        self._rate = rate
+        self._started: tuple[float, int] | None = None  # (time, done) of the first update
         self._unit = unit
         self._stream = stream or sys.stderr
         self._tty = self._stream.isatty()
@@ -34,6 +44,8 @@ class ProgressBar:
         with self._lock:
             self._done, self._total = done, max(total, done)
             now = time.monotonic()
+            if self._started is None:
+                self._started = (now, done)
             if not force and now - self._last_draw < self._interval:
                 return
             self._last_draw = now
@@ -55,7 +67,12 @@ class ProgressBar:
         fraction = self._done / total
         filled = round(fraction * _WIDTH)
         bar = "#" * filled + "-" * (_WIDTH - filled)
-        return f"{self._label} [{bar}] {self._done}/{total} {self._unit} {fraction * 100:3.0f}%"
+        line = f"{self._label} [{bar}] {self._done}/{total} {self._unit} {fraction * 100:3.0f}%"
+        if self._rate and self._started is not None:
+            elapsed = time.monotonic() - self._started[0]
+            if elapsed > 0:
+                line += f" {(self._done - self._started[1]) / elapsed:,.0f} {self._unit}/s"
+        return line
 
     def _draw(self, *, final: bool) -> None:
         line = self._line()

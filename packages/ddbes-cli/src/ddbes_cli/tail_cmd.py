@@ -47,6 +47,12 @@ def register(subparsers: Any) -> None:
     )
     tail.add_argument("--count", type=int, metavar="N", help="exit after N events")
     tail.add_argument(
+        "--legacy",
+        action="store_true",
+        help="speak the JavaScript ddbes's dialect, to its servers: no positions, so no "
+        "--after and no reconnect (a lost connection ends the command, exit 5)",
+    )
+    tail.add_argument(
         "--reconnect-attempts",
         type=int,
         default=5,
@@ -125,8 +131,9 @@ def _show(item: Any, as_json: bool) -> None:
         )
         return
     fields = {k: v for k, v in item.event.items() if k != "type"}
+    where = f"{item.log_partition}/{item.position}" if item.position else "-"  # legacy: none
     say(
-        f"{item.log_partition}/{item.position}  {item.aggregate_id} v{item.version}  "
+        f"{where}  {item.aggregate_id} v{item.version}  "
         f"{item.type} {json.dumps(fields, default=str)}"
     )
 
@@ -145,6 +152,7 @@ async def _tail(args: argparse.Namespace, sets: list[dict[str, Any]]) -> int:
         events=sets,
         after=_after(args.after),
         max_reconnect_attempts=args.reconnect_attempts,
+        legacy=args.legacy,
         ssl=client_ssl(args),
         headers=client_headers(args),
     )
@@ -172,5 +180,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--count must be 0 or more")
     if args.reconnect_attempts < 0:
         raise UsageError("--reconnect-attempts must be 0 or more")
+    if args.legacy and args.after is not None:
+        raise UsageError(
+            "--after cannot be used with --legacy: the JavaScript dialect has no positions"
+        )
     sets = filter_sets(args)
     return asyncio.run(_tail(args, sets))

@@ -13,6 +13,7 @@ from ddbes_dynamodb.admin import TableDescription
 from ddbes_dynamodb.autoscaling import ScalingTarget
 from ddbes_dynamodb.checkpoint_store import DynamoDBCheckpointStore
 from ddbes_dynamodb.commit_store import DynamoDBCommitStore
+from ddbes_dynamodb.js_migration import MigrationReport, migrate_js
 from ddbes_dynamodb.key_store import DynamoDBKeyStore
 from ddbes_dynamodb.kms import KMSKeyWrapper
 from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
@@ -25,6 +26,8 @@ __all__ = [
     "DynamoDBLeaseStore",
     "DynamoDBSnapshotStore",
     "KMSKeyWrapper",
+    "MigrationReport",
     "ScalingTarget",
     "TableDescription",
+    "migrate_js",
 ]

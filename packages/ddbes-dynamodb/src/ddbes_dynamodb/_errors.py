@@ -13,6 +13,8 @@ everything else into :mod:`ddbes.errors`.
                                                        retry, a stored commit or VersionConflict)
     ConditionalCheckFailed (single-item writes)      ConditionFailed (internal)
     ResourceNotFoundException                        ConfigurationError naming create_table
+    ValidationException on a key another schema      ConfigurationError naming the table's
+      (a JavaScript ddbes table, a foreign table)      format (``explain``)
     credentials, region, access denied               ConfigurationError
     item too large                                   ItemTooLarge (internal → CommitTooLarge)
     anything else                                    StoreError
@@ -156,6 +158,13 @@ def translate(exc: BaseException, table: str, operation: str) -> DdbesError:
     return StoreError(f"DynamoDB {operation} on table {table!r} failed: {exc}")
 
 
+def _is_key_mismatch(code: str, error: dict[str, Any]) -> bool:
+    message = str(error.get("Message", ""))
+    return code == "ValidationException" and (
+        "required keys was not given" in message or "does not match the schema" in message
+    )
+
+
 def _is_too_large(message: str) -> bool:
     lowered = message.lower()
     return "size" in lowered and ("exceed" in lowered or "too large" in lowered)
@@ -189,7 +198,7 @@ class Caller:
     the deadline, judged by how long the failed attempt took.
     """
 
-    __slots__ = ("_clock", "_policy", "_sleep", "_table", "_total")
+    __slots__ = ("_clock", "_explain", "_policy", "_sleep", "_table", "_total")
 
     def __init__(
         self,
@@ -199,7 +208,9 @@ class Caller:
         *,
         total: float = DEFAULT_TIMEOUTS.total,
         clock: Callable[[], float] = time.monotonic,
+        explain: Callable[[], DdbesError | None] | None = None,
     ) -> None:
+        self._explain = explain
         self._table = table
         self._policy = policy
         self._sleep = sleep
@@ -262,6 +273,9 @@ class Caller:
                     raise ConditionFailed(exc.response.get("Item")) from exc
                 elif code == "ValidationException" and _is_too_large(str(error.get("Message", ""))):
                     raise ItemTooLarge(str(error.get("Message", ""))) from exc
+                elif self._explain is not None and _is_key_mismatch(code, error):
+                    # the table has another key schema: say which, not DynamoDB's riddle
+                    raise (self._explain() or translate(exc, self._table, name)) from exc
                 else:
                     retryable = code in _RETRYABLE_CODES
                 if not retryable or attempt >= self._policy.max_attempts:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ddbes.errors import ConfigurationError, DdbesError
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_dynamodb._client import make_client
@@ -53,8 +56,30 @@ class TableHandle:
             )
         self.client = client
         self.call = Caller(
-            table_name, retry_policy or DEFAULT_RETRY_POLICY, total=self.timeouts.total
+            table_name,
+            retry_policy or DEFAULT_RETRY_POLICY,
+            total=self.timeouts.total,
+            explain=self._explain_key_mismatch,
         )
+
+    def _explain_key_mismatch(self) -> DdbesError | None:
+        """Why DynamoDB found a request's key malformed: the table has another key schema
+        (a table of the JavaScript ddbes, say). ``None`` when it does not tell."""
+        from ddbes_dynamodb.js_migration import JS_TABLE_MESSAGE, is_js_key_schema  # noqa: PLC0415
+
+        try:
+            description = self.client.describe_table(TableName=self.name)["Table"]
+        except (ClientError, BotoCoreError, KeyError):
+            return None  # the original error is reported instead
+        if is_js_key_schema(description):
+            return ConfigurationError(f"table {self.name!r}: {JS_TABLE_MESSAGE}")
+        names = sorted(key["AttributeName"] for key in description.get("KeySchema", []))
+        if names != ["p", "s"]:
+            return ConfigurationError(
+                f"table {self.name!r} exists but is not a ddbes table (its key schema is "
+                f"{description.get('KeySchema')}): choose another table name"
+            )
+        return None
 
     def make_client(self, service: str) -> Any:
         """A client for another AWS service, pointed where this table's client points."""

@@ -239,6 +239,10 @@ def _check_schema(table: TableHandle, description: dict[str, Any]) -> None:
         or types.get("p") != "S"
         or types.get("s") != "S"
     ):
+        from ddbes_dynamodb.js_migration import JS_TABLE_MESSAGE, is_js_key_schema  # noqa: PLC0415
+
+        if is_js_key_schema(description):
+            raise ConfigurationError(f"table {table.name!r}: {JS_TABLE_MESSAGE}")
         raise ConfigurationError(
             f"table {table.name!r} exists but is not a ddbes table (its key schema is "
             f"{description.get('KeySchema')}): choose another table name"
@@ -367,6 +371,7 @@ def describe_table(table: TableHandle) -> TableDescription:
     billing = description.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
     throughput = description.get("ProvisionedThroughput", {})
     provisioned = billing == "PROVISIONED"
+    _check_schema(table, description)
     layout = read_layout(table) if description["TableStatus"] == "ACTIVE" else None
     return TableDescription(
         table_name=table.name,

@@ -37,6 +37,7 @@ from ddbes.filters import FilterLimits, compile_filters
 from ddbes_ws._buffer import Buffer
 from ddbes_ws._connection import Connection
 from ddbes_ws._items import Checkpoint, StreamItem
+from ddbes_ws._legacy import LegacyConnection
 
 __all__ = ["EventStream", "StreamItem"]
 
@@ -64,6 +65,10 @@ class EventStream:
             (and the server may close it as a slow consumer, after which it resumes).
         open_timeout: seconds for one connection attempt and its subscription.
         max_frame_size: bytes in one server frame.
+        legacy: speak the JavaScript library's dialect, to a server of the JavaScript ddbes
+            (during a migration). It has no positions: no ``after``, no reconnect (a lost
+            connection ends the stream), ``position`` stays ``None`` and items carry position
+            0 (see ``ddbes_ws._legacy``).
 
     Raises:
         InvalidFilter: ``events`` is malformed (checked before connecting).
@@ -86,6 +91,7 @@ class EventStream:
         open_timeout: float = 10.0,
         max_frame_size: int = 16 * 2**20,
         filter_limits: FilterLimits | None = None,
+        legacy: bool = False,
     ) -> None:
         try:
             parse_uri(url)
@@ -106,17 +112,22 @@ class EventStream:
             received = list(after)
         else:
             raise ValueError(f"after must be None, a non-negative int or a list of them: {after!r}")
+        if legacy and after is not None:
+            raise ValueError(
+                "a legacy stream cannot resume: the JavaScript dialect has no positions "
+                "(leave after=None)"
+            )
         self._delivered: list[int] | None = None
         self._callbacks: dict[str, list[Callable[..., Any]]] = {name: [] for name in _EVENTS}
         self._entries = Buffer(buffer_size)
-        self._connection = Connection(
+        self._connection = (LegacyConnection if legacy else Connection)(
             url,
             self.filters,
             received,
             buffer=self._entries,
             headers=dict(headers or {}),
             ssl=ssl,
-            reconnect=reconnect,
+            reconnect=reconnect and not legacy,
             max_attempts=max_reconnect_attempts,
             backoff=(backoff_initial, backoff_max),
             open_timeout=open_timeout,
@@ -182,8 +193,8 @@ class EventStream:
             raise RuntimeError("the stream is already started")
         self._started = True
         ws = await self._connection.open()
-        if self._delivered is None:
-            self._delivered = list(self._connection.received or ())
+        if self._delivered is None and self._connection.received is not None:
+            self._delivered = list(self._connection.received)
         self._runner = asyncio.create_task(self._connection.run(ws), name="ddbes-ws event stream")
 
     async def close(self) -> None:
