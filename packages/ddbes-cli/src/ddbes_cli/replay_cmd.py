@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ddbes.memory import InMemoryCheckpointStore
-from ddbes.projector import Projector, ProjectorProgress
+from ddbes.projection.projector import Projector, ProjectorProgress
 from ddbes_cli import _exit
 from ddbes_cli._progress import ProgressBar
 from ddbes_cli._runtime import (

@@ -1,9 +1,9 @@
 """Handler calls: a commit goes to its type's handler and to ``"*"``, timed and retried.
 
 :class:`HandlerCalls` picks a commit's handlers, calls them (under the projector's handler
-timeout, if it has one: :mod:`ddbes._handler_timeout`), retries a failing one by the policy
-(:mod:`ddbes._handler_retry`), and knows which commits are being handled right now, so that a
-projector that does not stop in time can say why.
+timeout, if it has one: :mod:`ddbes.projection._handler_timeout`), retries a failing one by the
+policy (:mod:`ddbes.projection._handler_retry`), and knows which commits are being handled right
+now, so that a projector that does not stop in time can say why.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from ddbes._handler_retry import Handler, retry_handler
-from ddbes._handler_timeout import TimedHandlers
 from ddbes.model import Commit
+from ddbes.projection._handler_retry import Handler, retry_handler
+from ddbes.projection._handler_timeout import TimedHandlers
 from ddbes.retry import RetryPolicy
 
 __all__ = ["HandlerCalls", "check_handler_timeout"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from ddbes._projector_partition import Partition
+from ddbes.projection._partition import Partition
 
 __all__ = ["LOG_INTERVAL", "ProgressReporter", "ProjectorProgress", "measure_progress"]
 

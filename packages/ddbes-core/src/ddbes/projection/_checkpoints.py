@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ddbes._projector_partition import Partition
 from ddbes.errors import CheckpointConflict, ProjectorConflict, StoreUnavailable
-from ddbes.leases import LeaseKeeper
 from ddbes.ports import CheckpointStore
+from ddbes.projection._partition import Partition
+from ddbes.projection.leases import LeaseKeeper
 from ddbes.retry import RetryPolicy, call_with_retries
 
 __all__ = ["PartitionCheckpoints"]
@@ -109,7 +109,7 @@ class PartitionCheckpoints:
             f"{part.saved} while this one ran, so both were handling the same commits (those "
             f"after position {expected} may have been handled twice). Run one projector per "
             f"name, or give every projector named {name!r} the same lease_store=... "
-            "(ddbes.leases) so that they share the work",
+            "(ddbes.projection.leases) so that they share the work",
             name=name,
             log_partition=part.number,
             current=part.saved,

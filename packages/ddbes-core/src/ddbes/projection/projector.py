@@ -1,0 +1,502 @@
+"""The projector: keeps read models in step with the global log, never skipping a commit.
+
+A :class:`Projector` reads every log partition from its checkpoint in batches, hands each commit
+to the handler for its aggregate type and to the ``"*"`` handler, and moves the checkpoint only
+over commits whose handlers finished. Delivery is **at least once**: after a crash the commits
+handled since the last saved checkpoint (at most one batch per partition) are handled again, so
+a handler makes itself idempotent with ``commit.position`` (see ``docs/projectors.md``).
+
+With a :class:`~ddbes.leases.LeaseStore`, projectors of the same name in many processes share the
+work: a log partition is handled only by the holder of its lease, and another process takes over
+when the holder stops renewing it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, TypeVar
+
+from ddbes._aggregate_dispatch import AggregateDispatcher
+from ddbes.errors import (
+    ConfigurationError,
+    ProjectionFailed,
+    ProjectorConflict,
+    RetriesExhausted,
+    StoreUnavailable,
+)
+from ddbes.model import Commit
+from ddbes.ports import CheckpointStore, Clock, CommitStore
+from ddbes.projection._checkpoints import PartitionCheckpoints
+from ddbes.projection._handler_calls import HandlerCalls, check_handler_timeout
+from ddbes.projection._handler_retry import Abandoned, Handler, worker_failure
+from ddbes.projection._handler_timeout import not_stopped
+from ddbes.projection._partition import Partition
+from ddbes.projection._progress import ProgressReporter, ProjectorProgress, measure_progress
+from ddbes.projection.leases import LeaseKeeper, LeaseStore
+from ddbes.retry import RetryPolicy, call_with_retries
+from ddbes.settings import config
+
+__all__ = ["DEFAULT_RETRY", "Handler", "Projector", "ProjectorProgress"]
+
+T = TypeVar("T")
+
+DEFAULT_RETRY = RetryPolicy(max_attempts=8, initial_delay=0.05, backoff=2.0, max_delay=5.0)
+"""Tries a failing handler (or store call) 8 times over about 6 s, jittered, before giving up."""
+
+
+class Projector:
+    """Hands every commit of the global log to handlers, from a checkpoint, in order.
+
+    Args:
+        handlers: aggregate type -> handler; the handler under ``"*"`` receives every commit
+            (after its type's own handler). Commits of other types are passed over.
+        name: the projector's name; its checkpoints and leases are saved under it.
+        commit_store, checkpoint_store, clock, logger: default to ``ddbes.config``'s.
+        poll_interval: seconds between reads of the log once caught up.
+        batch_size: commits per read and per checkpoint save.
+        parallel: worker threads; above 1, commits of different aggregates are handled
+            concurrently while each aggregate's commits stay in order.
+        retry: how often and how patiently a failing handler, or a store that is unavailable,
+            is retried (:data:`DEFAULT_RETRY`).
+        lease_store: shares the work between projectors of this name in many processes.
+        lease_ttl: seconds a lease lasts without renewal; renewed every ``lease_ttl / 3``.
+        owner: this projector's identity in leases (default: host, pid and a random suffix).
+        on_progress: called with a :class:`ProjectorProgress` after every batch, on catching up
+            and on stopping (errors in it are logged and ignored); also an attribute, so a CLI
+            can attach a progress bar to a projector built elsewhere.
+        handler_timeout: seconds a handler call may take (default ``None``: no limit). A call
+            that overruns counts as a failure of that handler on that commit, retried by
+            ``retry`` and then stopping the projector. Python cannot stop a thread: with a
+            timeout each call runs on a helper thread (about 50 µs more per call), and one that
+            overruns is abandoned and goes on in the background (see ``docs/projectors.md``).
+
+    Errors: a handler that keeps failing stops the projector with
+    :class:`~ddbes.errors.ProjectionFailed`, chained to the handler's exception, its checkpoint
+    just before that commit. :meth:`run` raises it; after :meth:`start` it is logged, kept in
+    :attr:`error`, returned by :meth:`stop` and raised by :meth:`join`. The process never exits.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        *,
+        name: str,
+        commit_store: CommitStore | None = None,
+        checkpoint_store: CheckpointStore | None = None,
+        poll_interval: float = 0.5,
+        batch_size: int = 500,
+        parallel: int = 1,
+        retry: RetryPolicy | None = None,
+        lease_store: LeaseStore | None = None,
+        lease_ttl: float = 30.0,
+        owner: str | None = None,
+        on_progress: Callable[[ProjectorProgress], object] | None = None,
+        handler_timeout: float | None = None,
+        logger: Any = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(handlers, Mapping) or not handlers:
+            raise ValueError("a Projector needs a mapping of aggregate type -> handler")
+        for kind, handler in handlers.items():
+            if not isinstance(kind, str) or not kind:
+                raise ValueError(f"handler keys are aggregate types or '*', got {kind!r}")
+            if not callable(handler):
+                raise TypeError(f"the handler for {kind!r} is not callable: {handler!r}")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a Projector needs a non-empty name, got {name!r}")
+        if not poll_interval > 0 or not lease_ttl > 0:
+            raise ValueError("poll_interval and lease_ttl must be positive numbers of seconds")
+        for option, value in (("batch_size", batch_size), ("parallel", parallel)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{option} must be an int >= 1, got {value!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a ddbes.RetryPolicy, got {retry!r}")
+        self.name = name
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._options: dict[str, Any] = {
+            "commit_store": commit_store,
+            "checkpoint_store": checkpoint_store,
+            "clock": clock,
+            "logger": logger,
+        }
+        self._poll_interval = float(poll_interval)
+        self._batch_size = batch_size
+        self._parallel = parallel
+        self._retry = retry or DEFAULT_RETRY
+        self._calls = HandlerCalls(
+            handlers, projector=name, timeout=check_handler_timeout(handler_timeout),
+            policy=self._retry, pause=self._pause, on_thread=self._mark_inside,
+        )  # fmt: skip
+        self._lease_store = lease_store
+        self._lease_ttl = float(lease_ttl)
+        self.on_progress = on_progress
+        self._cond = threading.Condition()
+        self._inside = threading.local()
+        self._thread: threading.Thread | None = None
+        self._running = self._stopping = False
+        self._error: BaseException | None = None
+        self._failure: ProjectionFailed | None = None
+        self._parts: list[Partition] = []
+        self._dispatcher: AggregateDispatcher | None = None
+        self._keeper: LeaseKeeper | None = None
+        self._handled = 0
+        self._read_errors: list[BaseException] = []
+        self._clock: Clock = clock or config.get("clock")
+        self._log: Any = logger or config.get("logger")
+        self._reporter = ProgressReporter(self, self._log)
+
+    # ---------------------------------------------------------------- public API
+
+    def run(self) -> ProjectorProgress:
+        """Handle every commit up to each partition's head as it was when called, then return.
+
+        Commits appended through the same commit store object before the call are in that head
+        (on a store that writes its log in the background, ``run`` first waits for them with
+        :meth:`~ddbes.ports.CommitStore.flush_log`). With a lease store, a partition leased by
+        another process counts as done once its checkpoint reaches that head. :meth:`stop` from
+        another thread ends the run early.
+
+        Returns:
+            The final :class:`ProjectorProgress`.
+
+        Raises:
+            ProjectionFailed: a handler kept failing; the checkpoint stays before that commit.
+            RuntimeError: the projector is already running.
+            ConfigurationError: no commit or checkpoint store is given or configured.
+            RetriesExhausted: the store kept failing (``errors`` lists every failure).
+        """
+        store = self._options["commit_store"] or config.get("commit_store")
+        if store is not None:
+            store.flush_log()
+        commits, checkpoints = self._begin()
+        self._drive(commits, checkpoints, watch=False)
+        return self.progress
+
+    def start(self, watch: bool = True) -> None:
+        """Work in a background thread: keep following the log (``watch=True``), or catch up as
+        :meth:`run` does and end.
+
+        Raises:
+            RuntimeError: the projector is already running.
+            ConfigurationError: no commit or checkpoint store is given or configured.
+        """
+        commits, checkpoints = self._begin()
+        self._thread = threading.Thread(
+            target=self._drive,
+            args=(commits, checkpoints),
+            kwargs={"watch": watch},
+            name=f"projector-{self.name}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> BaseException | None:
+        """Stop, and wait until handlers already running have finished, the checkpoint is saved
+        and leases are released; idempotent.
+
+        Without ``timeout`` it waits as long as that takes. A handler that never returns keeps
+        it waiting unless the projector has a ``handler_timeout``.
+
+        Returns:
+            The error that stopped the projector, if one did (it was logged; :meth:`join`
+            raises it instead), else ``None``.
+
+        Raises:
+            TimeoutError: it still runs after ``timeout`` seconds; the message says which
+                commit its handlers are on, and for how long. It goes on stopping.
+        """
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            inside = getattr(self._inside, "flag", False)  # a handler must not wait for itself
+            if not inside and not self._cond.wait_for(lambda: not self._running, timeout):
+                calls = self._calls
+                raise not_stopped(self.name, timeout, dict(calls.running), calls.timeout)
+        return self._error
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the background work to end; raise the error that stopped it, if any.
+
+        Raises:
+            ProjectionFailed: a handler kept failing (or whatever else stopped the projector).
+            TimeoutError: it still runs after ``timeout`` seconds.
+        """
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._running, timeout):
+                raise TimeoutError(f"projector {self.name!r} still runs after {timeout} s")
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` or the background thread is working."""
+        return self._running
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that stopped the last run, or ``None``."""
+        return self._error
+
+    @property
+    def progress(self) -> ProjectorProgress:
+        """Positions, heads and lag, now."""
+        with self._cond:
+            parts = [
+                (p.number, p.position, max(p.head, p.position), p.last_at) for p in self._parts
+            ]
+            handled = self._handled
+        return measure_progress(self.name, parts, handled, self._clock.now)
+
+    def __repr__(self) -> str:
+        return f"Projector({sorted(self._calls.handlers)!r}, name={self.name!r})"
+
+    # ---------------------------------------------------------------- the loop
+
+    def _begin(self) -> tuple[CommitStore, CheckpointStore]:
+        commits = self._options["commit_store"] or config.get("commit_store")
+        checkpoints = self._options["checkpoint_store"] or config.get("checkpoint_store")
+        for option, value in (("commit_store", commits), ("checkpoint_store", checkpoints)):
+            if value is None:
+                raise ConfigurationError(
+                    f"projector {self.name!r} has no {option}: pass {option}=... to Projector() "
+                    f"or call ddbes.config.update({option}=...) at startup "
+                    "(ddbes.memory has in-memory stores for tests)"
+                )
+        self._clock = self._options["clock"] or config.get("clock")
+        self._log = self._options["logger"] or config.get("logger")
+        with self._cond:
+            if self._running:
+                raise RuntimeError(f"projector {self.name!r} is already running")
+            self._running, self._stopping = True, False
+            self._error = self._failure = None
+            self._handled, self._read_errors = 0, []
+            self._parts = []
+        return commits, checkpoints
+
+    def _drive(self, commits: CommitStore, store: CheckpointStore, *, watch: bool) -> None:
+        self._inside.flag = True
+        self._reporter = ProgressReporter(self, self._log)
+        checkpoints = PartitionCheckpoints(
+            store, name=self.name, owner=self.owner, retry=self._retry, nap=self._nap,
+            log=self._log, on_save=self._reporter.report,
+        )  # fmt: skip
+        try:
+            self._parts = [Partition(n) for n in range(commits.log_partitions)]
+            for part in self._parts:
+                part.head = self._store_call(partial(commits.head_position, part.number))
+                part.target = None if watch else part.head
+                checkpoints.take(part)
+            if self._lease_store is not None:
+                self._keeper = LeaseKeeper(
+                    self._lease_store, self.name, self.owner, ttl=self._lease_ttl,
+                    clock=self._clock, logger=self._log,
+                    check_interval=min(self._poll_interval, self._lease_ttl / 3),
+                )  # fmt: skip
+                self._keeper.start()
+            self._calls.open(self._log)
+            if self._parallel > 1:
+                self._dispatcher = AggregateDispatcher(
+                    self._parallel, name=self.name, lock=self._cond, batch_size=self._batch_size,
+                    handle=self._handle_on_worker, handled=self._finish,
+                )  # fmt: skip
+            self._log.info(
+                "projector %r %s: heads %s",
+                self.name, "watching" if watch else "catching up", self._positions("head"),
+            )  # fmt: skip
+            try:
+                self._loop(commits, checkpoints, watch)
+            finally:
+                self._shutdown(checkpoints)
+            if self._failure is not None:
+                raise self._failure
+        except BaseException as exc:
+            self._error = exc
+            if not isinstance(exc, ProjectionFailed | ProjectorConflict):
+                self._log.exception("projector %r stopped by an unexpected error", self.name)
+            if self._thread is None or self._thread is not threading.current_thread():
+                raise
+        finally:
+            self._inside.flag = False
+            with self._cond:
+                self._running = False
+                self._cond.notify_all()
+
+    def _loop(self, commits: CommitStore, checkpoints: PartitionCheckpoints, watch: bool) -> None:
+        while not self._stopping and self._failure is None:
+            worked = False
+            for part in self._parts:
+                if self._stopping or self._failure is not None:
+                    break
+                if not part.finished:
+                    worked = self._step(part, commits, checkpoints) or worked
+            self._observe()
+            if not watch and all(p.finished for p in self._parts):
+                return
+            if not worked:
+                with self._cond:
+                    if not self._stopping and self._failure is None:
+                        self._cond.wait(self._poll_interval)
+
+    def _step(
+        self, part: Partition, commits: CommitStore, checkpoints: PartitionCheckpoints
+    ) -> bool:
+        """Move one partition on by at most one batch; ``True`` if it read commits."""
+        keeper = self._keeper
+        if keeper is not None and not keeper.valid(part.number):
+            now = time.monotonic()
+            if part.in_flight or now < part.next_acquire:
+                return False
+            part.next_acquire = now + self._poll_interval
+            if not keeper.acquire(part.number):
+                if part.target is not None:  # run(): done once the holder got there
+                    saved = checkpoints.read(part.number)
+                    part.position = max(part.position, saved)
+                    part.finished = saved >= part.target
+                return False
+            checkpoints.take(part)
+            self._log.info(
+                "projector %r (%s) holds log partition %d from position %d",
+                self.name, self.owner, part.number, part.position,
+            )  # fmt: skip
+        if part.target is not None and part.dispatched >= part.target:
+            if part.in_flight == 0:
+                checkpoints.save(part, keeper)
+                part.finished = True
+                if keeper is not None:
+                    keeper.release(part.number)
+            return False
+        if part.in_flight > self._batch_size:
+            return False
+        read = self._pump(part, commits)
+        checkpoints.save(part, keeper)
+        return read > 0
+
+    def _pump(self, part: Partition, commits: CommitStore) -> int:
+        """Read one batch of a partition and handle it (or hand it to the workers)."""
+        keeper, dispatcher = self._keeper, self._dispatcher
+        count = handled = 0
+        last: Commit | None = None
+        try:
+            for commit in commits.read_log(
+                after=part.dispatched, log_partition=part.number, limit=self._batch_size
+            ):
+                if self._stopping or (keeper is not None and not keeper.valid(part.number)):
+                    break
+                count += 1
+                if dispatcher is not None:
+                    dispatcher.submit(part, commit)
+                    continue
+                self._calls.handle(commit, part.number)
+                last = commit
+                handled += 1
+            self._read_errors = []
+        except Abandoned:
+            pass
+        except ProjectionFailed as exc:
+            self._failure = exc
+        except StoreUnavailable as exc:  # keep what was handled; read again after a pause
+            self._read_failed(exc)
+        finally:
+            if last is not None:
+                part.position = part.dispatched = last.position or 0
+                part.last_at = last.committed_at
+                with self._cond:
+                    self._handled += handled
+        part.head = max(part.head, part.dispatched)
+        if count >= self._batch_size and part.head == part.dispatched:  # it has moved on
+            part.head = self._store_call(lambda: commits.head_position(part.number))
+        return count
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, unless the projector is told to stop: then raise :class:`Abandoned`."""
+        with self._cond:
+            if self._cond.wait_for(lambda: self._stopping, timeout=seconds):
+                raise Abandoned
+
+    def _read_failed(self, error: StoreUnavailable) -> None:
+        self._read_errors.append(error)
+        if len(self._read_errors) >= self._retry.max_attempts:
+            raise RetriesExhausted(self._read_errors) from error
+        delay = self._retry.delay(len(self._read_errors))
+        self._log.warning("projector %r: reading the log failed (%s); again in %.3f s",
+                          self.name, error, delay)  # fmt: skip
+        self._nap(delay)
+
+    # ---------------------------------------------------------------- parallel mode
+
+    def _handle_on_worker(self, part: Partition, commit: Commit) -> bool:
+        """Handle one commit on a worker thread; ``True`` if every handler finished."""
+        self._mark_inside()
+        keeper = self._keeper
+        if (
+            self._stopping
+            or self._failure is not None
+            or (keeper is not None and not keeper.valid(part.number))
+        ):
+            return False
+        try:
+            self._calls.handle(commit, part.number)
+            return True
+        except Abandoned:
+            pass
+        except ProjectionFailed as exc:
+            self._failure = self._failure or exc
+        except BaseException as exc:  # keep the bookkeeping right whatever happens
+            self._log.exception("projector %r: a worker failed", self.name)
+            self._failure = self._failure or worker_failure(self.name, exc, commit, part.number)
+        return False
+
+    def _mark_inside(self) -> None:
+        """Mark this thread as one of the projector's, where :meth:`stop` must not wait."""
+        self._inside.flag = True
+
+    def _finish(self, part: Partition, commit: Commit) -> None:
+        """Count a handled commit (under the lock); move ``position`` over contiguous ones."""
+        self._handled += 1
+        part.handled(commit.position or 0, commit.committed_at)
+
+    # ---------------------------------------------------------------- stopping
+
+    def _shutdown(self, checkpoints: PartitionCheckpoints) -> None:
+        with self._cond:
+            self._stopping = True  # workers drop the commits they have not started
+            self._cond.notify_all()
+        if self._dispatcher is not None:
+            self._dispatcher.shutdown()
+            self._dispatcher = None
+        self._calls.close()
+        try:
+            for part in self._parts:
+                checkpoints.save(part, self._keeper)
+        finally:
+            if self._keeper is not None:
+                self._keeper.stop()
+                self._keeper.release_all()
+                self._keeper = None
+            self._reporter.stopped()
+
+    def _store_call(self, action: Callable[[], T]) -> T:
+        """Call a store, retried by the policy while it is unavailable."""
+        return call_with_retries(action, self._retry, retry_on=StoreUnavailable, sleep=self._nap)
+
+    def _nap(self, seconds: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, timeout=seconds)
+
+    # ---------------------------------------------------------------- observability
+
+    def _positions(self, which: str) -> dict[int, int]:
+        return {p.number: getattr(p, which) for p in self._parts}
+
+    def _observe(self) -> None:
+        """Log when the projector catches up (and tell ``on_progress``)."""
+        keeper = self._keeper
+        held = [p for p in self._parts if keeper is None or keeper.valid(p.number)]
+        caught_up = bool(held) and all(p.in_flight == 0 and p.position >= p.head for p in held)
+        self._reporter.observe(caught_up, self._handled, self._parts)
