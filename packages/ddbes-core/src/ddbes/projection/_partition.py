@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +28,7 @@ class Partition:
     in_flight: int = 0
     done: dict[int, datetime] = field(default_factory=dict)  # handled, beyond ``position``
     last_at: datetime | None = None  # committed_at of the commit at ``position``
+    reading: threading.Lock = field(default_factory=threading.Lock)  # one reader: loop or inline
 
     def handled(self, position: int, committed_at: datetime) -> None:
         """Record a commit handled out of order; move ``position`` over contiguous ones."""

@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 
 from ddbes._aggregate_dispatch import AggregateDispatcher
 from ddbes.errors import (
-    ConfigurationError,
     ProjectionFailed,
     ProjectorConflict,
     RetriesExhausted,
@@ -36,13 +35,20 @@ from ddbes.projection._checkpoints import PartitionCheckpoints
 from ddbes.projection._handler_calls import HandlerCalls, check_handler_timeout
 from ddbes.projection._handler_retry import Abandoned, Handler, worker_failure
 from ddbes.projection._handler_timeout import not_stopped
+from ddbes.projection._heads import HeadWatch, subscribe
+from ddbes.projection._operations import ProjectorOperations
+from ddbes.projection._parking import POLICIES, Parking
 from ddbes.projection._partition import Partition
 from ddbes.projection._progress import ProgressReporter, ProjectorProgress, measure_progress
 from ddbes.projection.leases import LeaseKeeper, LeaseStore
+from ddbes.projection.status import ProjectorStatus, stored_name
 from ddbes.retry import RetryPolicy, call_with_retries
 from ddbes.settings import config
 
-__all__ = ["DEFAULT_RETRY", "Handler", "Projector", "ProjectorProgress"]
+__all__ = ["DEFAULT_RETRY", "Handler", "Projector", "ProjectorProgress", "ProjectorStatus"]
+
+NEW_READ_MODEL_ACTIONS = ("refuse", "warn", "reset")
+"""The values of ``Projector(on_new_read_model=...)``."""
 
 T = TypeVar("T")
 
@@ -50,7 +56,7 @@ DEFAULT_RETRY = RetryPolicy(max_attempts=8, initial_delay=0.05, backoff=2.0, max
 """Tries a failing handler (or store call) 8 times over about 6 s, jittered, before giving up."""
 
 
-class Projector:
+class Projector(ProjectorOperations):
     """Hands every commit of the global log to handlers, from a checkpoint, in order.
 
     Args:
@@ -75,6 +81,23 @@ class Projector:
             ``retry`` and then stopping the projector. Python cannot stop a thread: with a
             timeout each call runs on a helper thread (about 50 µs more per call), and one that
             overruns is abandoned and goes on in the background (see ``docs/projectors.md``).
+            It applies whatever ``on_failure`` is.
+        version: the projection's version (1). A new version builds beside the live one from
+            position 0, under its own checkpoints, leases and parked commits, while the old
+            version keeps serving; :meth:`status` reports both.
+        on_failure: ``"stop"`` (the default): a handler that keeps failing stops the projector.
+            ``"park"``: its commit is parked with its error, the later commits of its aggregate
+            are held back, and the projector goes on with the others (:meth:`parked`,
+            :meth:`retry`, :meth:`skip`).
+        read_model_is_new: a function saying whether the read model is new (an empty table,
+            say). When it says so while the checkpoint is not at the start, the projector does
+            what ``on_new_read_model`` says at :meth:`run` or :meth:`start`: ``"refuse"``
+            (the default: raise :class:`~ddbes.errors.StaleCheckpoint`), ``"warn"`` (log a
+            warning and continue from the checkpoint), or ``"reset"`` (start from position 0).
+        inline: with :meth:`start` (``watch=True``), also handle each commit appended through
+            this commit store object in the appending thread, right after the append, so that
+            the read model is current when the command returns (see ``docs/projectors.md`` for
+            what it does not guarantee). Needs ``parallel=1``.
 
     Errors: a handler that keeps failing stops the projector with
     :class:`~ddbes.errors.ProjectionFailed`, chained to the handler's exception, its checkpoint
@@ -100,6 +123,11 @@ class Projector:
         handler_timeout: float | None = None,
         logger: Any = None,
         clock: Clock | None = None,
+        version: int = 1,
+        on_failure: str = "stop",
+        read_model_is_new: Callable[[], bool] | None = None,
+        on_new_read_model: str = "refuse",
+        inline: bool = False,
     ) -> None:
         if not isinstance(handlers, Mapping) or not handlers:
             raise ValueError("a Projector needs a mapping of aggregate type -> handler")
@@ -117,7 +145,33 @@ class Projector:
                 raise ValueError(f"{option} must be an int >= 1, got {value!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a ddbes.RetryPolicy, got {retry!r}")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"version must be an int >= 1, got {version!r}")
+        if on_failure not in POLICIES:
+            raise ValueError(f"on_failure must be one of {POLICIES}, got {on_failure!r}")
+        if on_new_read_model not in NEW_READ_MODEL_ACTIONS:
+            raise ValueError(
+                f"on_new_read_model must be one of {NEW_READ_MODEL_ACTIONS}, "
+                f"got {on_new_read_model!r}"
+            )
+        if read_model_is_new is not None and not callable(read_model_is_new):
+            raise TypeError(f"read_model_is_new must be callable, got {read_model_is_new!r}")
+        if inline and parallel > 1:
+            raise ValueError("inline=True handles commits one at a time: use it with parallel=1")
         self.name = name
+        self.version = version
+        self.stored_name = stored_name(name, version)
+        """Where checkpoints, leases and parked commits are saved: ``name``, or for versions
+        above 1 ``"<name>@v<version>"``."""
+        self._on_failure = on_failure
+        self._is_new = read_model_is_new
+        self._on_new = on_new_read_model
+        self._inline = inline
+        self._remove_inline: Callable[[], None] | None = None
+        self._heads: HeadWatch | None = None
+        self._leave_heads: Callable[[], None] | None = None
+        self._parking: Parking | None = None
+        self._last_error: str | None = None
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._options: dict[str, Any] = {
             "commit_store": commit_store,
@@ -130,7 +184,7 @@ class Projector:
         self._parallel = parallel
         self._retry = retry or DEFAULT_RETRY
         self._calls = HandlerCalls(
-            handlers, projector=name, timeout=check_handler_timeout(handler_timeout),
+            handlers, projector=self.stored_name, timeout=check_handler_timeout(handler_timeout),
             policy=self._retry, pause=self._pause, on_thread=self._mark_inside,
         )  # fmt: skip
         self._lease_store = lease_store
@@ -251,7 +305,11 @@ class Projector:
                 (p.number, p.position, max(p.head, p.position), p.last_at) for p in self._parts
             ]
             handled = self._handled
-        return measure_progress(self.name, parts, handled, self._clock.now)
+        parking = self._parking
+        return measure_progress(
+            self.name, parts, handled, self._clock.now,
+            parked=0 if parking is None else parking.count, last_error=self._last_error,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"Projector({sorted(self._calls.handlers)!r}, name={self.name!r})"
@@ -259,34 +317,39 @@ class Projector:
     # ---------------------------------------------------------------- the loop
 
     def _begin(self) -> tuple[CommitStore, CheckpointStore]:
-        commits = self._options["commit_store"] or config.get("commit_store")
-        checkpoints = self._options["checkpoint_store"] or config.get("checkpoint_store")
-        for option, value in (("commit_store", commits), ("checkpoint_store", checkpoints)):
-            if value is None:
-                raise ConfigurationError(
-                    f"projector {self.name!r} has no {option}: pass {option}=... to Projector() "
-                    f"or call ddbes.config.update({option}=...) at startup "
-                    "(ddbes.memory has in-memory stores for tests)"
-                )
+        commits, checkpoints = self._stores()
         self._clock = self._options["clock"] or config.get("clock")
         self._log = self._options["logger"] or config.get("logger")
         with self._cond:
             if self._running:
                 raise RuntimeError(f"projector {self.name!r} is already running")
             self._running, self._stopping = True, False
+        try:
+            self._check_read_model(commits, checkpoints)
+        except BaseException:
+            with self._cond:
+                self._running = False
+            raise
+        with self._cond:
             self._error = self._failure = None
             self._handled, self._read_errors = 0, []
             self._parts = []
+            self._last_error = None
         return commits, checkpoints
 
     def _drive(self, commits: CommitStore, store: CheckpointStore, *, watch: bool) -> None:
         self._inside.flag = True
         self._reporter = ProgressReporter(self, self._log)
         checkpoints = PartitionCheckpoints(
-            store, name=self.name, owner=self.owner, retry=self._retry, nap=self._nap,
+            store, name=self.stored_name, owner=self.owner, retry=self._retry, nap=self._nap,
             log=self._log, on_save=self._reporter.report,
         )  # fmt: skip
+        self._parking = Parking(
+            store, name=self.stored_name, clock=self._clock, log=self._log, call=self._store_call
+        )
         try:
+            if self._on_failure == "park":
+                self._parking.load()
             self._parts = [Partition(n) for n in range(commits.log_partitions)]
             for part in self._parts:
                 part.head = self._store_call(partial(commits.head_position, part.number))
@@ -294,12 +357,18 @@ class Projector:
                 checkpoints.take(part)
             if self._lease_store is not None:
                 self._keeper = LeaseKeeper(
-                    self._lease_store, self.name, self.owner, ttl=self._lease_ttl,
+                    self._lease_store, self.stored_name, self.owner, ttl=self._lease_ttl,
                     clock=self._clock, logger=self._log,
                     check_interval=min(self._poll_interval, self._lease_ttl / 3),
                 )  # fmt: skip
                 self._keeper.start()
             self._calls.open(self._log)
+            if watch:
+                self._heads, self._leave_heads = subscribe(commits, self._poll_interval, self._wake)
+                if self._inline:
+                    self._remove_inline = commits.add_append_listener(
+                        partial(self._handle_inline, commits, checkpoints)
+                    )
             if self._parallel > 1:
                 self._dispatcher = AggregateDispatcher(
                     self._parallel, name=self.name, lock=self._cond, batch_size=self._batch_size,
@@ -317,6 +386,7 @@ class Projector:
                 raise self._failure
         except BaseException as exc:
             self._error = exc
+            self._last_error = repr(exc)
             if not isinstance(exc, ProjectionFailed | ProjectorConflict):
                 self._log.exception("projector %r stopped by an unexpected error", self.name)
             if self._thread is None or self._thread is not threading.current_thread():
@@ -373,7 +443,15 @@ class Projector:
             return False
         if part.in_flight > self._batch_size:
             return False
-        read = self._pump(part, commits)
+        heads = self._heads
+        if (
+            heads is not None
+            and heads.polls
+            and part.dispatched >= max(part.head, heads.head(part.number))
+        ):
+            return False  # the shared poll of the heads saw nothing new: no read
+        with part.reading:
+            read = self._pump(part, commits)
         checkpoints.save(part, keeper)
         return read > 0
 
@@ -392,7 +470,7 @@ class Projector:
                 if dispatcher is not None:
                     dispatcher.submit(part, commit)
                     continue
-                self._calls.handle(commit, part.number)
+                self._handle(commit, part.number)
                 last = commit
                 handled += 1
             self._read_errors = []
@@ -404,10 +482,11 @@ class Projector:
             self._read_failed(exc)
         finally:
             if last is not None:
-                part.position = part.dispatched = last.position or 0
-                part.last_at = last.committed_at
                 with self._cond:
+                    part.position = part.dispatched = last.position or 0
+                    part.last_at = last.committed_at
                     self._handled += handled
+                    self._cond.notify_all()
         part.head = max(part.head, part.dispatched)
         if count >= self._batch_size and part.head == part.dispatched:  # it has moved on
             part.head = self._store_call(lambda: commits.head_position(part.number))
@@ -428,6 +507,45 @@ class Projector:
                           self.name, error, delay)  # fmt: skip
         self._nap(delay)
 
+    # ---------------------------------------------------------------- handling
+
+    def _handle(self, commit: Commit, log_partition: int) -> None:
+        """Hand one commit to its handlers, or hold it back behind its parked aggregate; with
+        ``on_failure="park"`` a handler that keeps failing parks the commit instead of raising.
+        """
+        parking = self._parking
+        if parking is not None and parking.holds(commit):
+            return
+        try:
+            self._calls.handle(commit, log_partition)
+        except ProjectionFailed as failure:
+            if self._on_failure != "park" or parking is None:
+                raise
+            parking.park(commit, log_partition, failure)
+            self._last_error = parking.last_error
+
+    def _handle_inline(
+        self, commits: CommitStore, checkpoints: PartitionCheckpoints, commit: Commit
+    ) -> None:
+        """In the appending thread: handle the log up to the appended commit (the loop saves
+        the checkpoint)."""
+        position = commit.position
+        if position is None or self._stopping or self._failure is not None:
+            return
+        part = next((p for p in self._parts if p.number == commit.log_partition), None)
+        keeper = self._keeper
+        if part is None or (keeper is not None and not keeper.valid(part.number)):
+            return
+        with part.reading:
+            while part.dispatched < position and not self._stopping and self._failure is None:
+                if self._pump(part, commits) == 0:
+                    break
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
     # ---------------------------------------------------------------- parallel mode
 
     def _handle_on_worker(self, part: Partition, commit: Commit) -> bool:
@@ -441,7 +559,7 @@ class Projector:
         ):
             return False
         try:
-            self._calls.handle(commit, part.number)
+            self._handle(commit, part.number)
             return True
         except Abandoned:
             pass
@@ -460,10 +578,16 @@ class Projector:
         """Count a handled commit (under the lock); move ``position`` over contiguous ones."""
         self._handled += 1
         part.handled(commit.position or 0, commit.committed_at)
+        self._cond.notify_all()
 
     # ---------------------------------------------------------------- stopping
 
     def _shutdown(self, checkpoints: PartitionCheckpoints) -> None:
+        for leave in (self._remove_inline, self._leave_heads):
+            if leave is not None:
+                leave()
+        self._remove_inline = self._leave_heads = None
+        self._heads = None
         with self._cond:
             self._stopping = True  # workers drop the commits they have not started
             self._cond.notify_all()

@@ -1,5 +1,6 @@
-"""The :class:`~ddbes.ports.CheckpointStore` contract suite (re-exported by
-:mod:`ddbes.testing.contracts`): ``CHECKPOINT_STORE_CHECKS``, each ``check(factory)``."""
+"""The :class:`~ddbes.ports.CheckpointStore` contract suites (re-exported by
+:mod:`ddbes.testing.contracts`): ``CHECKPOINT_STORE_CHECKS`` and
+``CHECKPOINT_OPERATIONS_CHECKS``, each ``check(factory)``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ddbes.model import PARKED_ERROR_CHARS, ParkedCommit
 from ddbes.ports import MAX_NAME_BYTES, CheckpointStore
 from ddbes.testing._assertions import raises as _raises
 
-__all__ = ["CHECKPOINT_STORE_CHECKS"]
+__all__ = ["CHECKPOINT_OPERATIONS_CHECKS", "CHECKPOINT_STORE_CHECKS"]
 
 
 # -------------------------------------------------------------- checkpoint store
@@ -103,7 +104,7 @@ def checkpoint_concurrent_advances_from_one_position_have_one_winner(
     assert len(winners) == 1 and store.get("race") == winners[0]
 
 
-def checkpoint_reset_sets_or_deletes_in_either_direction(
+def operations_reset_sets_or_deletes_in_either_direction(
     factory: Callable[[], CheckpointStore],
 ) -> None:
     store = factory()
@@ -138,7 +139,7 @@ def _parked(key: str, position: int, *, held_through: int | None = None) -> Park
     )
 
 
-def checkpoint_parks_one_commit_per_aggregate_and_holds_later_ones(
+def operations_park_one_commit_per_aggregate_and_hold_later_ones(
     factory: Callable[[], CheckpointStore],
 ) -> None:
     store = factory()
@@ -169,7 +170,7 @@ def checkpoint_parks_one_commit_per_aggregate_and_holds_later_ones(
     assert store.hold("proj", "Cart", "a", 9) is False
 
 
-def checkpoint_parking_cuts_long_errors_and_refuses_what_every_store_refuses(
+def operations_parking_cuts_long_errors_and_refuses_what_every_store_refuses(
     factory: Callable[[], CheckpointStore],
 ) -> None:
     store = factory()
@@ -188,3 +189,12 @@ CHECKPOINT_STORE_CHECKS: dict[str, Callable[[Callable[[], CheckpointStore]], Non
     for name, check in list(globals().items())
     if name.startswith("checkpoint_") and callable(check)
 }
+
+CHECKPOINT_OPERATIONS_CHECKS: dict[str, Callable[[Callable[[], CheckpointStore]], None]] = {
+    name.removeprefix("operations_"): check
+    for name, check in list(globals().items())
+    if name.startswith("operations_") and callable(check)
+}
+"""The checks of the operations a projector needs for ``reset()`` and ``on_failure="park"``:
+``reset``, ``parked``, ``put_parked``, ``hold``, ``delete_parked``. Kept apart from
+:data:`CHECKPOINT_STORE_CHECKS` so that a store written before them still passes that suite."""
