@@ -103,6 +103,7 @@ def test_a_new_version_builds_beside_the_live_one_and_status_reports_both(
     v1.start(watch=True)  # the live version keeps serving
     try:
         v2.run()
+        v1.wait_for(50, timeout=5)
     finally:
         v1.stop()
     assert rebuilt == list(range(1, 51))

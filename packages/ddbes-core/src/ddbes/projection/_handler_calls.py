@@ -47,6 +47,7 @@ class HandlerCalls:
         policy: how a failing handler is retried.
         pause: sleeps between attempts; raises ``Abandoned`` when the projector stops.
         on_thread: run first on every thread that calls handlers for the projector.
+        stops: whether a handler that keeps failing stops the projector (else it is parked).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class HandlerCalls:
         policy: RetryPolicy,
         pause: Callable[[float], None],
         on_thread: Callable[[], None],
+        stops: bool = True,
     ) -> None:
         self.handlers = dict(handlers)
         self.timeout = timeout
@@ -68,6 +70,7 @@ class HandlerCalls:
         self._policy = policy
         self._pause = pause
         self._on_thread = on_thread
+        self._stops = stops
         self._timed: TimedHandlers | None = None
         self._log: Any = None
 
@@ -106,7 +109,7 @@ class HandlerCalls:
                     retry_handler(
                         handler, commit, log_partition, exc,
                         projector=self._projector, policy=self._policy, log=self._log,
-                        pause=self._pause,
+                        pause=self._pause, stops=self._stops,
                         call=partial(timed.call, log_partition=log_partition) if timed else _call,
                     )  # fmt: skip
         finally:

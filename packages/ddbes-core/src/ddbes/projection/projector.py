@@ -186,6 +186,7 @@ class Projector(ProjectorOperations):
         self._calls = HandlerCalls(
             handlers, projector=self.stored_name, timeout=check_handler_timeout(handler_timeout),
             policy=self._retry, pause=self._pause, on_thread=self._mark_inside,
+            stops=on_failure == "stop",
         )  # fmt: skip
         self._lease_store = lease_store
         self._lease_ttl = float(lease_ttl)
@@ -193,7 +194,7 @@ class Projector(ProjectorOperations):
         self._cond = threading.Condition()
         self._inside = threading.local()
         self._thread: threading.Thread | None = None
-        self._running = self._stopping = False
+        self._running = self._stopping = self._ready = False
         self._error: BaseException | None = None
         self._failure: ProjectionFailed | None = None
         self._parts: list[Partition] = []
@@ -249,6 +250,9 @@ class Projector(ProjectorOperations):
             daemon=True,
         )
         self._thread.start()
+        if self._inline and watch:  # commits appended once start() returns are handled inline
+            with self._cond:
+                self._cond.wait_for(lambda: self._ready or not self._running)
 
     def stop(self, timeout: float | None = None) -> BaseException | None:
         """Stop, and wait until handlers already running have finished, the checkpoint is saved
@@ -323,7 +327,7 @@ class Projector(ProjectorOperations):
         with self._cond:
             if self._running:
                 raise RuntimeError(f"projector {self.name!r} is already running")
-            self._running, self._stopping = True, False
+            self._running, self._stopping, self._ready = True, False, False
         try:
             self._check_read_model(commits, checkpoints)
         except BaseException:
@@ -369,6 +373,9 @@ class Projector(ProjectorOperations):
                     self._remove_inline = commits.add_append_listener(
                         partial(self._handle_inline, commits, checkpoints)
                     )
+            with self._cond:
+                self._ready = True
+                self._cond.notify_all()
             if self._parallel > 1:
                 self._dispatcher = AggregateDispatcher(
                     self._parallel, name=self.name, lock=self._cond, batch_size=self._batch_size,
@@ -494,8 +501,8 @@ class Projector(ProjectorOperations):
 
     def _pause(self, seconds: float) -> None:
         """Sleep, unless the projector is told to stop: then raise :class:`Abandoned`."""
-        with self._cond:
-            if self._cond.wait_for(lambda: self._stopping, timeout=seconds):
+        with self._cond:  # retry() and skip() outside a run just sleep
+            if self._cond.wait_for(lambda: self._stopping and self._running, timeout=seconds):
                 raise Abandoned
 
     def _read_failed(self, error: StoreUnavailable) -> None:
