@@ -253,7 +253,8 @@ class ProjectorOperations:
             if not parked:
                 raise KeyError(f"projector {self.stored_name!r} has no parked {aggregate_id}")
         log = self._options["logger"] or config.get("logger")
-        if self._calls.timeout is not None and not self._running:
+        idle = not self._running  # else the run opened the calls, and closes them
+        if idle:
             self._calls.open(log)
         left: list[ParkedCommit] = []
         try:
@@ -274,7 +275,7 @@ class ProjectorOperations:
                               again.error)  # fmt: skip
                     left.append(again)
         finally:
-            if self._calls.timeout is not None and not self._running:
+            if idle:
                 self._calls.close()
         return left
 
