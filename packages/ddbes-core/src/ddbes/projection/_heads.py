@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from ddbes.errors import StoreUnavailable
@@ -52,9 +53,11 @@ class HeadWatch:
             notify()
 
     def _poll(self) -> None:
+        due = time.monotonic()
         while not self._stopped:
             subscribers = list(self._subscribers.values())
             interval = min((i for i, _ in subscribers), default=0.5)
+            due = max(due + interval, time.monotonic())  # a fixed rate, however slow the reads
             moved = False
             try:
                 for part in range(len(self._heads)):
@@ -69,7 +72,8 @@ class HeadWatch:
                 logging.getLogger("ddbes").exception("reading the log heads failed")
             if moved:
                 self._notify()
-            self._wake.wait(interval)
+            if self._wake.wait(max(0.0, due - time.monotonic())):
+                due = time.monotonic()  # a new subscriber: poll now
             self._wake.clear()
 
     def _close(self) -> None:

@@ -85,6 +85,8 @@ class Parking:
 
     def holds(self, commit: Commit) -> bool:
         """Hold ``commit`` back if its aggregate is parked; ``False``: handle it as usual."""
+        if not self._aggregates:  # the usual case, once per commit: keep it cheap
+            return False
         aggregate = commit.aggregate_id
         if aggregate not in self._aggregates:
             return False
