@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from ddbes.errors import CommitParked, ConfigurationError, StaleCheckpoint
 from ddbes.model import Commit, ParkedCommit
 from ddbes.ports import CheckpointStore, CommitStore
+from ddbes.projection._group import slot_of
 from ddbes.projection._handler_calls import HandlerCalls
 from ddbes.projection._parking import Parking, release
 from ddbes.projection._partition import Partition
@@ -51,6 +52,7 @@ class ProjectorOperations:
     _is_new: Callable[[], bool] | None
     _on_new: str
     _log: Any
+    _slots: int | None
 
     def _store_call(self, action: Callable[[], T]) -> T:
         raise NotImplementedError
@@ -72,10 +74,12 @@ class ProjectorOperations:
         commits, checkpoints = self._stores()
         with self._cond:
             live = {p.number: p.position for p in self._parts} if self._running else None
+        if self._slots is not None:
+            live = None  # other members hold other units: read them all
         return read_status(
             self.name, version=self.version, commits=commits, checkpoints=checkpoints,
             clock=self._options["clock"] or config.get("clock"), positions=live,
-            running=self._running, error=self._last_error,
+            running=self._running, error=self._last_error, slots=self._slots,
         )  # fmt: skip
 
     def reset(self) -> None:
@@ -92,8 +96,8 @@ class ProjectorOperations:
         if self._running:
             raise RuntimeError(f"projector {self.stored_name!r} runs: stop it before reset()")
         if self._lease_store is not None:
-            for part in range(commits.log_partitions):
-                lease = self._lease_store.holder(self.stored_name, part)
+            for name, part in self._work_units(commits):
+                lease = self._lease_store.holder(name, part)
                 if lease is not None and lease.owner != self.owner:
                     raise RuntimeError(
                         f"projector {self.stored_name!r} runs in {lease.owner} (it holds the "
@@ -235,10 +239,21 @@ class ProjectorOperations:
                 )
         return commits, checkpoints
 
+    def _work_units(self, commits: CommitStore) -> list[tuple[str, int]]:
+        """The (lease and checkpoint name, number) of every unit of work."""
+        partitions = commits.log_partitions
+        if self._slots is None:
+            return [(self.stored_name, p) for p in range(partitions)]
+        name = f"{self.stored_name}#g{self._slots}"
+        return [(name, unit) for unit in range(partitions * self._slots)]
+
     def _reset_stores(self, commits: CommitStore, checkpoints: CheckpointStore) -> None:
         key = self.stored_name
         for part in range(commits.log_partitions):
             self._store_call(partial(checkpoints.reset, key, part))
+        if self._slots is not None:
+            for name, unit in self._work_units(commits):
+                self._store_call(partial(checkpoints.reset, name, unit))
         for parked in self._store_call(partial(checkpoints.parked, key)):
             checkpoints.delete_parked(
                 key, parked.aggregate_type, parked.aggregate_key, expected=parked.held_through
@@ -279,15 +294,21 @@ class ProjectorOperations:
                 self._calls.close()
         return left
 
+    def _unit_of(self, commit: Commit, log_partition: int) -> int:
+        slots = self._slots
+        return log_partition if slots is None else log_partition * slots + slot_of(commit, slots)
+
     def _position_of(
         self, target: Commit | int, log_partition: int, timeout: float | None
     ) -> tuple[int, int]:
         if isinstance(target, int) and not isinstance(target, bool):
+            if self._slots is not None:
+                raise ValueError("in a consumer group (slots=N) wait_for needs the Commit")
             return target, log_partition
         if not isinstance(target, Commit):
             raise TypeError(f"wait_for takes a Commit or a position, got {target!r}")
         if target.position is not None:
-            return target.position, target.log_partition
+            return target.position, self._unit_of(target, target.log_partition)
         commits, _ = self._stores()
         commits.flush_log(timeout)  # a store that writes its log in the background
         for stored in commits.read_commits(
@@ -295,7 +316,7 @@ class ProjectorOperations:
             from_version=target.version, to_version=target.version,
         ):  # fmt: skip
             if stored.position is not None:
-                return stored.position, stored.log_partition
+                return stored.position, self._unit_of(stored, stored.log_partition)
         raise ValueError(
             f"{target.aggregate_id} version {target.version} has no position in the log yet: "
             "wait_for needs a stored commit"

@@ -275,6 +275,10 @@ class LeaseKeeper:
                 self._log.warning("lease %r/%d: cannot release it: %s",
                                   self.name, log_partition, exc)  # fmt: skip
 
+    def held(self) -> list[int]:
+        """The leases held (by the last acquire or renewal), in order."""
+        return sorted(self._deadlines)
+
     def release_all(self) -> None:
         """Release every held lease."""
         for log_partition in list(self._deadlines):

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ from ddbes.errors import (
 from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, Clock, CommitStore
 from ddbes.projection._checkpoints import PartitionCheckpoints
+from ddbes.projection._group import Group, slot_of
 from ddbes.projection._handler_calls import HandlerCalls, check_handler_timeout
 from ddbes.projection._handler_retry import Abandoned, Handler, worker_failure
 from ddbes.projection._handler_timeout import not_stopped
@@ -82,6 +84,10 @@ class Projector(ProjectorOperations):
             timeout each call runs on a helper thread (about 50 µs more per call), and one that
             overruns is abandoned and goes on in the background (see ``docs/projectors.md``).
             It applies whatever ``on_failure`` is.
+        slots: makes projectors of this name in many processes a **consumer group**: each log
+            partition is cut into ``slots`` hash slots of aggregates, which the members share
+            through ``lease_store`` (rebalanced as members join and leave). Every member must
+            give the same ``slots``; choose several per member you expect (16 for up to 4).
         version: the projection's version (1). A new version builds beside the live one from
             position 0, under its own checkpoints, leases and parked commits, while the old
             version keeps serving; :meth:`status` reports both.
@@ -128,6 +134,7 @@ class Projector(ProjectorOperations):
         read_model_is_new: Callable[[], bool] | None = None,
         on_new_read_model: str = "refuse",
         inline: bool = False,
+        slots: int | None = None,
     ) -> None:
         if not isinstance(handlers, Mapping) or not handlers:
             raise ValueError("a Projector needs a mapping of aggregate type -> handler")
@@ -158,6 +165,15 @@ class Projector(ProjectorOperations):
             raise TypeError(f"read_model_is_new must be callable, got {read_model_is_new!r}")
         if inline and parallel > 1:
             raise ValueError("inline=True handles commits one at a time: use it with parallel=1")
+        if slots is not None:
+            if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+                raise ValueError(f"slots must be an int >= 1, got {slots!r}")
+            if lease_store is None or parallel > 1 or inline:
+                raise ValueError(
+                    "a consumer group (slots=N) needs a lease_store, parallel=1 and no inline"
+                )
+        self._slots = slots
+        self._group: Group | None = None
         self.name = name
         self.version = version
         self.stored_name = stored_name(name, version)
@@ -304,10 +320,16 @@ class Projector(ProjectorOperations):
     @property
     def progress(self) -> ProjectorProgress:
         """Positions, heads and lag, now."""
+        keeper = self._keeper
         with self._cond:
-            parts = [
-                (p.number, p.position, max(p.head, p.position), p.last_at) for p in self._parts
-            ]
+            if self._slots is None:
+                parts = [
+                    (p.number, p.position, max(p.head, p.position), p.last_at) for p in self._parts
+                ]
+            else:  # a consumer group: per log partition, the slowest unit this member holds
+                parts = _by_log_partition(
+                    [p for p in self._parts if keeper is None or keeper.valid(p.number)]
+                )
             handled = self._handled
         parking = self._parking
         return measure_progress(
@@ -344,9 +366,12 @@ class Projector(ProjectorOperations):
     def _drive(self, commits: CommitStore, store: CheckpointStore, *, watch: bool) -> None:
         self._inside.flag = True
         self._reporter = ProgressReporter(self, self._log)
+        slots = self._slots
+        work_name = self.stored_name if slots is None else f"{self.stored_name}#g{slots}"
         checkpoints = PartitionCheckpoints(
-            store, name=self.stored_name, owner=self.owner, retry=self._retry, nap=self._nap,
+            store, name=work_name, owner=self.owner, retry=self._retry, nap=self._nap,
             log=self._log, on_save=self._reporter.report,
+            seed_name=None if slots is None else self.stored_name,
         )  # fmt: skip
         self._parking = Parking(
             store, name=self.stored_name, clock=self._clock, log=self._log, call=self._store_call
@@ -354,18 +379,32 @@ class Projector(ProjectorOperations):
         try:
             if self._on_failure == "park":
                 self._parking.load()
-            self._parts = [Partition(n) for n in range(commits.log_partitions)]
+            if slots is None:
+                self._parts = [Partition(n) for n in range(commits.log_partitions)]
+            else:
+                self._parts = [
+                    Partition(n * slots + s, log_partition=n, slot=s, slots=slots)
+                    for n in range(commits.log_partitions)
+                    for s in range(slots)
+                ]
             for part in self._parts:
-                part.head = self._store_call(partial(commits.head_position, part.number))
+                part.head = self._store_call(partial(commits.head_position, part.log_partition))
                 part.target = None if watch else part.head
                 checkpoints.take(part)
             if self._lease_store is not None:
                 self._keeper = LeaseKeeper(
-                    self._lease_store, self.stored_name, self.owner, ttl=self._lease_ttl,
+                    self._lease_store, work_name, self.owner, ttl=self._lease_ttl,
                     clock=self._clock, logger=self._log,
                     check_interval=min(self._poll_interval, self._lease_ttl / 3),
                 )  # fmt: skip
                 self._keeper.start()
+                if slots is not None:
+                    self._group = Group(
+                        self._lease_store, name=work_name, owner=self.owner,
+                        units=len(self._parts), ttl=self._lease_ttl, clock=self._clock,
+                        log=self._log,
+                    )  # fmt: skip
+                    self._group.join()
             self._calls.open(self._log)
             if watch:
                 self._heads, self._leave_heads = subscribe(commits, self._poll_interval, self._wake)
@@ -406,6 +445,8 @@ class Projector(ProjectorOperations):
 
     def _loop(self, commits: CommitStore, checkpoints: PartitionCheckpoints, watch: bool) -> None:
         while not self._stopping and self._failure is None:
+            if self._group is not None and self._keeper is not None:
+                self._shed(self._group, self._keeper, checkpoints)
             worked = False
             for part in self._parts:
                 if self._stopping or self._failure is not None:
@@ -430,16 +471,21 @@ class Projector(ProjectorOperations):
             if part.in_flight or now < part.next_acquire:
                 return False
             part.next_acquire = now + self._poll_interval
+            group = self._group
+            if group is not None and not group.may_take(part.number):
+                return False
             if not keeper.acquire(part.number):
                 if part.target is not None:  # run(): done once the holder got there
                     saved = checkpoints.read(part.number)
                     part.position = max(part.position, saved)
                     part.finished = saved >= part.target
                 return False
-            checkpoints.take(part)
+            checkpoints.take(part, leased=True)
+            if self._parking is not None and self._on_failure == "park":
+                self._parking.load()  # another process may have parked aggregates here
             self._log.info(
-                "projector %r (%s) holds log partition %d from position %d",
-                self.name, self.owner, part.number, part.position,
+                "projector %r (%s) holds %s from position %d",
+                self.name, self.owner, _unit(part), part.position,
             )  # fmt: skip
         if part.target is not None and part.dispatched >= part.target:
             if part.in_flight == 0:
@@ -454,7 +500,7 @@ class Projector(ProjectorOperations):
         if (
             heads is not None
             and heads.polls
-            and part.dispatched >= max(part.head, heads.head(part.number))
+            and part.dispatched >= max(part.head, heads.head(part.log_partition))
         ):
             return False  # the shared poll of the heads saw nothing new: no read
         with part.reading:
@@ -469,7 +515,7 @@ class Projector(ProjectorOperations):
         last: Commit | None = None
         try:
             for commit in commits.read_log(
-                after=part.dispatched, log_partition=part.number, limit=self._batch_size
+                after=part.dispatched, log_partition=part.log_partition, limit=self._batch_size
             ):
                 if self._stopping or (keeper is not None and not keeper.valid(part.number)):
                     break
@@ -477,9 +523,10 @@ class Projector(ProjectorOperations):
                 if dispatcher is not None:
                     dispatcher.submit(part, commit)
                     continue
-                self._handle(commit, part.number)
                 last = commit
-                handled += 1
+                if part.slot is None or slot_of(commit, part.slots) == part.slot:
+                    self._handle(commit, part.log_partition)
+                    handled += 1
             self._read_errors = []
         except Abandoned:
             pass
@@ -496,7 +543,7 @@ class Projector(ProjectorOperations):
                     self._cond.notify_all()
         part.head = max(part.head, part.dispatched)
         if count >= self._batch_size and part.head == part.dispatched:  # it has moved on
-            part.head = self._store_call(lambda: commits.head_position(part.number))
+            part.head = self._store_call(lambda: commits.head_position(part.log_partition))
         return count
 
     def _pause(self, seconds: float) -> None:
@@ -610,6 +657,9 @@ class Projector(ProjectorOperations):
                 self._keeper.stop()
                 self._keeper.release_all()
                 self._keeper = None
+            if self._group is not None:
+                self._group.leave()
+                self._group = None
             self._reporter.stopped()
 
     def _store_call(self, action: Callable[[], T]) -> T:
@@ -622,6 +672,17 @@ class Projector(ProjectorOperations):
 
     # ---------------------------------------------------------------- observability
 
+    def _shed(self, group: Group, keeper: LeaseKeeper, checkpoints: PartitionCheckpoints) -> None:
+        """Give up the units beyond this member's fair share (saved first)."""
+        held = [p.number for p in self._parts if keeper.valid(p.number)]
+        for number in group.surplus(held):
+            part = self._parts[number]
+            with part.reading:
+                checkpoints.save(part, keeper)
+                keeper.release(number)
+            self._log.info("projector %r (%s) hands %s over (%d members)",
+                           self.name, self.owner, _unit(part), group.members)  # fmt: skip
+
     def _positions(self, which: str) -> dict[int, int]:
         return {p.number: getattr(p, which) for p in self._parts}
 
@@ -631,3 +692,24 @@ class Projector(ProjectorOperations):
         held = [p for p in self._parts if keeper is None or keeper.valid(p.number)]
         caught_up = bool(held) and all(p.in_flight == 0 and p.position >= p.head for p in held)
         self._reporter.observe(caught_up, self._handled, self._parts)
+
+
+def _unit(part: Partition) -> str:
+    """A unit of work, for messages."""
+    if part.slot is None:
+        return f"log partition {part.number}"
+    return f"slot {part.slot}/{part.slots} of log partition {part.log_partition}"
+
+
+def _by_log_partition(
+    units: list[Partition],
+) -> list[tuple[int, int, int, datetime | None]]:
+    """Units of a consumer group as log partitions: each at its slowest unit's position."""
+    slowest: dict[int, Partition] = {}
+    heads: dict[int, int] = {}
+    for unit in units:
+        number = unit.log_partition
+        heads[number] = max(heads.get(number, 0), unit.head, unit.position)
+        if number not in slowest or unit.position < slowest[number].position:
+            slowest[number] = unit
+    return [(n, u.position, heads[n], u.last_at) for n, u in sorted(slowest.items())]

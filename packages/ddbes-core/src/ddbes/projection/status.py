@@ -73,6 +73,7 @@ def read_status(
     running: bool = False,
     error: str | None = None,
     with_previous: bool = True,
+    slots: int | None = None,
 ) -> ProjectorStatus:
     """Read a projector's status: per log partition its checkpoint (or ``positions``) and the
     head, the first unhandled commit's age when behind, and its parked commits. About two
@@ -84,7 +85,14 @@ def read_status(
     heads: dict[int, int] = {}
     waited = 0.0
     for part in range(commits.log_partitions):
-        position = checkpoints.get(key, part) if positions is None else positions.get(part, 0)
+        if positions is not None:
+            position = positions.get(part, 0)
+        elif slots is None:
+            position = checkpoints.get(key, part)
+        else:  # a consumer group: the slowest of the partition's slots (seeded from ``key``)
+            seed = checkpoints.get(key, part)
+            group = f"{key}#g{slots}"
+            position = min(checkpoints.get(group, part * slots + s) or seed for s in range(slots))
         head = max(commits.head_position(part), position)
         at[part], heads[part] = position, head
         if head > position:
@@ -101,7 +109,7 @@ def read_status(
     if with_previous and version > 1:
         previous = read_status(
             name, version=version - 1, commits=commits, checkpoints=checkpoints, clock=clock,
-            with_previous=False,
+            with_previous=False, slots=slots,
         )  # fmt: skip
     return ProjectorStatus(
         name=name,
