@@ -523,10 +523,10 @@ class Projector(ProjectorOperations):
                 if dispatcher is not None:
                     dispatcher.submit(part, commit)
                     continue
-                last = commit
                 if part.slot is None or slot_of(commit, part.slots) == part.slot:
                     self._handle(commit, part.log_partition)
                     handled += 1
+                last = commit  # handled (or another slot's): the position may pass it
             self._read_errors = []
         except Abandoned:
             pass
