@@ -33,7 +33,8 @@ from ddbes.errors import (
 from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, Clock, CommitStore
 from ddbes.projection._checkpoints import PartitionCheckpoints
-from ddbes.projection._group import Group, slot_of
+from ddbes.projection._group import Group
+from ddbes.projection._group_reading import GroupReading
 from ddbes.projection._handler_calls import HandlerCalls, check_handler_timeout
 from ddbes.projection._handler_retry import Abandoned, Handler, worker_failure
 from ddbes.projection._handler_timeout import not_stopped
@@ -58,7 +59,7 @@ DEFAULT_RETRY = RetryPolicy(max_attempts=8, initial_delay=0.05, backoff=2.0, max
 """Tries a failing handler (or store call) 8 times over about 6 s, jittered, before giving up."""
 
 
-class Projector(ProjectorOperations):
+class Projector(ProjectorOperations, GroupReading):
     """Hands every commit of the global log to handlers, from a checkpoint, in order.
 
     Args:
@@ -214,6 +215,7 @@ class Projector(ProjectorOperations):
         self._error: BaseException | None = None
         self._failure: ProjectionFailed | None = None
         self._parts: list[Partition] = []
+        self._units: list[list[Partition]] = []  # per log partition: its units of work
         self._dispatcher: AggregateDispatcher | None = None
         self._keeper: LeaseKeeper | None = None
         self._handled = 0
@@ -381,12 +383,14 @@ class Projector(ProjectorOperations):
                 self._parking.load()
             if slots is None:
                 self._parts = [Partition(n) for n in range(commits.log_partitions)]
+                self._units = [[p] for p in self._parts]
             else:
-                self._parts = [
-                    Partition(n * slots + s, log_partition=n, slot=s, slots=slots)
+                self._units = [
+                    [Partition(n * slots + s, log_partition=n, slot=s, slots=slots)
+                     for s in range(slots)]
                     for n in range(commits.log_partitions)
-                    for s in range(slots)
-                ]
+                ]  # fmt: skip
+                self._parts = [unit for units in self._units for unit in units]
             for part in self._parts:
                 part.head = self._store_call(partial(commits.head_position, part.log_partition))
                 part.target = None if watch else part.head
@@ -448,11 +452,13 @@ class Projector(ProjectorOperations):
             if self._group is not None and self._keeper is not None:
                 self._shed(self._group, self._keeper, checkpoints)
             worked = False
-            for part in self._parts:
+            for units in self._units:
                 if self._stopping or self._failure is not None:
                     break
-                if not part.finished:
-                    worked = self._step(part, commits, checkpoints) or worked
+                if self._slots is not None:
+                    worked = self._step_group(units, commits, checkpoints) or worked
+                elif not units[0].finished:
+                    worked = self._step(units[0], commits, checkpoints) or worked
             self._observe()
             if not watch and all(p.finished for p in self._parts):
                 return
@@ -466,27 +472,8 @@ class Projector(ProjectorOperations):
     ) -> bool:
         """Move one partition on by at most one batch; ``True`` if it read commits."""
         keeper = self._keeper
-        if keeper is not None and not keeper.valid(part.number):
-            now = time.monotonic()
-            if part.in_flight or now < part.next_acquire:
-                return False
-            part.next_acquire = now + self._poll_interval
-            group = self._group
-            if group is not None and not group.may_take(part.number):
-                return False
-            if not keeper.acquire(part.number):
-                if part.target is not None:  # run(): done once the holder got there
-                    saved = checkpoints.read(part.number)
-                    part.position = max(part.position, saved)
-                    part.finished = saved >= part.target
-                return False
-            checkpoints.take(part, leased=True)
-            if self._parking is not None and self._on_failure == "park":
-                self._parking.load()  # another process may have parked aggregates here
-            self._log.info(
-                "projector %r (%s) holds %s from position %d",
-                self.name, self.owner, _unit(part), part.position,
-            )  # fmt: skip
+        if not self._hold(part, checkpoints):
+            return False
         if part.target is not None and part.dispatched >= part.target:
             if part.in_flight == 0:
                 checkpoints.save(part, keeper)
@@ -508,6 +495,34 @@ class Projector(ProjectorOperations):
         checkpoints.save(part, keeper)
         return read > 0
 
+    def _hold(self, part: Partition, checkpoints: PartitionCheckpoints) -> bool:
+        """Whether this projector may work on ``part`` now: with a lease store, it holds the
+        lease, or took it just now (then it starts from the saved checkpoint)."""
+        keeper = self._keeper
+        if keeper is None or keeper.valid(part.number):
+            return True
+        now = time.monotonic()
+        if part.in_flight or now < part.next_acquire:
+            return False
+        part.next_acquire = now + self._poll_interval
+        group = self._group
+        if group is not None and not group.may_take(part.number):
+            return False
+        if not keeper.acquire(part.number):
+            if part.target is not None:  # run(): done once the holder got there
+                saved = checkpoints.read(part.number)
+                part.position = max(part.position, saved)
+                part.finished = saved >= part.target
+            return False
+        checkpoints.take(part, leased=True)
+        if self._parking is not None and self._on_failure == "park":
+            self._parking.load()  # another process may have parked aggregates here
+        self._log.info(
+            "projector %r (%s) holds %s from position %d",
+            self.name, self.owner, _unit(part), part.position,
+        )  # fmt: skip
+        return True
+
     def _pump(self, part: Partition, commits: CommitStore) -> int:
         """Read one batch of a partition and handle it (or hand it to the workers)."""
         keeper, dispatcher = self._keeper, self._dispatcher
@@ -523,10 +538,9 @@ class Projector(ProjectorOperations):
                 if dispatcher is not None:
                     dispatcher.submit(part, commit)
                     continue
-                if part.slot is None or slot_of(commit, part.slots) == part.slot:
-                    self._handle(commit, part.log_partition)
-                    handled += 1
-                last = commit  # handled (or another slot's): the position may pass it
+                self._handle(commit, part.log_partition)
+                last = commit
+                handled += 1
             self._read_errors = []
         except Abandoned:
             pass
