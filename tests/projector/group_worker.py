@@ -46,7 +46,7 @@ def main(argv: list[str]) -> None:
         owner=owner,
         lease_ttl=LEASE_TTL,
         poll_interval=POLL,
-        batch_size=200,
+        batch_size=50,
         slots=int(slots),
         on_failure="park",
         retry=RetryPolicy(max_attempts=2, initial_delay=0.01, max_delay=0.02),
