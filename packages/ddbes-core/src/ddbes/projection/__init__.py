@@ -5,5 +5,6 @@ operates them (checkpoints, leases, parked commits, status).
 """
 
 from ddbes.projection.projector import DEFAULT_RETRY, Handler, Projector, ProjectorProgress
+from ddbes.projection.status import ProjectorStatus
 
-__all__ = ["DEFAULT_RETRY", "Handler", "Projector", "ProjectorProgress"]
+__all__ = ["DEFAULT_RETRY", "Handler", "Projector", "ProjectorProgress", "ProjectorStatus"]

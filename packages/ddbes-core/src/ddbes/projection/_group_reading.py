@@ -1,5 +1,8 @@
-"""A consumer-group member reads each log partition once for all the units (hash slots) it
-holds there, and hands each commit to the handlers only for the unit of its aggregate.
+"""Units of work under leases: taking one (``_hold``, for every projector with a lease store),
+and a consumer-group member's reads and hand-overs.
+
+A consumer-group member reads each log partition once for all the units (hash slots) it holds
+there, and hands each commit to the handlers only for the unit of its aggregate.
 
 Every held unit has its own position (and checkpoint): the read starts after the lowest, a
 commit is handled only if its unit has not passed it yet, and every held unit moves past each
@@ -10,26 +13,33 @@ the same reads, and a member's read cost does not grow with the slots it holds.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from ddbes.errors import ProjectionFailed, StoreUnavailable
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
 from ddbes.projection._checkpoints import PartitionCheckpoints
-from ddbes.projection._group import slot_of
+from ddbes.projection._group import Group, slot_of
 from ddbes.projection._handler_retry import Abandoned
 from ddbes.projection._heads import HeadWatch
+from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
 from ddbes.projection.leases import LeaseKeeper
 
-__all__ = ["GroupReading"]
+__all__ = ["GroupReading", "by_log_partition", "unit_label"]
 
 
 class GroupReading:
-    """The group step of :class:`~ddbes.projection.projector.Projector` (whose attributes
-    these are)."""
+    """Leases and the group step of :class:`~ddbes.projection.projector.Projector` (whose
+    attributes these are)."""
 
+    name: str
+    owner: str
+    _log: Any
+    _parts: list[Partition]
     _keeper: LeaseKeeper | None
     _heads: HeadWatch | None
     _cond: threading.Condition
@@ -38,7 +48,10 @@ class GroupReading:
     _handled: int
     _batch_size: int
     _handle: Callable[[Commit, int], None]
-    _hold: Callable[[Partition, PartitionCheckpoints], bool]
+    _group: Group | None
+    _parking: Parking | None
+    _on_failure: str
+    _poll_interval: float
     _read_failed: Callable[[StoreUnavailable], None]
     _store_call: Callable[[Callable[[], Any]], Any]
 
@@ -106,3 +119,63 @@ class GroupReading:
             part.head = max(part.head, newest, head)
             checkpoints.save(part, keeper)
         return count > 0
+
+    def _hold(self, part: Partition, checkpoints: PartitionCheckpoints) -> bool:
+        """Whether this projector may work on ``part`` now: with a lease store, it holds the
+        lease, or took it just now (then it starts from the saved checkpoint)."""
+        keeper = self._keeper
+        if keeper is None or keeper.valid(part.number):
+            return True
+        now = time.monotonic()
+        if part.in_flight or now < part.next_acquire:
+            return False
+        part.next_acquire = now + self._poll_interval
+        group = self._group
+        if group is not None and not group.may_take(part.number):
+            return False
+        if not keeper.acquire(part.number):
+            if part.target is not None:  # run(): done once the holder got there
+                saved = checkpoints.read(part.number)
+                part.position = max(part.position, saved)
+                part.finished = saved >= part.target
+            return False
+        checkpoints.take(part, leased=True)
+        if self._parking is not None and self._on_failure == "park":
+            self._parking.load()  # another process may have parked aggregates here
+        self._log.info(
+            "projector %r (%s) holds %s from position %d",
+            self.name, self.owner, unit_label(part), part.position,
+        )  # fmt: skip
+        return True
+
+    def _shed(self, group: Group, keeper: LeaseKeeper, checkpoints: PartitionCheckpoints) -> None:
+        """Give up the units beyond this member's fair share (saved first)."""
+        held = [p.number for p in self._parts if keeper.valid(p.number)]
+        for number in group.surplus(held):
+            part = self._parts[number]
+            with part.reading:
+                checkpoints.save(part, keeper)
+                keeper.release(number)
+            self._log.info("projector %r (%s) hands %s over (%d members)",
+                           self.name, self.owner, unit_label(part), group.members)  # fmt: skip
+
+
+def unit_label(part: Partition) -> str:
+    """A unit of work, for messages."""
+    if part.slot is None:
+        return f"log partition {part.number}"
+    return f"slot {part.slot}/{part.slots} of log partition {part.log_partition}"
+
+
+def by_log_partition(
+    units: list[Partition],
+) -> list[tuple[int, int, int, datetime | None]]:
+    """Units of a consumer group as log partitions: each at its slowest unit's position."""
+    slowest: dict[int, Partition] = {}
+    heads: dict[int, int] = {}
+    for unit in units:
+        number = unit.log_partition
+        heads[number] = max(heads.get(number, 0), unit.head, unit.position)
+        if number not in slowest or unit.position < slowest[number].position:
+            slowest[number] = unit
+    return [(n, u.position, heads[n], u.last_at) for n, u in sorted(slowest.items())]

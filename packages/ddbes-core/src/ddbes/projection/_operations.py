@@ -14,9 +14,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from ddbes.errors import CommitParked, ConfigurationError, StaleCheckpoint
+from ddbes.errors import CommitParked, ConfigurationError, ProjectionFailed, StaleCheckpoint
 from ddbes.model import Commit, ParkedCommit
 from ddbes.ports import CheckpointStore, CommitStore
+from ddbes.projection._checkpoints import PartitionCheckpoints
 from ddbes.projection._group import slot_of
 from ddbes.projection._handler_calls import HandlerCalls
 from ddbes.projection._parking import Parking, release
@@ -53,6 +54,8 @@ class ProjectorOperations:
     _on_new: str
     _log: Any
     _slots: int | None
+    _failure: ProjectionFailed | None
+    _pump: Callable[[Partition, CommitStore], int]
 
     def _store_call(self, action: Callable[[], T]) -> T:
         raise NotImplementedError
@@ -321,3 +324,25 @@ class ProjectorOperations:
             f"{target.aggregate_id} version {target.version} has no position in the log yet: "
             "wait_for needs a stored commit"
         )
+
+    def _handle_inline(
+        self, commits: CommitStore, checkpoints: PartitionCheckpoints, commit: Commit
+    ) -> None:
+        """In the appending thread: handle the log up to the appended commit (the loop saves
+        the checkpoint)."""
+        position = commit.position
+        if position is None or self._stopping or self._failure is not None:
+            return
+        part = next((p for p in self._parts if p.number == commit.log_partition), None)
+        keeper = self._keeper
+        if part is None or (keeper is not None and not keeper.valid(part.number)):
+            return
+        with part.reading:
+            while part.dispatched < position and not self._stopping and self._failure is None:
+                if self._pump(part, commits) == 0:
+                    break
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()

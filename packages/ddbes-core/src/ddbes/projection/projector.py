@@ -16,10 +16,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -34,13 +32,15 @@ from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, Clock, CommitStore
 from ddbes.projection._checkpoints import PartitionCheckpoints
 from ddbes.projection._group import Group
-from ddbes.projection._group_reading import GroupReading
+from ddbes.projection._group_reading import GroupReading, by_log_partition
 from ddbes.projection._handler_calls import HandlerCalls, check_handler_timeout
-from ddbes.projection._handler_retry import Abandoned, Handler, worker_failure
+from ddbes.projection._handler_retry import Abandoned, Handler
 from ddbes.projection._handler_timeout import not_stopped
+from ddbes.projection._handling import Handling
 from ddbes.projection._heads import HeadWatch, subscribe
 from ddbes.projection._operations import ProjectorOperations
-from ddbes.projection._parking import POLICIES, Parking
+from ddbes.projection._options import check_options
+from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
 from ddbes.projection._progress import ProgressReporter, ProjectorProgress, measure_progress
 from ddbes.projection.leases import LeaseKeeper, LeaseStore
@@ -50,8 +50,6 @@ from ddbes.settings import config
 
 __all__ = ["DEFAULT_RETRY", "Handler", "Projector", "ProjectorProgress", "ProjectorStatus"]
 
-NEW_READ_MODEL_ACTIONS = ("refuse", "warn", "reset")
-"""The values of ``Projector(on_new_read_model=...)``."""
 
 T = TypeVar("T")
 
@@ -59,7 +57,7 @@ DEFAULT_RETRY = RetryPolicy(max_attempts=8, initial_delay=0.05, backoff=2.0, max
 """Tries a failing handler (or store call) 8 times over about 6 s, jittered, before giving up."""
 
 
-class Projector(ProjectorOperations, GroupReading):
+class Projector(ProjectorOperations, GroupReading, Handling):
     """Hands every commit of the global log to handlers, from a checkpoint, in order.
 
     Args:
@@ -137,42 +135,13 @@ class Projector(ProjectorOperations, GroupReading):
         inline: bool = False,
         slots: int | None = None,
     ) -> None:
-        if not isinstance(handlers, Mapping) or not handlers:
-            raise ValueError("a Projector needs a mapping of aggregate type -> handler")
-        for kind, handler in handlers.items():
-            if not isinstance(kind, str) or not kind:
-                raise ValueError(f"handler keys are aggregate types or '*', got {kind!r}")
-            if not callable(handler):
-                raise TypeError(f"the handler for {kind!r} is not callable: {handler!r}")
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a Projector needs a non-empty name, got {name!r}")
-        if not poll_interval > 0 or not lease_ttl > 0:
-            raise ValueError("poll_interval and lease_ttl must be positive numbers of seconds")
-        for option, value in (("batch_size", batch_size), ("parallel", parallel)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{option} must be an int >= 1, got {value!r}")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a ddbes.RetryPolicy, got {retry!r}")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ValueError(f"version must be an int >= 1, got {version!r}")
-        if on_failure not in POLICIES:
-            raise ValueError(f"on_failure must be one of {POLICIES}, got {on_failure!r}")
-        if on_new_read_model not in NEW_READ_MODEL_ACTIONS:
-            raise ValueError(
-                f"on_new_read_model must be one of {NEW_READ_MODEL_ACTIONS}, "
-                f"got {on_new_read_model!r}"
-            )
-        if read_model_is_new is not None and not callable(read_model_is_new):
-            raise TypeError(f"read_model_is_new must be callable, got {read_model_is_new!r}")
-        if inline and parallel > 1:
-            raise ValueError("inline=True handles commits one at a time: use it with parallel=1")
-        if slots is not None:
-            if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
-                raise ValueError(f"slots must be an int >= 1, got {slots!r}")
-            if lease_store is None or parallel > 1 or inline:
-                raise ValueError(
-                    "a consumer group (slots=N) needs a lease_store, parallel=1 and no inline"
-                )
+        check_options(
+            handlers, name=name, poll_interval=poll_interval, lease_ttl=lease_ttl,
+            batch_size=batch_size, parallel=parallel, retry=retry, version=version,
+            on_failure=on_failure, on_new_read_model=on_new_read_model,
+            read_model_is_new=read_model_is_new, inline=inline, slots=slots,
+            lease_store=lease_store,
+        )  # fmt: skip
         self._slots = slots
         self._group: Group | None = None
         self.name = name
@@ -329,7 +298,7 @@ class Projector(ProjectorOperations, GroupReading):
                     (p.number, p.position, max(p.head, p.position), p.last_at) for p in self._parts
                 ]
             else:  # a consumer group: per log partition, the slowest unit this member holds
-                parts = _by_log_partition(
+                parts = by_log_partition(
                     [p for p in self._parts if keeper is None or keeper.valid(p.number)]
                 )
             handled = self._handled
@@ -495,34 +464,6 @@ class Projector(ProjectorOperations, GroupReading):
         checkpoints.save(part, keeper)
         return read > 0
 
-    def _hold(self, part: Partition, checkpoints: PartitionCheckpoints) -> bool:
-        """Whether this projector may work on ``part`` now: with a lease store, it holds the
-        lease, or took it just now (then it starts from the saved checkpoint)."""
-        keeper = self._keeper
-        if keeper is None or keeper.valid(part.number):
-            return True
-        now = time.monotonic()
-        if part.in_flight or now < part.next_acquire:
-            return False
-        part.next_acquire = now + self._poll_interval
-        group = self._group
-        if group is not None and not group.may_take(part.number):
-            return False
-        if not keeper.acquire(part.number):
-            if part.target is not None:  # run(): done once the holder got there
-                saved = checkpoints.read(part.number)
-                part.position = max(part.position, saved)
-                part.finished = saved >= part.target
-            return False
-        checkpoints.take(part, leased=True)
-        if self._parking is not None and self._on_failure == "park":
-            self._parking.load()  # another process may have parked aggregates here
-        self._log.info(
-            "projector %r (%s) holds %s from position %d",
-            self.name, self.owner, _unit(part), part.position,
-        )  # fmt: skip
-        return True
-
     def _pump(self, part: Partition, commits: CommitStore) -> int:
         """Read one batch of a partition and handle it (or hand it to the workers)."""
         keeper, dispatcher = self._keeper, self._dispatcher
@@ -575,79 +516,6 @@ class Projector(ProjectorOperations, GroupReading):
                           self.name, error, delay)  # fmt: skip
         self._nap(delay)
 
-    # ---------------------------------------------------------------- handling
-
-    def _handle(self, commit: Commit, log_partition: int) -> None:
-        """Hand one commit to its handlers, or hold it back behind its parked aggregate; with
-        ``on_failure="park"`` a handler that keeps failing parks the commit instead of raising.
-        """
-        parking = self._parking
-        if parking is not None and parking.holds(commit):
-            return
-        try:
-            self._calls.handle(commit, log_partition)
-        except ProjectionFailed as failure:
-            if self._on_failure != "park" or parking is None:
-                raise
-            parking.park(commit, log_partition, failure)
-            self._last_error = parking.last_error
-
-    def _handle_inline(
-        self, commits: CommitStore, checkpoints: PartitionCheckpoints, commit: Commit
-    ) -> None:
-        """In the appending thread: handle the log up to the appended commit (the loop saves
-        the checkpoint)."""
-        position = commit.position
-        if position is None or self._stopping or self._failure is not None:
-            return
-        part = next((p for p in self._parts if p.number == commit.log_partition), None)
-        keeper = self._keeper
-        if part is None or (keeper is not None and not keeper.valid(part.number)):
-            return
-        with part.reading:
-            while part.dispatched < position and not self._stopping and self._failure is None:
-                if self._pump(part, commits) == 0:
-                    break
-        self._wake()
-
-    def _wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    # ---------------------------------------------------------------- parallel mode
-
-    def _handle_on_worker(self, part: Partition, commit: Commit) -> bool:
-        """Handle one commit on a worker thread; ``True`` if every handler finished."""
-        self._mark_inside()
-        keeper = self._keeper
-        if (
-            self._stopping
-            or self._failure is not None
-            or (keeper is not None and not keeper.valid(part.number))
-        ):
-            return False
-        try:
-            self._handle(commit, part.number)
-            return True
-        except Abandoned:
-            pass
-        except ProjectionFailed as exc:
-            self._failure = self._failure or exc
-        except BaseException as exc:  # keep the bookkeeping right whatever happens
-            self._log.exception("projector %r: a worker failed", self.name)
-            self._failure = self._failure or worker_failure(self.name, exc, commit, part.number)
-        return False
-
-    def _mark_inside(self) -> None:
-        """Mark this thread as one of the projector's, where :meth:`stop` must not wait."""
-        self._inside.flag = True
-
-    def _finish(self, part: Partition, commit: Commit) -> None:
-        """Count a handled commit (under the lock); move ``position`` over contiguous ones."""
-        self._handled += 1
-        part.handled(commit.position or 0, commit.committed_at)
-        self._cond.notify_all()
-
     # ---------------------------------------------------------------- stopping
 
     def _shutdown(self, checkpoints: PartitionCheckpoints) -> None:
@@ -686,17 +554,6 @@ class Projector(ProjectorOperations, GroupReading):
 
     # ---------------------------------------------------------------- observability
 
-    def _shed(self, group: Group, keeper: LeaseKeeper, checkpoints: PartitionCheckpoints) -> None:
-        """Give up the units beyond this member's fair share (saved first)."""
-        held = [p.number for p in self._parts if keeper.valid(p.number)]
-        for number in group.surplus(held):
-            part = self._parts[number]
-            with part.reading:
-                checkpoints.save(part, keeper)
-                keeper.release(number)
-            self._log.info("projector %r (%s) hands %s over (%d members)",
-                           self.name, self.owner, _unit(part), group.members)  # fmt: skip
-
     def _positions(self, which: str) -> dict[int, int]:
         return {p.number: getattr(p, which) for p in self._parts}
 
@@ -706,24 +563,3 @@ class Projector(ProjectorOperations, GroupReading):
         held = [p for p in self._parts if keeper is None or keeper.valid(p.number)]
         caught_up = bool(held) and all(p.in_flight == 0 and p.position >= p.head for p in held)
         self._reporter.observe(caught_up, self._handled, self._parts)
-
-
-def _unit(part: Partition) -> str:
-    """A unit of work, for messages."""
-    if part.slot is None:
-        return f"log partition {part.number}"
-    return f"slot {part.slot}/{part.slots} of log partition {part.log_partition}"
-
-
-def _by_log_partition(
-    units: list[Partition],
-) -> list[tuple[int, int, int, datetime | None]]:
-    """Units of a consumer group as log partitions: each at its slowest unit's position."""
-    slowest: dict[int, Partition] = {}
-    heads: dict[int, int] = {}
-    for unit in units:
-        number = unit.log_partition
-        heads[number] = max(heads.get(number, 0), unit.head, unit.position)
-        if number not in slowest or unit.position < slowest[number].position:
-            slowest[number] = unit
-    return [(n, u.position, heads[n], u.last_at) for n, u in sorted(slowest.items())]
