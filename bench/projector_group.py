@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SLOTS = 16
 HANDLER_MS = 10
 AGGREGATES = 200
+BATCH_SIZE = 200
 
 
 def log_commits(count: int) -> list[Commit]:
@@ -101,6 +102,8 @@ def one_run(endpoint: str, members: int, count: int, workdir: Path) -> tuple[flo
                 str(logs[i]),
                 str(SLOTS),
                 str(HANDLER_MS),
+                "-",
+                str(BATCH_SIZE),
             ],
             cwd=ROOT,
         )
@@ -171,7 +174,8 @@ def main() -> None:
         [
             f"A consumer group (`slots={SLOTS}`) of member processes on DynamoDB Local, "
             f"{args.commits:,} commits over {AGGREGATES} aggregates (one log partition), a "
-            f"handler that waits {HANDLER_MS} ms. Target: 4 members ≥ 3.5x one.",
+            f"handler that waits {HANDLER_MS} ms, batches of {BATCH_SIZE}. Target: 4 members "
+            "≥ 3.5x one.",
             "",
             "```shell",
             f"scripts/private-net uv run python bench/projector_group.py --rounds {args.rounds} "

@@ -1,6 +1,6 @@
 """A member of a projector consumer group over DynamoDB Local, for the group bench and the
 reliability scenario: ``python -m tests.projector.group_worker ENDPOINT TABLE OWNER LOG_FILE
-SLOTS HANDLER_MS [POISON_KEY]``.
+SLOTS HANDLER_MS [POISON_KEY [BATCH_SIZE]]`` (``-`` for no poison; batches of 50 by default).
 
 It watches the log (``start(watch=True)``) until SIGTERM. Every commit it handles is logged as
 ``h <aggregate id> <version> <position> <time>``, after the handler's work (``HANDLER_MS`` of
@@ -27,7 +27,8 @@ POLL = 0.1
 
 def main(argv: list[str]) -> None:
     endpoint, table, owner, log_path, slots, handler_ms = argv[:6]
-    poison = argv[6] if len(argv) > 6 else None
+    poison = argv[6] if len(argv) > 6 and argv[6] != "-" else None
+    batch_size = int(argv[7]) if len(argv) > 7 else 50
     log = Path(log_path).open("a", buffering=1)  # noqa: SIM115 (open until the process ends)
     pause = int(handler_ms) / 1000
 
@@ -46,7 +47,7 @@ def main(argv: list[str]) -> None:
         owner=owner,
         lease_ttl=LEASE_TTL,
         poll_interval=POLL,
-        batch_size=50,
+        batch_size=batch_size,
         slots=int(slots),
         on_failure="park",
         retry=RetryPolicy(max_attempts=2, initial_delay=0.01, max_delay=0.02),
