@@ -42,7 +42,7 @@ from bench._harness import dynamodb_endpoint, machine, why, write_section
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, CommitStore
-from ddbes.projector import Projector
+from ddbes.projection.projector import Projector
 
 COMMITS = 10_000
 EVENTS_PER_COMMIT = 10

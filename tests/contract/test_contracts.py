@@ -8,6 +8,7 @@ import pytest
 
 from ddbes.ports import CheckpointStore, SnapshotStore
 from ddbes.testing.contracts import (
+    CHECKPOINT_OPERATIONS_CHECKS,
     CHECKPOINT_STORE_CHECKS,
     COMMIT_STORE_CHECKS,
     SNAPSHOT_STORE_CHECKS,
@@ -34,6 +35,16 @@ def test_snapshot_store_contract(
     "check", CHECKPOINT_STORE_CHECKS.values(), ids=CHECKPOINT_STORE_CHECKS.keys()
 )
 def test_checkpoint_store_contract(
+    check: Callable[[Callable[[], CheckpointStore]], None],
+    checkpoint_store_factory: Callable[[], CheckpointStore],
+) -> None:
+    check(checkpoint_store_factory)
+
+
+@pytest.mark.parametrize(
+    "check", CHECKPOINT_OPERATIONS_CHECKS.values(), ids=CHECKPOINT_OPERATIONS_CHECKS.keys()
+)
+def test_checkpoint_store_operations_contract(
     check: Callable[[Callable[[], CheckpointStore]], None],
     checkpoint_store_factory: Callable[[], CheckpointStore],
 ) -> None:

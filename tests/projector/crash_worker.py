@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ddbes.memory import InMemoryCommitStore
-from ddbes.projector import Projector
+from ddbes.projection.projector import Projector
 from tests.projector.helpers import fill
 from tests.projector.sqlite_model import CartReadModel, SQLiteCheckpointStore
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ddbes.model import Commit
-from ddbes.projector import Projector
+from ddbes.projection.projector import Projector
 from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore, DynamoDBLeaseStore
 
 LEASE_TTL = 3.0

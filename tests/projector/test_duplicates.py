@@ -12,7 +12,7 @@ from ddbes.errors import CheckpointConflict, ProjectorConflict
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, CommitStore
-from ddbes.projector import Projector
+from ddbes.projection.projector import Projector
 from tests.dynamodb.tables import DynamoDBTables
 from tests.projector.helpers import fill
 

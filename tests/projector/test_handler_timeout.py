@@ -11,7 +11,7 @@ import pytest
 from ddbes.errors import HandlerTimedOut, ProjectionFailed
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
-from ddbes.projector import Projector
+from ddbes.projection.projector import Projector
 from tests.projector.helpers import FAST_RETRY, fill
 
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from ddbes.leases import InMemoryLeaseStore, LeaseKeeper, LeaseStore
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
-from ddbes.projector import Projector
+from ddbes.projection.leases import InMemoryLeaseStore, LeaseKeeper, LeaseStore
+from ddbes.projection.projector import Projector
 from ddbes.testing import ManualClock
 from tests.dynamodb.tables import DynamoDBTables
 from tests.projector.helpers import T0, fill

@@ -15,7 +15,7 @@ import ddbes
 from ddbes.errors import ConfigurationError, ProjectionFailed
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
-from ddbes.projector import Projector, ProjectorProgress
+from ddbes.projection.projector import Projector, ProjectorProgress
 from ddbes.testing import ManualClock
 from tests.projector.helpers import FAST_RETRY, T0, commit, fill
 

@@ -1,7 +1,7 @@
 """The soak pipeline: writer threads → commit store → projector and websocket clients.
 
 :func:`run_soak` commits ``commits`` single-event commits from several writer threads (each
-owns its aggregates, so no commit conflicts), while a :class:`~ddbes.projector.Projector`
+owns its aggregates, so no commit conflicts), while a :class:`~ddbes.projection.projector.Projector`
 follows the log and an :class:`~ddbes_ws.EventStreamServer` streams it to four clients:
 
 * ``ws all``: every event, from the start of the log;
@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from ddbes.errors import StoreUnavailable
 from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, CommitStore
-from ddbes.projector import Projector
+from ddbes.projection.projector import Projector
 from ddbes_ws import EventStream, EventStreamServer, StreamItem
 from tests.reliability.counts import Counts
 from tests.ws.conftest import Proxy

@@ -48,7 +48,7 @@ import pytest
 from ddbes.errors import DdbesError
 from ddbes.memory import InMemoryCheckpointStore
 from ddbes.model import Commit
-from ddbes.projector import Projector
+from ddbes.projection.projector import Projector
 from ddbes_dynamodb import DynamoDBCommitStore
 from tests.dynamodb.tables import table_name
 from tests.reliability import kill_writer

@@ -32,6 +32,7 @@ _COMMANDS = {
     "append": "append events to an aggregate",
     "inspect": "an aggregate's history and state",
     "replay": "run a projector up to the log's head",
+    "projector": "status, reset and parked commits of a projector",
     "migrate-js": "import a table of the JavaScript ddbes",
 }
 """Every command, in the order of ``ddbes --help``, with the help its module registers."""

@@ -12,7 +12,7 @@ from typing import Any, cast
 from ddbes import config
 from ddbes.errors import DdbesError
 from ddbes.model import Commit
-from ddbes.projector import Projector
+from ddbes.projection.projector import Projector
 from ddbes_cli._demo_model import ApplicationSettings, User
 from ddbes_cli._runtime import say
 

@@ -52,7 +52,7 @@ class ProgressBar:
             self._draw(final=False)
 
     def update_from(self, progress: Any) -> None:
-        """Record a :class:`ddbes.projector.ProjectorProgress`: positions over heads."""
+        """Record a :class:`ddbes.projection.projector.ProjectorProgress`: positions over heads."""
         self.update(sum(progress.positions.values()), sum(progress.heads.values()))
 
     def finish(self) -> None:

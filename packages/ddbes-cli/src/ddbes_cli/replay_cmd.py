@@ -4,8 +4,10 @@ progress bar.
 PROJECTOR is a :class:`ddbes.Projector`, or a mapping of aggregate type to handler from which
 one is built (named by ``--name``, default the attribute's name). The module is imported after
 ddbes is configured, so a projector built at import time uses the configured stores. The
-projector continues from its saved checkpoint; ``--from-start`` (handler mappings only) replays
-everything into an in-memory checkpoint and leaves the saved one alone.
+projector continues from its saved checkpoint, and says so when that is not the start: a new
+read model with an old checkpoint would miss every commit before it. ``--from-start`` resets the
+saved checkpoint (and parked commits) first, replays everything and saves the checkpoint as it
+goes, as ``ddbes projector reset NAME --yes`` followed by ``ddbes replay`` would.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ddbes.memory import InMemoryCheckpointStore
-from ddbes.projector import Projector, ProjectorProgress
+from ddbes.projection.projector import Projector, ProjectorProgress
 from ddbes_cli import _exit
 from ddbes_cli._progress import ProgressBar
 from ddbes_cli._runtime import (
@@ -42,7 +43,7 @@ def register(subparsers: Any) -> None:
     replay.add_argument(
         "--from-start",
         action="store_true",
-        help="replay from position 0 without touching the saved checkpoint",
+        help="reset the saved checkpoint, replay from position 0 and save it as it goes",
     )
     replay.add_argument(
         "--batch-size", type=int, default=100, metavar="N", help="commits per batch (100)"
@@ -56,20 +57,19 @@ def register(subparsers: Any) -> None:
 def _build(args: argparse.Namespace, runtime: Runtime, bar: ProgressBar | None) -> Projector:
     target = load_object(args.projector, "PROJECTOR")
     if isinstance(target, Projector):
-        if args.from_start or args.name:
+        if args.name:
             raise UsageError(
-                "--from-start and --name work with a mapping of handlers; "
+                "--name works with a mapping of handlers; "
                 f"{args.projector} is a Projector with its own name and stores"
             )
         return target
     if isinstance(target, Mapping):
         name = args.name or args.projector.rpartition(":")[2]
-        checkpoints = InMemoryCheckpointStore() if args.from_start else runtime.checkpoint_store()
         return Projector(
             target,
             name=name,
             commit_store=runtime.commit_store(),
-            checkpoint_store=checkpoints,
+            checkpoint_store=runtime.checkpoint_store(),
             batch_size=args.batch_size,
             on_progress=None if bar is None else bar.update_from,
         )
@@ -85,6 +85,9 @@ def _run(args: argparse.Namespace) -> int:
     runtime.install()
     bar = None if args.no_progress else ProgressBar(f"replay {args.projector}")
     projector = _build(args, runtime, bar)
+    if args.from_start:
+        projector.reset()
+    started = projector.status().positions
     done = threading.Event()
     watcher = None
     if bar is not None:
@@ -114,10 +117,22 @@ def _run(args: argparse.Namespace) -> int:
                 "positions": positions,
                 "heads": {str(k): v for k, v in progress.heads.items()},
                 "caught_up": progress.caught_up,
+                "started_at": {str(k): v for k, v in started.items()},
+                "from_start": args.from_start,
+                "parked": progress.parked,
             }
         )
     else:
         say(_summary(progress))
+        if any(started.values()):
+            say(
+                f"it continued from its saved checkpoint {dict(started)} (log partition: "
+                "position): the commits up to there were handled by an earlier run. For a new "
+                f"read model, run again with --from-start (or `ddbes projector reset "
+                f"{projector.name}`)"
+            )
+        if progress.parked:
+            say(f"{progress.parked} aggregate(s) parked: see `ddbes projector parked NAME`")
     return _exit.OK
 
 

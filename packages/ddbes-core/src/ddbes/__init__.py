@@ -8,7 +8,7 @@ from ddbes.aggregate import Aggregate, aggregate_command
 from ddbes.creation import create_method
 from ddbes.keys import KeyPart
 from ddbes.model import Commit, Snapshot
-from ddbes.projector import Projector
+from ddbes.projection import Projector
 from ddbes.retry import RetryPolicy
 from ddbes.settings import config
 

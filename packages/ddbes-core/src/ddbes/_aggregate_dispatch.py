@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from ddbes._projector_partition import Partition
 from ddbes.model import Commit
+from ddbes.projection._partition import Partition
 
 __all__ = ["AggregateDispatcher"]
 

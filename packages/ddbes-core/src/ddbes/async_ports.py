@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from ddbes.model import Commit, Snapshot
+from ddbes.model import Commit, ParkedCommit, Snapshot
 from ddbes.ports import AppendListeners
 
 __all__ = ["AsyncCheckpointStore", "AsyncCommitStore", "AsyncSnapshotStore"]
@@ -118,3 +118,32 @@ class AsyncCheckpointStore(ABC):
         self, name: str, position: int, log_partition: int = 0, *, expected: int
     ) -> None:
         """Move the checkpoint to ``position``, only if it is still at ``expected``."""
+
+    async def reset(self, name: str, log_partition: int = 0, *, position: int = 0) -> None:
+        """Set the checkpoint to ``position``, backwards too; 0 deletes it:
+        :meth:`ddbes.ports.CheckpointStore.reset`. This default cannot."""
+        raise NotImplementedError(f"{type(self).__name__} cannot reset checkpoints")
+
+    async def parked(self, name: str) -> list[ParkedCommit]:
+        """The commits projector ``name`` parked: :meth:`ddbes.ports.CheckpointStore.parked`.
+        This default cannot park commits."""
+        raise NotImplementedError(f"{type(self).__name__} cannot park commits")
+
+    async def put_parked(
+        self, name: str, parked: ParkedCommit, *, expected: int | None = None
+    ) -> bool:
+        """Park a commit, or replace a parked one:
+        :meth:`ddbes.ports.CheckpointStore.put_parked`. This default cannot."""
+        raise NotImplementedError(f"{type(self).__name__} cannot park commits")
+
+    async def hold(self, name: str, aggregate_type: str, aggregate_key: str, position: int) -> bool:
+        """Hold back a later commit of a parked aggregate:
+        :meth:`ddbes.ports.CheckpointStore.hold`. This default cannot."""
+        raise NotImplementedError(f"{type(self).__name__} cannot park commits")
+
+    async def delete_parked(
+        self, name: str, aggregate_type: str, aggregate_key: str, *, expected: int
+    ) -> bool:
+        """Unpark an aggregate if nothing was held back since:
+        :meth:`ddbes.ports.CheckpointStore.delete_parked`. This default cannot."""
+        raise NotImplementedError(f"{type(self).__name__} cannot park commits")

@@ -4,6 +4,7 @@
 
     DdbesError
      ├── ConfigurationError        no store configured, bad options, missing table or adapter
+     │    └── StaleCheckpoint      the read model looks new but the projector's checkpoint is not
      ├── InvalidEvent              an event that is not a JSON object with a non-empty string "type"
      ├── InvalidFilter             a malformed stream filter (also a ValueError)
      ├── AggregateNotFound         ``load(..., fail=True)`` found no commits
@@ -20,6 +21,7 @@
      │    └── CheckpointConflict   a checkpoint would move backwards
      ├── SnapshotUnreadable        a stored snapshot cannot be decoded
      ├── ProjectionFailed          a projector handler kept failing on one commit
+     │    └── CommitParked         ``wait_for``: that commit's aggregate is parked
      └── HandlerTimedOut           a projector handler did not return in time (also a TimeoutError)
 
 Adapters translate their SDK's exceptions into these at one boundary and chain the original
@@ -34,6 +36,7 @@ __all__ = [
     "AggregateNotFound",
     "CheckpointConflict",
     "CommitInProgress",
+    "CommitParked",
     "CommitTooLarge",
     "ConcurrencyError",
     "ConfigurationError",
@@ -47,6 +50,7 @@ __all__ = [
     "ReducerFailed",
     "RetriesExhausted",
     "SnapshotUnreadable",
+    "StaleCheckpoint",
     "StoreError",
     "StoreUnavailable",
     "VersionConflict",
@@ -232,6 +236,16 @@ class ProjectionFailed(DdbesError):
         self.version = version
         self.log_partition = log_partition
         super().__init__(message)
+
+
+class CommitParked(ProjectionFailed):
+    """:meth:`ddbes.Projector.wait_for`: the projector went past the commit without handling
+    it, because its aggregate is parked (``on_failure="park"``); see ``Projector.parked()``."""
+
+
+class StaleCheckpoint(ConfigurationError):
+    """A projector's read model looks new (its ``read_model_is_new`` hook says so) while its
+    checkpoint is not: started, it would skip every commit before the checkpoint."""
 
 
 class ProjectorConflict(ConcurrencyError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +22,15 @@ from ddbes._validation import (
     encoded_metadata,
 )
 from ddbes.errors import CheckpointConflict, SnapshotUnreadable, VersionConflict
-from ddbes.model import Commit, Event, Snapshot, log_partition_for
-from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore, check_advance, moved_message
+from ddbes.model import PARKED_ERROR_CHARS, Commit, Event, ParkedCommit, Snapshot, log_partition_for
+from ddbes.ports import (
+    CheckpointStore,
+    CommitStore,
+    SnapshotStore,
+    check_advance,
+    check_operation,
+    moved_message,
+)
 
 __all__ = ["InMemoryCheckpointStore", "InMemoryCommitStore", "InMemorySnapshotStore"]
 
@@ -253,6 +260,7 @@ class InMemoryCheckpointStore(CheckpointStore):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._positions: dict[tuple[str, int], int] = {}
+        self._parked: dict[tuple[str, str, str], ParkedCommit] = {}
 
     def get(self, name: str, log_partition: int = 0) -> int:
         with self._lock:
@@ -280,3 +288,51 @@ class InMemoryCheckpointStore(CheckpointStore):
                     moved_message(name, log_partition, current, expected), current=current
                 )
             self._positions[(name, log_partition)] = position
+
+    def reset(self, name: str, log_partition: int = 0, *, position: int = 0) -> None:
+        check_operation(name, position)
+        with self._lock:
+            if position:
+                self._positions[(name, log_partition)] = position
+            else:
+                self._positions.pop((name, log_partition), None)
+
+    def parked(self, name: str) -> list[ParkedCommit]:
+        with self._lock:
+            found = [p for (n, _, _), p in self._parked.items() if n == name]
+        return sorted(found, key=lambda p: (p.log_partition, p.position, p.aggregate_id))
+
+    def put_parked(self, name: str, parked: ParkedCommit, *, expected: int | None = None) -> bool:
+        check_operation(name, parked.position, parked.version, parked.held_through, parked.held)
+        key = (name, parked.aggregate_type, parked.aggregate_key)
+        if len(parked.error) > PARKED_ERROR_CHARS:
+            parked = replace(parked, error=parked.error[:PARKED_ERROR_CHARS])
+        with self._lock:
+            current = self._parked.get(key)
+            if (current is None) != (expected is None):
+                return False
+            if current is not None and current.held_through != expected:
+                return False
+            self._parked[key] = parked
+            return True
+
+    def hold(self, name: str, aggregate_type: str, aggregate_key: str, position: int) -> bool:
+        with self._lock:
+            current = self._parked.get((name, aggregate_type, aggregate_key))
+            if current is None:
+                return False
+            if position > current.held_through:
+                self._parked[(name, aggregate_type, aggregate_key)] = replace(
+                    current, held_through=position, held=current.held + 1
+                )
+            return True
+
+    def delete_parked(
+        self, name: str, aggregate_type: str, aggregate_key: str, *, expected: int
+    ) -> bool:
+        with self._lock:
+            current = self._parked.get((name, aggregate_type, aggregate_key))
+            if current is None or current.held_through != expected:
+                return False
+            del self._parked[(name, aggregate_type, aggregate_key)]
+            return True

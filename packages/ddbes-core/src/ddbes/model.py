@@ -1,4 +1,4 @@
-"""Value objects: commits and snapshots."""
+"""Value objects: commits, snapshots, and the commits a projector parked."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Commit", "Event", "Snapshot", "log_partition_for"]
+__all__ = ["PARKED_ERROR_CHARS", "Commit", "Event", "ParkedCommit", "Snapshot", "log_partition_for"]
 
 Event = dict[str, Any]
 """An event: a JSON object with a non-empty string ``"type"``."""
@@ -70,6 +70,38 @@ class Snapshot:
     def aggregate_id(self) -> str:
         """``"<aggregate_type>:<aggregate_key>"``."""
         return f"{self.aggregate_type}:{self.aggregate_key}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParkedCommit:
+    """A commit a projector set aside because its handler kept failing (``on_failure="park"``),
+    with the later commits of its aggregate that the projector held back since.
+
+    ``position``, ``version`` and ``commit_id`` name the commit that failed; ``error`` is its
+    handler's last error (``repr``, at most :data:`PARKED_ERROR_CHARS` characters).
+    ``held_through`` is the position of the newest commit of the aggregate held back behind it
+    (``position`` when none is); ``held`` counts them.
+    """
+
+    aggregate_type: str
+    aggregate_key: str
+    log_partition: int
+    position: int
+    version: int
+    commit_id: str
+    error: str
+    parked_at: datetime
+    held_through: int
+    held: int = 0
+
+    @property
+    def aggregate_id(self) -> str:
+        """``"<aggregate_type>:<aggregate_key>"``."""
+        return f"{self.aggregate_type}:{self.aggregate_key}"
+
+
+PARKED_ERROR_CHARS = 2000
+"""The longest ``ParkedCommit.error`` a checkpoint store keeps; longer ones are cut."""
 
 
 def log_partition_for(aggregate_type: str, aggregate_key: str, log_partitions: int) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from ddbes.errors import CheckpointConflict
-from ddbes.model import Commit, Snapshot
+from ddbes.model import Commit, ParkedCommit, Snapshot
 
 __all__ = ["AppendListeners", "CheckpointStore", "Clock", "CommitStore", "SnapshotStore"]
 
@@ -283,6 +283,104 @@ class CheckpointStore(ABC):
                 moved_message(name, log_partition, current, expected), current=current
             )
         self.save(name, position, log_partition)
+
+    # Operations (issue 15). Not abstract, so that adapters written before them keep working:
+    # these defaults say the adapter cannot do them.
+
+    def reset(self, name: str, log_partition: int = 0, *, position: int = 0) -> None:
+        """Set the checkpoint to ``position``, backwards too, whatever it is now; 0 deletes it.
+
+        For rebuilding a read model from the start (:meth:`ddbes.Projector.reset`). Run it only
+        while no projector of this name runs: one that is running saves over it.
+
+        Raises:
+            ValueError: ``position`` is negative, or ``name`` is longer than
+                :data:`MAX_NAME_BYTES` in UTF-8.
+            StoreUnavailable: the backend failed or cannot be reached.
+            NotImplementedError: this adapter cannot reset checkpoints.
+        """
+        raise _cannot(self, "reset checkpoints")
+
+    def parked(self, name: str) -> list[ParkedCommit]:
+        """The commits projector ``name`` parked (one per aggregate), by log partition and position.
+
+        Raises:
+            StoreUnavailable: the backend failed or cannot be reached.
+            NotImplementedError: this adapter cannot park commits.
+        """
+        raise _cannot(self, "park commits")
+
+    def put_parked(self, name: str, parked: ParkedCommit, *, expected: int | None = None) -> bool:
+        """Park a commit of an aggregate, or replace the aggregate's parked commit.
+
+        With ``expected=None`` it stores ``parked`` only if the aggregate has no parked commit;
+        with ``expected`` only if it has one whose ``held_through`` is ``expected``. One
+        conditional write. ``parked.error`` is cut to :data:`~ddbes.model.PARKED_ERROR_CHARS`.
+
+        Returns:
+            Whether it was stored; ``False`` leaves the store as it was.
+
+        Raises:
+            ValueError: ``name`` is longer than :data:`MAX_NAME_BYTES` in UTF-8, or a position,
+                version or count is negative.
+            StoreUnavailable: the backend failed or cannot be reached.
+            NotImplementedError: this adapter cannot park commits.
+        """
+        raise _cannot(self, "park commits")
+
+    def hold(self, name: str, aggregate_type: str, aggregate_key: str, position: int) -> bool:
+        """Hold back a later commit (at ``position``) of an aggregate that has a parked commit:
+        ``held_through`` becomes the larger of the two and ``held`` counts it (a position at or
+        below ``held_through`` changes nothing: a commit handled again after a crash). One
+        conditional write.
+
+        Returns:
+            ``True`` if the aggregate has a parked commit; ``False`` (nothing stored) if not.
+
+        Raises:
+            StoreUnavailable: the backend failed or cannot be reached.
+            NotImplementedError: this adapter cannot park commits.
+        """
+        raise _cannot(self, "park commits")
+
+    def delete_parked(
+        self, name: str, aggregate_type: str, aggregate_key: str, *, expected: int
+    ) -> bool:
+        """Unpark an aggregate, only if its ``held_through`` is still ``expected`` (no commit
+        was held back since its caller read it). One conditional write.
+
+        Returns:
+            Whether it was deleted; ``False`` when it moved on or is gone.
+
+        Raises:
+            StoreUnavailable: the backend failed or cannot be reached.
+            NotImplementedError: this adapter cannot park commits.
+        """
+        raise _cannot(self, "park commits")
+
+
+MAX_NAME_BYTES = 1024
+"""The longest projector name (UTF-8) a checkpoint store resets or parks under."""
+
+
+def check_operation(name: str, *numbers: int) -> None:
+    """Refuse what every :class:`CheckpointStore` refuses in ``reset`` and ``put_parked``."""
+    if not isinstance(name, str) or not name or len(name.encode()) > MAX_NAME_BYTES:
+        raise ValueError(
+            f"a projector name must be a non-empty string of at most {MAX_NAME_BYTES} bytes "
+            f"(UTF-8), got {name[:40] if isinstance(name, str) else name!r}"
+        )
+    for number in numbers:
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            raise ValueError(f"checkpoint positions and counts are ints >= 0, got {number!r}")
+
+
+def _cannot(store: object, what: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"{type(store).__name__} cannot {what}: implement CheckpointStore.reset, parked, "
+        "put_parked, hold and delete_parked (ddbes.testing.contracts checks them), or use "
+        "ddbes.memory.InMemoryCheckpointStore or ddbes_dynamodb.DynamoDBCheckpointStore"
+    )
 
 
 def check_advance(position: int, expected: int) -> None:

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ddbes.errors import ConfigurationError, DdbesError, StoreUnavailable
-from ddbes.leases import LeaseStore
 from ddbes.model import Commit
+from ddbes.projection.leases import LeaseStore
 from ddbes_dynamodb._errors import Caller, deadline_within
 from ddbes_dynamodb._items import pad
 from ddbes_dynamodb._sequencer import MAX_BATCH, Sequencer

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ddbes.clock import SystemClock
-from ddbes.leases import Lease, LeaseStore, check_lease_arguments
 from ddbes.ports import Clock
+from ddbes.projection.leases import Lease, LeaseStore, check_lease_arguments
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
 from ddbes_dynamodb._errors import ConditionFailed

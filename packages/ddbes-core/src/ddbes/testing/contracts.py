@@ -29,12 +29,13 @@ from ddbes.errors import CommitTooLarge, VersionConflict
 from ddbes.model import Commit, log_partition_for
 from ddbes.ports import CommitStore
 from ddbes.testing._assertions import raises as _raises
-from ddbes.testing._checkpoint_checks import CHECKPOINT_STORE_CHECKS
+from ddbes.testing._checkpoint_checks import CHECKPOINT_OPERATIONS_CHECKS, CHECKPOINT_STORE_CHECKS
 from ddbes.testing._key_store_checks import KEY_STORE_CHECKS
 from ddbes.testing._limits import LIMIT_CHECKS
 from ddbes.testing._snapshot_checks import SNAPSHOT_STORE_CHECKS
 
 __all__ = [
+    "CHECKPOINT_OPERATIONS_CHECKS",
     "CHECKPOINT_STORE_CHECKS",
     "COMMIT_STORE_CHECKS",
     "KEY_STORE_CHECKS",

@@ -54,11 +54,14 @@ def retry_handler(
     log: Any,
     pause: Callable[[float], None],
     call: Callable[[Handler, Commit], object],
+    stops: bool = True,
 ) -> None:
     """Retry a failed handler by the policy; raise ProjectionFailed when it keeps failing.
 
     ``pause`` sleeps between attempts and raises :class:`Abandoned` when the projector stops;
     ``call`` calls the handler (under the projector's handler timeout, if it has one).
+    With ``stops=False`` (``on_failure="park"``) the error says so and is not logged here: the
+    projector logs the parking.
     """
     label = handler_label(handler)
     where = commit_label(commit, log_partition)
@@ -75,16 +78,22 @@ def retry_handler(
             return
         except Exception as exc:
             error = exc
+    outcome = (
+        "Nothing was skipped: the checkpoint stays before this commit, which is handled again "
+        "when the projector restarts"
+        if stops
+        else "The commit is parked"
+    )
     failure = ProjectionFailed(
-        f"projector {projector!r} stopped: handler {label} failed {policy.max_attempts} "
-        f"times on the {where}: {error!r}. Nothing was skipped: the checkpoint stays before "
-        "this commit, which is handled again when the projector restarts",
+        f"projector {projector!r}{' stopped' if stops else ''}: handler {label} failed "
+        f"{policy.max_attempts} times on the {where}: {error!r}. {outcome}",
         position=commit.position,
         aggregate_id=commit.aggregate_id,
         version=commit.version,
         log_partition=log_partition,
     )
-    log.error("%s", failure, exc_info=error)
+    if stops:
+        log.error("%s", failure, exc_info=error)
     raise failure from error
 
 

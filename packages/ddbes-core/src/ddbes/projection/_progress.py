@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from ddbes._projector_partition import Partition
+from ddbes.projection._partition import Partition
 
 __all__ = ["LOG_INTERVAL", "ProgressReporter", "ProjectorProgress", "measure_progress"]
 
@@ -24,6 +24,8 @@ class ProjectorProgress:
     (the saved checkpoint trails it by less than a batch). ``heads``: the newest positions the
     projector knows of. ``lag_seconds``: while commits remain, the age by the projector's clock
     of the newest commit it handled (``None`` before it handled one); 0 when caught up.
+    ``parked``: how many aggregates are parked (``on_failure="park"``); ``last_error``: the
+    last error that parked a commit or stopped the projector, or ``None``.
     """
 
     name: str
@@ -33,6 +35,8 @@ class ProjectorProgress:
     lag_commits: int
     lag_seconds: float | None
     caught_up: bool
+    parked: int = 0
+    last_error: str | None = None
 
 
 def measure_progress(
@@ -40,6 +44,9 @@ def measure_progress(
     parts: Sequence[tuple[int, int, int, datetime | None]],
     handled: int,
     now: Callable[[], datetime],
+    *,
+    parked: int = 0,
+    last_error: str | None = None,
 ) -> ProjectorProgress:
     """The progress of a projector whose partitions are ``(number, position, head, last_at)``.
 
@@ -59,6 +66,8 @@ def measure_progress(
         lag_commits=lag,
         lag_seconds=seconds,
         caught_up=lag == 0,
+        parked=parked,
+        last_error=last_error,
     )
 
 

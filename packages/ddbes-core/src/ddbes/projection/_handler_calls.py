@@ -1,9 +1,9 @@
 """Handler calls: a commit goes to its type's handler and to ``"*"``, timed and retried.
 
 :class:`HandlerCalls` picks a commit's handlers, calls them (under the projector's handler
-timeout, if it has one: :mod:`ddbes._handler_timeout`), retries a failing one by the policy
-(:mod:`ddbes._handler_retry`), and knows which commits are being handled right now, so that a
-projector that does not stop in time can say why.
+timeout, if it has one: :mod:`ddbes.projection._handler_timeout`), retries a failing one by the
+policy (:mod:`ddbes.projection._handler_retry`), and knows which commits are being handled right
+now, so that a projector that does not stop in time can say why.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from ddbes._handler_retry import Handler, retry_handler
-from ddbes._handler_timeout import TimedHandlers
 from ddbes.model import Commit
+from ddbes.projection._handler_retry import Handler, retry_handler
+from ddbes.projection._handler_timeout import TimedHandlers
 from ddbes.retry import RetryPolicy
 
 __all__ = ["HandlerCalls", "check_handler_timeout"]
@@ -47,6 +47,7 @@ class HandlerCalls:
         policy: how a failing handler is retried.
         pause: sleeps between attempts; raises ``Abandoned`` when the projector stops.
         on_thread: run first on every thread that calls handlers for the projector.
+        stops: whether a handler that keeps failing stops the projector (else it is parked).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class HandlerCalls:
         policy: RetryPolicy,
         pause: Callable[[float], None],
         on_thread: Callable[[], None],
+        stops: bool = True,
     ) -> None:
         self.handlers = dict(handlers)
         self.timeout = timeout
@@ -68,6 +70,7 @@ class HandlerCalls:
         self._policy = policy
         self._pause = pause
         self._on_thread = on_thread
+        self._stops = stops
         self._timed: TimedHandlers | None = None
         self._log: Any = None
 
@@ -106,7 +109,7 @@ class HandlerCalls:
                     retry_handler(
                         handler, commit, log_partition, exc,
                         projector=self._projector, policy=self._policy, log=self._log,
-                        pause=self._pause,
+                        pause=self._pause, stops=self._stops,
                         call=partial(timed.call, log_partition=log_partition) if timed else _call,
                     )  # fmt: skip
         finally:

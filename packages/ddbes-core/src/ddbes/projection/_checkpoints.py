@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ddbes._projector_partition import Partition
 from ddbes.errors import CheckpointConflict, ProjectorConflict, StoreUnavailable
-from ddbes.leases import LeaseKeeper
 from ddbes.ports import CheckpointStore
+from ddbes.projection._partition import Partition
+from ddbes.projection.leases import LeaseKeeper
 from ddbes.retry import RetryPolicy, call_with_retries
 
 __all__ = ["PartitionCheckpoints"]
@@ -32,6 +32,9 @@ class PartitionCheckpoints:
         retry, nap: the retry policy for store calls, and how to sleep between attempts.
         log: the projector's logger.
         on_save: called after every save attempt (the projector reports its progress).
+        seed_name: in a consumer group, the projector's own name: a unit without a checkpoint
+            starts at the checkpoint its log partition has under that name (a projector that
+            becomes a group does not start again from 0).
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class PartitionCheckpoints:
         nap: Callable[[float], None],
         log: Any,
         on_save: Callable[[], None],
+        seed_name: str | None = None,
     ) -> None:
         self._store = store
         self._name = name
@@ -53,14 +57,21 @@ class PartitionCheckpoints:
         self._nap = nap
         self._log = log
         self._on_save = on_save
+        self._seed_name = seed_name
 
     def read(self, log_partition: int) -> int:
         """The saved checkpoint of a log partition."""
         return self._call(lambda: self._store.get(self._name, log_partition))
 
-    def take(self, part: Partition) -> None:
-        """Start on a partition from its saved checkpoint."""
+    def take(self, part: Partition, *, leased: bool = False) -> None:
+        """Start on a partition from its saved checkpoint (``leased``: its lease is held, so
+        a consumer group's unit may be seeded)."""
         saved = self.read(part.number)
+        if not saved and leased and self._seed_name is not None:
+            seed_name = self._seed_name
+            saved = self._call(lambda: self._store.get(seed_name, part.log_partition))
+            if saved:
+                self._call(lambda: self._store.reset(self._name, part.number, position=saved))
         part.position = part.saved = part.dispatched = saved
         part.head = max(part.head, saved)
         part.done.clear()
@@ -109,7 +120,7 @@ class PartitionCheckpoints:
             f"{part.saved} while this one ran, so both were handling the same commits (those "
             f"after position {expected} may have been handled twice). Run one projector per "
             f"name, or give every projector named {name!r} the same lease_store=... "
-            "(ddbes.leases) so that they share the work",
+            "(ddbes.projection.leases) so that they share the work",
             name=name,
             log_partition=part.number,
             current=part.saved,

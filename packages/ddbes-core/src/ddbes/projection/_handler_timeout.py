@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ddbes._handler_retry import Handler, commit_label, handler_label
 from ddbes.errors import HandlerTimedOut
 from ddbes.model import Commit
+from ddbes.projection._handler_retry import Handler, commit_label, handler_label
 
 __all__ = ["TimedHandlers"]
 

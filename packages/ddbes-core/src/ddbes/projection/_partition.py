@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,7 +17,7 @@ class Partition:
     threads, under the projector's lock.
     """
 
-    number: int
+    number: int  # the unit of work: the log partition, or in a consumer group a hash slot of one
     position: int = 0  # every commit up to here is handled
     saved: int = 0  # the checkpoint as last saved or read
     dispatched: int = 0  # the last position read (handed to workers in parallel mode)
@@ -27,6 +28,14 @@ class Partition:
     in_flight: int = 0
     done: dict[int, datetime] = field(default_factory=dict)  # handled, beyond ``position``
     last_at: datetime | None = None  # committed_at of the commit at ``position``
+    reading: threading.Lock = field(default_factory=threading.Lock)  # one reader: loop or inline
+    log_partition: int = -1  # the log partition it reads (``number`` unless in a group)
+    slot: int | None = None  # in a consumer group: the hash slot of the aggregates it handles
+    slots: int = 1
+
+    def __post_init__(self) -> None:
+        if self.log_partition < 0:
+            self.log_partition = self.number
 
     def handled(self, position: int, committed_at: datetime) -> None:
         """Record a commit handled out of order; move ``position`` over contiguous ones."""
