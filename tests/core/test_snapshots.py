@@ -7,15 +7,16 @@ from typing import Any
 import pytest
 
 from ddbes import Aggregate, Commit, Snapshot
+from ddbes.aggregates.snapshot_loading import FIRST_READ
 from ddbes.errors import StoreUnavailable
 from ddbes.memory import InMemoryCommitStore, InMemorySnapshotStore
-from ddbes.snapshot_loading import FIRST_READ
 from ddbes.testing import ManualClock
 
 
 @pytest.fixture(autouse=True, params=[False, True], ids=["get-then-read", "in-parallel"])
 def parallel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Every test runs both ways a load can fetch its snapshot (see ddbes.snapshot_loading)."""
+    """Every test runs both ways a load can fetch its snapshot (see
+    ddbes.aggregates.snapshot_loading)."""
     monkeypatch.setattr(InMemorySnapshotStore, "fetch_in_parallel", request.param)
     return bool(request.param)
 

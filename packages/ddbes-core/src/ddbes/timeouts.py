@@ -1,10 +1,22 @@
-"""How long a storage adapter waits for its backend: per attempt, and in total per operation."""
+"""How long a storage adapter waits for its backend: per attempt, per operation, and the one
+deadline of a whole commit.
+
+A commit's deadline reaches the adapters through :func:`deadline_within`: the aggregate opens
+the scope around its store calls, and an adapter's one retry boundary (its caller of the SDK)
+stops retrying, and raises :class:`~ddbes.errors.StoreUnavailable`, once :func:`current_deadline`
+leaves no time for another attempt. The scope is a context variable: it holds in the thread
+that opened it, and in an asyncio task for the code that task awaits.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_TIMEOUTS", "Timeouts"]
+__all__ = ["DEFAULT_TIMEOUTS", "Timeouts", "current_deadline", "deadline_within"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,3 +54,27 @@ class Timeouts:
 
 
 DEFAULT_TIMEOUTS = Timeouts()
+
+
+_deadline: ContextVar[float | None] = ContextVar("ddbes_deadline", default=None)
+
+
+def current_deadline() -> float | None:
+    """The ``time.monotonic()`` instant by which the calls made now must end, or ``None``."""
+    return _deadline.get()
+
+
+@contextmanager
+def deadline_within(seconds: float | None) -> Iterator[None]:
+    """Calls made inside (in this thread, or this asyncio task) end by ``seconds`` from now, or
+    by an enclosing scope's deadline, whichever comes first (``None``: no extra bound)."""
+    if seconds is None:
+        yield
+        return
+    at = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(at if outer is None else min(at, outer))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
