@@ -23,9 +23,7 @@ The internal exceptions never leave the adapter: its stores catch them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import (
@@ -41,7 +39,7 @@ from botocore.exceptions import (
 
 from ddbes.errors import ConfigurationError, DdbesError, StoreError, StoreUnavailable
 from ddbes.retry import RetryPolicy
-from ddbes.timeouts import DEFAULT_TIMEOUTS
+from ddbes.timeouts import DEFAULT_TIMEOUTS, current_deadline, deadline_within
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",
@@ -161,32 +159,16 @@ def _is_too_large(message: str) -> bool:
     return "size" in lowered and ("exceed" in lowered or "too large" in lowered)
 
 
-_deadline: ContextVar[float | None] = ContextVar("ddbes_dynamodb_deadline", default=None)
-
-
-@contextmanager
-def deadline_within(seconds: float | None) -> Iterator[None]:
-    """Calls made inside (in this thread) end by ``seconds`` from now, or their own deadline,
-    whichever comes first (``None``: no extra bound)."""
-    if seconds is None:
-        yield
-        return
-    at = time.monotonic() + seconds
-    outer = _deadline.get()
-    token = _deadline.set(at if outer is None else min(at, outer))
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
-
-
 class Caller:
     """Calls one botocore operation: retries transient failures, translates the rest; the
-    one retry boundary of the adapter.
+    one retry boundary of the adapter (botocore makes one attempt per call, and the aggregate
+    core retries only conflicts).
 
-    Every operation ends within ``total`` seconds (about: an attempt in flight is bounded by
-    the client's connect and read timeouts): a retry starts only when it can finish before
-    the deadline, judged by how long the failed attempt took.
+    Every operation ends within ``total`` seconds, or by the deadline of the enclosing
+    :func:`ddbes.timeouts.deadline_within` scope (a commit's ``commit_timeout``) when that
+    comes first (about: an attempt in flight is bounded by the client's connect and read
+    timeouts): a retry starts only when it can finish before the deadline, judged by how long
+    the failed attempt took. Every pause of the adapter goes through :meth:`pause`.
     """
 
     __slots__ = ("_clock", "_policy", "_sleep", "_table", "_total")
@@ -211,6 +193,15 @@ class Caller:
         """The deadline of one operation, in seconds."""
         return self._total
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` with the caller's sleep (between contended attempts, say)."""
+        self._sleep(seconds)
+
+    def time_left(self) -> float | None:
+        """Seconds left before the enclosing scope's deadline; ``None`` outside any scope."""
+        scoped = current_deadline()
+        return None if scoped is None else scoped - self._clock()
+
     def __call__(
         self,
         operation: Callable[..., Any],
@@ -234,7 +225,7 @@ class Caller:
         clock = self._clock
         start = clock()
         deadline = start + self._total
-        scoped = _deadline.get()
+        scoped = current_deadline()
         if scoped is not None and scoped < deadline:
             deadline = scoped
         attempt = 1
