@@ -1,0 +1,260 @@
+"""The behaviour of aggregates, once for both APIs (``api``) and every backend (``backend``)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from ddbes import Commit, KeyPart, RetryPolicy
+from ddbes.errors import (
+    AggregateNotFound,
+    ReducerFailed,
+    RetriesExhausted,
+    VersionConflict,
+)
+from ddbes.testing import ManualClock
+from tests.behaviour.conftest import Backend
+from tests.behaviour.kit import Api, Command
+
+
+def _cart_reducer(state: Any, event: dict[str, Any], commit: Commit) -> Any:
+    state = state or {"items": [], "account_id": None}
+    if event["type"] == "Created":
+        return {**state, "account_id": event["account_id"]}
+    if event["type"] == "ItemAdded":
+        return {**state, "items": [*state["items"], event["name"]]}
+    if event["type"] == "Rejected":
+        raise ValueError("the reducer rejects this event")
+    return state
+
+
+def _counter_reducer(state: Any, event: dict[str, Any], commit: Commit) -> Any:
+    return (state or 0) + event.get("by", 1)
+
+
+def _cart(api: Api, **attributes: Any) -> type[Any]:
+    return api.aggregate(
+        "Cart",
+        key_schema=("account_id", KeyPart("store_id", optional=True)),
+        reducer=_cart_reducer,
+        create=lambda account_id, store_id=None: {"type": "Created", "account_id": account_id},
+        commands={
+            "add_item": Command(lambda state, name: {"type": "ItemAdded", "name": name}),
+            "add_item_retried": Command(
+                lambda state, name: {"type": "ItemAdded", "name": name}, retry=True
+            ),
+        },
+        **attributes,
+    )
+
+
+def _counter(api: Api, **attributes: Any) -> type[Any]:
+    return api.aggregate(
+        "Counter",
+        reducer=_counter_reducer,
+        commands={"increment": Command(lambda state: {"type": "Incremented"}, retry=True)},
+        **attributes,
+    )
+
+
+async def test_a_keyless_aggregate_loads_empty_then_applies_its_commits(api: Api) -> None:
+    counter_class = _counter(api)
+    counter = await api(counter_class.load())
+    assert (counter.version, counter.state, counter.key) == (0, None, "@")
+    await api(counter.commit({"type": "Incremented", "by": 2}))
+    await api(counter.commit([{"type": "Incremented"}, {"type": "Incremented"}]))
+    assert (counter.version, counter.state) == (2, 4)
+    loaded = await api(counter_class.load())
+    assert (loaded.version, loaded.state, loaded.head_commit_id) == (
+        2,
+        4,
+        counter.head_commit_id,
+    )
+
+
+async def test_a_keyed_aggregate_is_created_loaded_and_missing(api: Api) -> None:
+    cart_class = _cart(api)
+    cart = await api(cart_class.create(account_id="a"))
+    assert (cart.key, cart.version, cart.state["account_id"]) == ("a", 1, "a")
+    await api(cart.add_item("apple"))
+    loaded = await api(cart_class.load({"account_id": "a"}))
+    assert loaded.state["items"] == ["apple"] and loaded.aggregate_id == "Cart:a"
+    assert await api(cart_class.load("nobody")) is None
+    assert await api(cart_class.get_state("a")) == loaded.state
+    with pytest.raises(AggregateNotFound):
+        await api(cart_class.load("nobody", fail=True))
+    with pytest.raises(VersionConflict):
+        await api(cart_class.create(account_id="a"))
+
+
+async def test_a_stale_instance_conflicts_and_retry_rehydrates_it(api: Api) -> None:
+    cart_class = _cart(api)
+    await api(cart_class.create(account_id="a"))
+    first = await api(cart_class.load("a"))
+    second = await api(cart_class.load("a"))
+    await api(first.add_item("apple"))
+    with pytest.raises(VersionConflict) as conflict:
+        await api(second.add_item("pear"))
+    assert (conflict.value.aggregate_id, conflict.value.version) == ("Cart:a", 2)
+    assert second.version == 1  # nothing changed
+    await api(second.commit({"type": "ItemAdded", "name": "pear"}, retry=True))
+    await api(first.add_item_retried("plum"))
+    final = await api(cart_class.load("a"))
+    assert final.state["items"] == ["apple", "pear", "plum"] and final.version == 4
+
+
+async def test_concurrent_retried_commands_lose_nothing(api: Api) -> None:
+    counter_class = _counter(api)
+
+    async def increment_a_fresh_instance(_: int) -> None:
+        counter = await api(counter_class.load())
+        await api(counter.increment())
+
+    await api.concurrently(8, increment_a_fresh_instance)
+    loaded = await api(counter_class.load())
+    assert (loaded.version, loaded.state) == (8, 8)
+
+
+def _sneaky(api: Api, backend: Backend, policy: RetryPolicy, **attributes: Any) -> type[Any]:
+    """A counter whose every attempt loses the race: another writer (through the backend's
+    sync store) takes its version first."""
+    other_writer = backend.commit_stores["sync"]
+
+    def decide(state: Any) -> dict[str, Any]:
+        head = next(other_writer.read_commits("Counter", "@", descending=True, limit=1), None)
+        version = head.version + 1 if head else 1
+        other_writer.append(
+            Commit(
+                commit_id=f"other-{version}",
+                aggregate_type="Counter",
+                aggregate_key="@",
+                version=version,
+                committed_at=head.committed_at if head else ManualClock().now(),
+                events=({"type": "Incremented"},),
+            )
+        )
+        return {"type": "Incremented"}
+
+    return api.aggregate(
+        "Counter",
+        reducer=_counter_reducer,
+        commands={"increment": Command(decide, retry=policy)},
+        **attributes,
+    )
+
+
+async def test_retries_exhausted_lists_every_conflict(api: Api, backend: Backend) -> None:
+    policy = RetryPolicy(max_attempts=3, initial_delay=0.5, backoff=1.0)
+    counter = await api(_sneaky(api, backend, policy).load())
+    with pytest.raises(RetriesExhausted) as exhausted:
+        await api(counter.increment())
+    assert len(exhausted.value.errors) == 3
+    assert all(isinstance(e, VersionConflict) for e in exhausted.value.errors)
+
+
+async def test_the_commit_deadline_cuts_conflict_retries(
+    api: Api, backend: Backend, clock: ManualClock
+) -> None:
+    patient = RetryPolicy(max_attempts=1000, initial_delay=1.0, backoff=1.0)
+    counter = await api(_sneaky(api, backend, patient, commit_timeout=3.0).load())
+    start = clock.monotonic()
+    with pytest.raises(RetriesExhausted) as exhausted:
+        await api(counter.increment())
+    assert clock.monotonic() - start <= 3.0  # the pauses went through the clock
+    assert any("deadline" in note for note in getattr(exhausted.value, "__notes__", []))
+
+
+async def test_load_at_a_version_or_a_time(api: Api, clock: ManualClock) -> None:
+    counter_class = _counter(api)
+    counter = await api(counter_class.load())
+    times = []
+    for _ in range(5):
+        clock.advance(timedelta(seconds=10))
+        await api(counter.commit({"type": "Incremented"}))
+        times.append(counter.head_committed_at)
+    at_two = await api(counter_class.load(version=2))
+    assert (at_two.version, at_two.state) == (2, 2)
+    at_time = await api(counter_class.load(time=times[2] + timedelta(seconds=5)))
+    assert at_time.version == 3
+    await api(at_time.hydrate())
+    assert at_time.version == 5
+    await api(at_time.hydrate(version=1))
+    assert (at_time.version, at_time.state) == (1, 1)
+
+
+async def test_append_is_blind_and_instances_lists_every_aggregate(api: Api) -> None:
+    cart_class = _cart(api)
+    for account in ("b", "a"):
+        await api(cart_class.create(account_id=account))
+    stored = await api(cart_class.append({"type": "ItemAdded", "name": "x"}, "a"))
+    assert (stored.version, stored.aggregate_id) == (2, "Cart:a")
+    carts = await api.list(cart_class.instances())
+    assert [(c.key, c.version) for c in carts] == [("a", 2), ("b", 1)]
+
+
+async def test_load_or_create_creates_once(api: Api) -> None:
+    cart_class = _cart(api)
+    created = await api(cart_class.load_or_create(account_id="a"))
+    again = await api(cart_class.load_or_create(account_id="a"))
+    assert created.version == again.version == 1
+
+
+async def test_snapshots_are_written_every_frequency_and_loads_use_them(
+    api: Api, backend: Backend
+) -> None:
+    counter_class = _counter(api, snapshots=True, snapshots_frequency=3)
+    counter = await api(counter_class.load())
+    for _ in range(7):
+        await api(counter.increment())
+    snapshot = await api(backend.snapshots(api).get("Counter", "@"))
+    assert snapshot is not None and (snapshot.version, snapshot.state) == (6, 6)
+    loaded = await api(counter_class.load())
+    assert (loaded.version, loaded.state, loaded.head_commit_id) == (
+        7,
+        7,
+        counter.head_commit_id,
+    )
+    await api(loaded.write_snapshot())
+    latest = await api(backend.snapshots(api).get("Counter", "@"))
+    assert latest is not None and latest.version == 7
+
+
+async def test_an_event_the_reducer_rejects_is_never_written(api: Api) -> None:
+    cart_class = _cart(api)
+    cart = await api(cart_class.create(account_id="a"))
+    with pytest.raises(ReducerFailed):
+        await api(cart.commit({"type": "Rejected"}))
+    assert cart.version == 1
+    assert (await api(cart_class.load("a"))).version == 1
+
+
+async def test_upcasters_apply_when_events_are_read(api: Api) -> None:
+    def reducer(state: Any, event: dict[str, Any], commit: Commit) -> Any:
+        return [*(state or []), event["name"]]
+
+    old = api.aggregate("Named", reducer=reducer)
+    await api(old.append({"type": "Named", "name": "  ada "}))
+    new = api.aggregate(
+        "Named",
+        reducer=reducer,
+        upcasters={"Named": {0: lambda e: {**e, "name": e["name"].strip()}}},
+    )
+    assert await api(new.get_state()) == ["ada"]
+
+
+async def test_both_apis_share_one_store(
+    api: Api, backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    mine = _cart(api)
+    theirs = _cart(api.other, commit_store=backend.commits(api.other))
+    cart = await api(mine.create(account_id="a"))
+    await api(cart.add_item("apple"))
+    seen = await api.other(theirs.load("a"))
+    assert seen.state == cart.state and seen.head_commit_id == cart.head_commit_id
+    await api.other(seen.add_item("pear"))
+    with caplog.at_level(logging.WARNING, logger="ddbes"):
+        await api(cart.hydrate())
+    assert cart.state["items"] == ["apple", "pear"]
