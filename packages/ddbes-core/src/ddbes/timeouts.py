@@ -11,9 +11,7 @@ that opened it, and in an asyncio task for the code that task awaits.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_TIMEOUTS", "Timeouts", "current_deadline", "deadline_within"]
@@ -64,17 +62,28 @@ def current_deadline() -> float | None:
     return _deadline.get()
 
 
-@contextmanager
-def deadline_within(seconds: float | None) -> Iterator[None]:
+class deadline_within:
     """Calls made inside (in this thread, or this asyncio task) end by ``seconds`` from now, or
-    by an enclosing scope's deadline, whichever comes first (``None``: no extra bound)."""
-    if seconds is None:
-        yield
-        return
-    at = time.monotonic() + seconds
-    outer = _deadline.get()
-    token = _deadline.set(at if outer is None else min(at, outer))
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
+    by an enclosing scope's deadline, whichever comes first (``None``: no extra bound).
+
+    The deadline is fixed when the object is made, so one object can be entered again (after
+    a pause, say) and still ends by the same instant.
+    """
+
+    __slots__ = ("_token", "at")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.at = None if seconds is None else time.monotonic() + seconds
+        self._token: Token[float | None] | None = None
+
+    def __enter__(self) -> None:
+        at = self.at
+        if at is not None:
+            outer = _deadline.get()
+            self._token = _deadline.set(at if outer is None or at < outer else outer)
+
+    def __exit__(self, *_: object) -> None:
+        token = self._token
+        if token is not None:
+            self._token = None
+            _deadline.reset(token)

@@ -40,12 +40,14 @@ def committing(
             f"{aggregate.aggregate_id} is busy committing version {aggregate.version + 1}"
         )
     try:
-        deadline = Deadline(settings.clock, settings.commit_timeout)
-        retries = ConflictRetries(as_policy(retry), deadline)
+        clock = settings.clock
+        started = clock.monotonic()
+        scope = deadline_within(settings.commit_timeout)  # the stores' view of the deadline
+        retries: ConflictRetries | None = None  # made at the first conflict: rare
         while True:
             before = aggregate._point()
             commit = new_commit(
-                settings.clock,
+                clock,
                 aggregate.aggregate_type,
                 aggregate.key,
                 events,
@@ -60,13 +62,17 @@ def committing(
                     type(aggregate).upcasters,
                     stored=False,
                 )
-                with deadline_within(deadline.remaining()):
+                with scope:
                     stored = yield Append(settings.commit_store, commit)
             except VersionConflict as conflict:
                 yield from restoring(aggregate, before)
+                if retries is None:
+                    deadline = Deadline(clock, settings.commit_timeout, started)
+                    retries = ConflictRetries(as_policy(retry), deadline)
                 pause = retries.pause_after(conflict)
-                yield Sleep(settings.clock, pause)
-                yield from hydrating(aggregate)
+                yield Sleep(clock, pause)
+                with scope:
+                    yield from hydrating(aggregate)
                 continue
             except Exception:  # the outcome of a StoreUnavailable is for the next load to see
                 yield from restoring(aggregate, before)
@@ -80,7 +86,7 @@ def committing(
     finally:
         aggregate._committing.release()
     settings.logger.debug("committed %s version %d", aggregate.aggregate_id, aggregate.version)
-    if snapshot_due(settings, aggregate.version):
+    if settings.snapshots and snapshot_due(settings, aggregate.version):
         try:
             yield from writing_snapshot(aggregate, settings)
         except Exception as exc:  # the commit is durable; a snapshot is only a cache

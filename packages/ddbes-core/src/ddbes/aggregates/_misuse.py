@@ -22,9 +22,9 @@ from ddbes.ports import CommitStore, SnapshotStore
 __all__ = [
     "COMMAND_MARK",
     "check_class",
-    "check_state",
     "commit_store_for",
     "not_awaited",
+    "refuse_coroutine",
     "snapshot_store_for",
 ]
 
@@ -128,18 +128,17 @@ def check_method(name: str, attribute: str, function: Any, asynchronous: bool) -
     )
 
 
-def check_state(state: Any, reducer: Callable[..., Any]) -> None:
-    """A reducer's result is a state, not a forgotten coroutine.
+def refuse_coroutine(state: CoroutineType[Any, Any, Any], reducer: Callable[..., Any]) -> None:
+    """A reducer returned a coroutine where a state belongs.
 
     Raises:
-        TypeError: the reducer returned a coroutine (it is closed, so it warns no more).
+        TypeError: always (the coroutine is closed, so it warns no more).
     """
-    if type(state) is CoroutineType:
-        state.close()
-        raise TypeError(
-            f"the reducer {getattr(reducer, '__qualname__', reducer)!r} returned a coroutine: a "
-            "reducer must be a plain function that returns the new state, and does no I/O"
-        )
+    state.close()
+    raise TypeError(
+        f"the reducer {getattr(reducer, '__qualname__', reducer)!r} returned a coroutine: a "
+        "reducer must be a plain function that returns the new state, and does no I/O"
+    )
 
 
 def not_awaited(aggregate_id: str, what: str) -> TypeError:

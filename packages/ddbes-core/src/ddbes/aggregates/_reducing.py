@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from types import CoroutineType
 from typing import Any
 
-from ddbes.aggregates._misuse import check_state
+from ddbes.aggregates._misuse import refuse_coroutine
 from ddbes.aggregates.upcasting import Upcasters, upcast_event
 from ddbes.errors import DdbesError, ReducerFailed
 from ddbes.model import Commit, Event
@@ -42,7 +43,8 @@ def fold_commit(
             state = reducer(state, event, commit)
         except Exception as exc:
             raise _failure(commit, index, stored=stored, upcasting=False, cause=exc) from exc
-        check_state(state, reducer)
+        if type(state) is CoroutineType:  # an async def reducer, or a forgotten await
+            refuse_coroutine(state, reducer)
     return state
 
 

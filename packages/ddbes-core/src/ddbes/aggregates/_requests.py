@@ -8,7 +8,9 @@ throws the exception it raised into the generator. Every decision is in the gene
 the shells (:mod:`ddbes.aggregates._shells`) only move data in and out, as ``h11`` and
 ``websockets``' ``protocol.py`` separate a protocol from its I/O.
 
-A request names the store or clock it is for, so that a shell needs no other context.
+A request names the store or clock it is for, so that a shell needs no other context. Requests
+are short-lived messages on the hot path of every commit: plain slotted dataclasses (not frozen,
+whose construction costs more), never changed after they are made.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReadCommits:
     """``store.read_commits(...)``, each commit handed to ``each`` as it arrives; result ``None``.
 
@@ -55,7 +57,7 @@ class ReadCommits:
     limit: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Append:
     """``store.append(commit)``; result: the stored commit."""
 
@@ -63,7 +65,7 @@ class Append:
     commit: Commit
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GetSnapshot:
     """``store.get(aggregate_type, aggregate_key)``; result: the snapshot or ``None``."""
 
@@ -72,7 +74,7 @@ class GetSnapshot:
     aggregate_key: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PutSnapshot:
     """``store.put(snapshot)``; result ``None``."""
 
@@ -80,7 +82,7 @@ class PutSnapshot:
     snapshot: Snapshot
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReadTip:
     """``store.read_tip(aggregate_type, aggregate_key, commits=commits)`` of a
     :class:`~ddbes.snapshot_tip.TipSnapshotStore`; result: the tip."""
@@ -91,14 +93,14 @@ class ReadTip:
     commits: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FetchTipSnapshot:
     """``tip.snapshot()`` (one more request when the tip held only a pointer)."""
 
     tip: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Both:
     """``first`` and ``second`` at the same time; result: ``(outcome, outcome)``, where an
     outcome is the request's result or the exception it raised."""
@@ -107,7 +109,7 @@ class Both:
     second: Request
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sleep:
     """``clock.sleep(seconds)`` or ``await clock.async_sleep(seconds)``; result ``None``."""
 
@@ -115,7 +117,7 @@ class Sleep:
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     """Run ``function(*args, **kwargs)``: user code (a command, ``create``) or an operation of
     the shell itself; a sync shell calls it, an async one awaits it. Result: what it returned."""

@@ -4,10 +4,10 @@
   policy the caller re-reads the aggregate and tries again after a jittered pause, until the
   policy's attempts or the deadline run out (:class:`~ddbes.errors.RetriesExhausted`); without
   one the conflict is the caller's.
+- Stores are told the deadline through :class:`ddbes.timeouts.deadline_within`.
 - An unknown outcome (:class:`~ddbes.errors.StoreUnavailable`) is never retried here: the
   store's adapter is the one place that retries transient failures (with the same commit, so a
-  retry stores it once), within the deadline this module gives it through
-  :func:`ddbes.timeouts.deadline_within`. Retrying here too would multiply the attempts.
+  retry stores it once), within that deadline. Retrying here too would multiply the attempts.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ __all__ = ["ConflictRetries", "Deadline"]
 
 @dataclass(slots=True)
 class Deadline:
-    """``seconds`` from now on ``clock``'s monotonic time."""
+    """``seconds`` after ``started`` on ``clock``'s monotonic time."""
 
     clock: Clock
     seconds: float
-    at: float = field(init=False)
+    started: float
 
-    def __post_init__(self) -> None:
-        self.at = self.clock.monotonic() + self.seconds
+    @property
+    def at(self) -> float:
+        return self.started + self.seconds
 
     def remaining(self) -> float:
         """Seconds left (0 once it has passed)."""

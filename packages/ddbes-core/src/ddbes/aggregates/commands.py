@@ -72,11 +72,11 @@ def appending_at_head(
 ) -> Steps[Commit]:
     """Blindly append ``events`` after the aggregate's head commit, retrying conflicts, all
     within ``timeout`` seconds."""
-    deadline = Deadline(clock, timeout)
-    retries = ConflictRetries(RetryPolicy(), deadline)
+    retries = ConflictRetries(RetryPolicy(), Deadline(clock, timeout, clock.monotonic()))
+    scope = deadline_within(timeout)
     while True:
         heads: list[Commit] = []
-        with deadline_within(deadline.remaining()):
+        with scope:
             yield ReadCommits(
                 store, aggregate_type, aggregate_key, heads.append, descending=True, limit=1
             )
@@ -90,7 +90,7 @@ def appending_at_head(
             previous=head.committed_at if head else None,
         )
         try:
-            with deadline_within(deadline.remaining()):
+            with scope:
                 return (yield Append(store, commit))  # type: ignore[no-any-return]
         except VersionConflict as conflict:
             yield Sleep(clock, retries.pause_after(conflict))
@@ -106,17 +106,19 @@ def commanding(
     """Run ``command(aggregate, *args, **kwargs)``; on a conflict re-hydrate the aggregate and
     run it again, as ``policy`` and the aggregate's ``commit_timeout`` allow."""
     settings = aggregate._settings()
-    deadline = Deadline(settings.clock, settings.commit_timeout)
+    deadline = Deadline(settings.clock, settings.commit_timeout, settings.clock.monotonic())
     retries = ConflictRetries(policy, deadline)
+    scope = deadline_within(settings.commit_timeout)
     while True:
         try:
-            with deadline_within(deadline.remaining()):
+            with scope:
                 result = yield Call(command, (aggregate, *args), kwargs)
             aggregate._check_awaited()
             return result
         except VersionConflict as conflict:
             yield Sleep(settings.clock, retries.pause_after(conflict))
-            yield from hydrating(aggregate)
+            with scope:
+                yield from hydrating(aggregate)
 
 
 @overload
