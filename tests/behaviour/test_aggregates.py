@@ -15,6 +15,7 @@ from ddbes.errors import (
     RetriesExhausted,
     VersionConflict,
 )
+from ddbes.memory import InMemorySnapshotStore
 from ddbes.testing import ManualClock
 from tests.behaviour.conftest import Backend
 from tests.behaviour.kit import Api, Command
@@ -202,9 +203,12 @@ async def test_load_or_create_creates_once(api: Api) -> None:
     assert created.version == again.version == 1
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["get-then-read", "in-parallel"])
 async def test_snapshots_are_written_every_frequency_and_loads_use_them(
-    api: Api, backend: Backend
+    api: Api, backend: Backend, parallel: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # both ways a load can fetch its snapshot (see ddbes.aggregates.snapshot_loading)
+    monkeypatch.setattr(InMemorySnapshotStore, "fetch_in_parallel", parallel)
     counter_class = _counter(api, snapshots=True, snapshots_frequency=3)
     counter = await api(counter_class.load())
     for _ in range(7):
