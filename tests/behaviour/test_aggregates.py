@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -61,34 +61,59 @@ def _counter(api: Api, **attributes: Any) -> type[Any]:
     )
 
 
-async def test_a_keyless_aggregate_loads_empty_then_applies_its_commits(api: Api) -> None:
+async def test_a_keyless_aggregate_loads_empty_then_applies_its_commits(
+    api: Api, backend: Backend
+) -> None:
     counter_class = _counter(api)
     counter = await api(counter_class.load())
     assert (counter.version, counter.state, counter.key) == (0, None, "@")
+    assert counter.aggregate_id == "Counter:@"
+    assert counter.head_commit_id is None and counter.head_committed_at is None
     await api(counter.commit({"type": "Incremented", "by": 2}))
     await api(counter.commit([{"type": "Incremented"}, {"type": "Incremented"}]))
-    assert (counter.version, counter.state) == (2, 4)
+    assert (counter.version, counter.state) == (2, 4)  # a commit of two events: one version
     loaded = await api(counter_class.load())
     assert (loaded.version, loaded.state, loaded.head_commit_id) == (
         2,
         4,
         counter.head_commit_id,
     )
+    assert [c.version for c in backend.commit_stores["sync"].read_commits("Counter", "@")] == [
+        1,
+        2,
+    ]
 
 
-async def test_a_keyed_aggregate_is_created_loaded_and_missing(api: Api) -> None:
+async def test_state_sees_events_as_storage_returns_them(api: Api) -> None:
+    moment = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    log_class = api.aggregate("Log", reducer=lambda state, event, commit: [*(state or []), event])
+    log = await api(log_class.load())
+    await api(log.commit({"type": "At", "when": moment, "day": date(2024, 5, 1), "t": (1, 2)}))
+    assert log.state == [
+        {"type": "At", "when": "2024-05-01T12:30:00.000000Z", "day": "2024-05-01", "t": [1, 2]}
+    ]
+    assert await api(log_class.get_state()) == log.state
+
+
+async def test_a_keyed_aggregate_is_created_loaded_and_missing(api: Api, backend: Backend) -> None:
     cart_class = _cart(api)
-    cart = await api(cart_class.create(account_id="a"))
-    assert (cart.key, cart.version, cart.state["account_id"]) == ("a", 1, "a")
+    cart = await api(cart_class.create(account_id="acc", store_id="s1"))
+    assert (cart.key, cart.version, cart.state["account_id"]) == ("acc.s1", 1, "acc")
     await api(cart.add_item("apple"))
-    loaded = await api(cart_class.load({"account_id": "a"}))
-    assert loaded.state["items"] == ["apple"] and loaded.aggregate_id == "Cart:a"
+    loaded = await api(cart_class.load({"account_id": "acc", "store_id": "s1"}))
+    assert loaded.state["items"] == ["apple"] and loaded.aggregate_id == "Cart:acc.s1"
+    assert (await api(cart_class.load("acc.s1"))).version == 2
     assert await api(cart_class.load("nobody")) is None
-    assert await api(cart_class.get_state("a")) == loaded.state
-    with pytest.raises(AggregateNotFound):
+    assert await api(cart_class.get_state("nobody")) is None
+    assert await api(cart_class.get_state("acc.s1")) == loaded.state
+    with pytest.raises(AggregateNotFound, match="Cart with key 'nobody' does not exist"):
         await api(cart_class.load("nobody", fail=True))
     with pytest.raises(VersionConflict):
-        await api(cart_class.create(account_id="a"))
+        await api(cart_class.create(account_id="acc", store_id="s1"))
+    assert [c.version for c in backend.commit_stores["sync"].read_commits("Cart", "acc.s1")] == [
+        1,
+        2,
+    ]
 
 
 async def test_a_stale_instance_conflicts_and_retry_rehydrates_it(api: Api) -> None:
@@ -102,6 +127,7 @@ async def test_a_stale_instance_conflicts_and_retry_rehydrates_it(api: Api) -> N
     assert (conflict.value.aggregate_id, conflict.value.version) == ("Cart:a", 2)
     assert second.version == 1  # nothing changed
     await api(second.commit({"type": "ItemAdded", "name": "pear"}, retry=True))
+    assert second.version == 3 and second.state["items"] == ["apple", "pear"]
     await api(first.add_item_retried("plum"))
     final = await api(cart_class.load("a"))
     assert final.state["items"] == ["apple", "pear", "plum"] and final.version == 4
@@ -169,38 +195,63 @@ async def test_the_commit_deadline_cuts_conflict_retries(
 
 
 async def test_load_at_a_version_or_a_time(api: Api, clock: ManualClock) -> None:
-    counter_class = _counter(api)
-    counter = await api(counter_class.load())
-    times = []
-    for _ in range(5):
-        clock.advance(timedelta(seconds=10))
-        await api(counter.commit({"type": "Incremented"}))
-        times.append(counter.head_committed_at)
-    at_two = await api(counter_class.load(version=2))
-    assert (at_two.version, at_two.state) == (2, 2)
-    at_time = await api(counter_class.load(time=times[2] + timedelta(seconds=5)))
-    assert at_time.version == 3
-    await api(at_time.hydrate())
-    assert at_time.version == 5
-    await api(at_time.hydrate(version=1))
-    assert (at_time.version, at_time.state) == (1, 1)
+    cart_class = _cart(api)
+    cart = await api(cart_class.create(account_id="t"))
+    clock.advance(timedelta(minutes=1))
+    await api(cart.add_item("a"))
+    middle = clock.now()
+    clock.advance(timedelta(minutes=1))
+    await api(cart.add_item("b"))
+    assert (await api(cart_class.load("t", version=2))).state["items"] == ["a"]
+    assert (await api(cart_class.load("t", version=99))).version == 3
+    assert (await api(cart_class.load("t", time=middle))).version == 2
+    assert (await api(cart_class.load("t", time=middle.isoformat()))).version == 2
+    assert await api(cart_class.load("t", time="2019-01-01T00:00:00Z")) is None
+    instance = await api(cart_class.load("t"))
+    await api(instance.hydrate(version=1))
+    assert instance.version == 1 and instance.state["items"] == []
+    await api(instance.hydrate())
+    assert instance.version == 3
+    await api(instance.hydrate(time=middle))
+    assert instance.version == 2
+    with pytest.raises(ValueError):
+        await api(cart_class.load("t", version=-1))
+    with pytest.raises(ValueError, match="time zone"):
+        await api(cart_class.load("t", time=datetime(2024, 1, 1)))
+
+
+async def test_committed_at_never_goes_backwards(
+    api: Api, backend: Backend, clock: ManualClock
+) -> None:
+    counter = await api(_counter(api).load())
+    await api(counter.increment())
+    first = counter.head_committed_at
+    clock.advance(timedelta(seconds=-30))
+    await api(counter.increment())
+    assert counter.head_committed_at == first
+    times = [c.committed_at for c in backend.commit_stores["sync"].read_commits("Counter", "@")]
+    assert times == sorted(times)
 
 
 async def test_append_is_blind_and_instances_lists_every_aggregate(api: Api) -> None:
     cart_class = _cart(api)
-    for account in ("b", "a"):
+    for account in ("c", "a", "b"):
         await api(cart_class.create(account_id=account))
-    stored = await api(cart_class.append({"type": "ItemAdded", "name": "x"}, "a"))
+    stored = await api(cart_class.append([{"type": "ItemAdded", "name": "x"}], "a"))
     assert (stored.version, stored.aggregate_id) == (2, "Cart:a")
+    assert (await api(cart_class.load("a"))).state["items"] == ["x"]
+    by_props = await api(cart_class.append({"type": "ItemAdded", "name": "y"}, {"account_id": "a"}))
+    assert by_props.version == 3
     carts = await api.list(cart_class.instances())
-    assert [(c.key, c.version) for c in carts] == [("a", 2), ("b", 1)]
+    assert [(c.key, c.version) for c in carts] == [("a", 3), ("b", 1), ("c", 1)]
 
 
-async def test_load_or_create_creates_once(api: Api) -> None:
+async def test_load_or_create_creates_once(api: Api, backend: Backend) -> None:
     cart_class = _cart(api)
     created = await api(cart_class.load_or_create(account_id="a"))
     again = await api(cart_class.load_or_create(account_id="a"))
     assert created.version == again.version == 1
+    assert len(list(backend.commit_stores["sync"].read_commits("Cart", "a"))) == 1
 
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["get-then-read", "in-parallel"])
