@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from ddbes import Commit, KeyPart, RetryPolicy
+from ddbes import Commit, KeyPart, RetryPolicy, Snapshot
 from ddbes.errors import (
     AggregateNotFound,
     ReducerFailed,
     RetriesExhausted,
+    StoreUnavailable,
     VersionConflict,
 )
 from ddbes.memory import InMemorySnapshotStore
@@ -254,12 +255,41 @@ async def test_load_or_create_creates_once(api: Api, backend: Backend) -> None:
     assert len(list(backend.commit_stores["sync"].read_commits("Cart", "a"))) == 1
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["get-then-read", "in-parallel"])
-async def test_snapshots_are_written_every_frequency_and_loads_use_them(
-    api: Api, backend: Backend, parallel: bool, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture(params=[False, True], ids=["get-then-read", "in-parallel"])
+def parallel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways a load can fetch its snapshot (see ddbes.aggregates.snapshot_loading)."""
+    monkeypatch.setattr(InMemorySnapshotStore, "fetch_in_parallel", request.param)
+    return bool(request.param)
+
+
+class Unreachable(InMemorySnapshotStore):
+    def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
+        raise StoreUnavailable("snapshot bucket unreachable")
+
+    def put(self, snapshot: Snapshot) -> None:
+        raise StoreUnavailable("snapshot bucket unreachable")
+
+
+async def test_an_unreachable_snapshot_store_never_fails_a_commit_or_a_load(
+    api: Api, backend: Backend, parallel: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # both ways a load can fetch its snapshot (see ddbes.aggregates.snapshot_loading)
-    monkeypatch.setattr(InMemorySnapshotStore, "fetch_in_parallel", parallel)
+    counter_class = _counter(
+        api, snapshots=True, snapshots_frequency=5, snapshot_store=Unreachable()
+    )
+    with caplog.at_level(logging.WARNING, logger="ddbes"):
+        counter = await api(counter_class.load())
+        for _ in range(10):
+            await api(counter.increment())
+        loaded = await api(counter_class.load())
+    assert counter.version == 10 and backend.commit_stores["sync"].head_position() == 10
+    assert loaded.state == counter.state == 10
+    assert "could not write the snapshot of Counter:@ at version 10" in caplog.text
+    assert "snapshot bucket unreachable" in caplog.text
+
+
+async def test_snapshots_are_written_every_frequency_and_loads_use_them(
+    api: Api, backend: Backend, parallel: bool
+) -> None:
     counter_class = _counter(api, snapshots=True, snapshots_frequency=3)
     counter = await api(counter_class.load())
     for _ in range(7):

@@ -158,28 +158,6 @@ def test_a_snapshot_ahead_of_the_log_is_ignored(caplog: pytest.LogCaptureFixture
     assert "does not hold its head commit" in caplog.text
 
 
-class Unreachable(InMemorySnapshotStore):
-    def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
-        raise StoreUnavailable("snapshot bucket unreachable")
-
-    def put(self, snapshot: Snapshot) -> None:
-        raise StoreUnavailable("snapshot bucket unreachable")
-
-
-def test_an_unreachable_snapshot_store_never_fails_a_commit_or_a_load(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    commit_store = InMemoryCommitStore()
-    bound = Tally.using(commit_store=commit_store, snapshot_store=Unreachable())
-    with caplog.at_level(logging.WARNING, logger="ddbes"):
-        tally = _fill(bound, 10)
-        loaded = bound.load()
-    assert tally.version == 10 and commit_store.head_position() == 10
-    assert loaded is not None and loaded.state == tally.state
-    assert "could not write the snapshot of Tally:@ at version 10" in caplog.text
-    assert "snapshot bucket unreachable" in caplog.text
-
-
 def test_write_snapshot_on_demand_and_state_must_be_json() -> None:
     snaps = InMemorySnapshotStore()
 
