@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import (
@@ -43,6 +44,7 @@ from ddbes.timeouts import DEFAULT_TIMEOUTS, current_deadline, deadline_within
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",
+    "Attempts",
     "Caller",
     "ConditionFailed",
     "ItemTooLarge",
@@ -159,6 +161,17 @@ def _is_too_large(message: str) -> bool:
     return "size" in lowered and ("exceed" in lowered or "too large" in lowered)
 
 
+@dataclass(slots=True, kw_only=True)
+class Attempts:
+    """One operation's attempts so far: when it started and must end, when the current attempt
+    began (``time.monotonic`` seconds, or the caller's clock), and its number (1-based)."""
+
+    start: float
+    deadline: float
+    began: float
+    number: int = 1
+
+
 class Caller:
     """Calls one botocore operation: retries transient failures, translates the rest; the
     one retry boundary of the adapter (botocore makes one attempt per call, and the aggregate
@@ -222,54 +235,77 @@ class Caller:
             DdbesError: as :func:`translate` maps it, after retries when transient;
                 :class:`StoreUnavailable` when the deadline leaves no time for a retry.
         """
-        clock = self._clock
-        start = clock()
+        attempts = self.begin()
+        while True:
+            attempts.began = self._clock()
+            try:
+                return operation(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                pause = self.retry_after(exc, name, attempts, tolerate)
+                if pause is None:
+                    return None
+            self._sleep(pause)
+
+    def begin(self) -> Attempts:
+        """The bookkeeping of one operation's attempts, starting now (for :meth:`retry_after`)."""
+        start = self._clock()
         deadline = start + self._total
         scoped = current_deadline()
         if scoped is not None and scoped < deadline:
             deadline = scoped
-        attempt = 1
-        while True:
-            began = clock()
-            failure: BaseException
-            try:
-                return operation(**kwargs)
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code = error.get("Code", "")
-                if code in tolerate:
-                    return None
-                if code == "TransactionCanceledException":
-                    reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
-                    codes = {reason.get("Code", "None") for reason in reasons} - {"None"}
-                    if "ConditionalCheckFailed" in codes:
-                        raise TransactionCancelled(reasons) from exc
-                    if "ValidationError" in codes and any(
-                        _is_too_large(str(r.get("Message", ""))) for r in reasons
-                    ):
-                        raise ItemTooLarge(str(error.get("Message", ""))) from exc
-                    retryable = bool(codes) and codes <= _RETRYABLE_REASONS
-                elif code == "ConditionalCheckFailedException":
-                    raise ConditionFailed(exc.response.get("Item")) from exc
-                elif code == "ValidationException" and _is_too_large(str(error.get("Message", ""))):
+        return Attempts(start=start, deadline=deadline, began=start)
+
+    def retry_after(
+        self,
+        exc: ClientError | BotoCoreError,
+        name: str,
+        attempts: Attempts,
+        tolerate: frozenset[str] = frozenset(),
+    ) -> float | None:
+        """What to do after an attempt raised ``exc``: no I/O here, so that a sync caller and
+        an async one (aiobotocore raises botocore's exceptions) share every decision. Set
+        ``attempts.began`` when each attempt begins.
+
+        Returns:
+            The pause before the next attempt, or ``None`` when ``exc``'s code is tolerated
+            (the operation then returns ``None``).
+
+        Raises:
+            As :meth:`__call__`: the translated error when ``exc`` is not retried, and
+            :class:`StoreUnavailable` when the policy's attempts or the deadline run out.
+        """
+        attempt = attempts.number
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "")
+            if code in tolerate:
+                return None
+            if code == "TransactionCanceledException":
+                reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
+                codes = {reason.get("Code", "None") for reason in reasons} - {"None"}
+                if "ConditionalCheckFailed" in codes:
+                    raise TransactionCancelled(reasons) from exc
+                if "ValidationError" in codes and any(
+                    _is_too_large(str(r.get("Message", ""))) for r in reasons
+                ):
                     raise ItemTooLarge(str(error.get("Message", ""))) from exc
-                else:
-                    retryable = code in _RETRYABLE_CODES
-                if not retryable or attempt >= self._policy.max_attempts:
-                    raise translate(exc, self._table, name) from exc
-                failure = exc
-            except _TRANSIENT_BOTOCORE as exc:
-                if attempt >= self._policy.max_attempts:
-                    raise translate(exc, self._table, name) from exc
-                failure = exc
-            except BotoCoreError as exc:
-                raise translate(exc, self._table, name) from exc
-            now = clock()
-            delay = self._policy.delay(attempt)
-            if now + delay + (now - began) > deadline:
-                raise self._gave_up(failure, name, attempt, now - start) from failure
-            self._sleep(delay)
-            attempt += 1
+                retryable = bool(codes) and codes <= _RETRYABLE_REASONS
+            elif code == "ConditionalCheckFailedException":
+                raise ConditionFailed(exc.response.get("Item")) from exc
+            elif code == "ValidationException" and _is_too_large(str(error.get("Message", ""))):
+                raise ItemTooLarge(str(error.get("Message", ""))) from exc
+            else:
+                retryable = code in _RETRYABLE_CODES
+        else:
+            retryable = isinstance(exc, _TRANSIENT_BOTOCORE)
+        if not retryable or attempt >= self._policy.max_attempts:
+            raise translate(exc, self._table, name) from exc
+        now = self._clock()
+        delay = self._policy.delay(attempt)
+        if now + delay + (now - attempts.began) > attempts.deadline:
+            raise self._gave_up(exc, name, attempt, now - attempts.start) from exc
+        attempts.number += 1
+        return delay
 
     def _gave_up(
         self, failure: BaseException, name: str, attempts: int, elapsed: float

@@ -39,10 +39,10 @@ def committing(
         raise CommitInProgress(
             f"{aggregate.aggregate_id} is busy committing version {aggregate.version + 1}"
         )
+    clock = settings.clock
+    started = clock.monotonic()
+    scope = deadline_within(settings.commit_timeout)  # the stores' view of the deadline
     try:
-        clock = settings.clock
-        started = clock.monotonic()
-        scope = deadline_within(settings.commit_timeout)  # the stores' view of the deadline
         retries: ConflictRetries | None = None  # made at the first conflict: rare
         while True:
             before = aggregate._point()
@@ -88,7 +88,8 @@ def committing(
     settings.logger.debug("committed %s version %d", aggregate.aggregate_id, aggregate.version)
     if settings.snapshots and snapshot_due(settings, aggregate.version):
         try:
-            yield from writing_snapshot(aggregate, settings)
+            with scope:  # part of the commit: within its deadline
+                yield from writing_snapshot(aggregate, settings)
         except Exception as exc:  # the commit is durable; a snapshot is only a cache
             settings.logger.warning(
                 "could not write the snapshot of %s at version %d (the commit is stored): %s",
