@@ -11,6 +11,7 @@ import sys
 
 BENCHMARKS = [
     "bench.alternatives",
+    "bench.async_api",
     "bench.dynamodb_alternatives",
     "bench.dynamodb",
     "bench.scale",

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def silent_endpoint() -> Iterator[str]:
+def silent_endpoint(accepted: list[object] | None = None) -> Iterator[str]:
     """``http://127.0.0.1:PORT`` of a server that accepts every connection, reads nothing and
-    never answers; closed on exit."""
+    never answers; closed on exit. Each accepted connection is appended to ``accepted``."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(64)
@@ -29,6 +29,8 @@ def silent_endpoint() -> Iterator[str]:
             except OSError:
                 return
             held.append(connection)
+            if accepted is not None:
+                accepted.append(connection)
 
     thread = threading.Thread(target=accept, name="silent endpoint", daemon=True)
     thread.start()

@@ -1,81 +1,23 @@
+"""Aggregate behaviour specific to the sync API and the class definition (keys, configuration,
+threads). What both APIs share is tested once, for each, in tests/behaviour."""
+
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 import ddbes
-from ddbes import Aggregate, Commit, KeyPart, RetryPolicy, aggregate_command
+from ddbes import Aggregate, Commit, KeyPart, aggregate_command
 from ddbes.errors import (
-    AggregateNotFound,
     CommitInProgress,
     ConfigurationError,
     InvalidEvent,
-    RetriesExhausted,
-    VersionConflict,
 )
 from ddbes.memory import InMemoryCommitStore
-from ddbes.testing import ManualClock
 
 from .aggregates import Cart, Counter
-
-
-def test_keyless_aggregate_loads_empty_at_version_zero(store: InMemoryCommitStore) -> None:
-    counter = Counter.load()
-    assert counter is not None
-    assert (counter.version, counter.state, counter.key) == (0, None, "@")
-    assert counter.aggregate_id == "Counter:@"
-    assert counter.head_commit_id is None and counter.head_committed_at is None
-
-
-def test_commit_applies_the_event_and_bumps_the_version(store: InMemoryCommitStore) -> None:
-    counter = Counter.load()
-    assert counter is not None
-    counter.increment("a")
-    counter.increment("b", by=2)
-    assert counter.version == 2 and counter.state == {"count": 3, "seen": ["a", "b"]}
-    reloaded = Counter.load()
-    assert reloaded is not None and reloaded.state == counter.state
-    assert reloaded.head_commit_id == counter.head_commit_id
-    assert [c.version for c in store.read_commits("Counter", "@")] == [1, 2]
-
-
-def test_state_sees_events_as_storage_returns_them(store: InMemoryCommitStore) -> None:
-    moment = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
-
-    class Log(Aggregate):
-        @staticmethod
-        def reducer(state: Any, event: dict[str, Any], commit: Commit) -> Any:
-            return [*(state or []), event]
-
-    log = Log.load()
-    assert log is not None
-    log.commit({"type": "At", "when": moment, "day": date(2024, 5, 1), "t": (1, 2)})
-    assert log.state == [
-        {"type": "At", "when": "2024-05-01T12:30:00.000000Z", "day": "2024-05-01", "t": [1, 2]}
-    ]
-    assert Log.get_state() == log.state
-
-
-def test_multi_event_commit_is_one_version(store: InMemoryCommitStore) -> None:
-    counter = Counter.load()
-    assert counter is not None
-    counter.commit([{"type": "Incremented", "id": "a"}, {"type": "Incremented", "id": "b"}])
-    assert counter.version == 1 and counter.state["count"] == 2
-
-
-def test_keyed_create_load_and_missing(store: InMemoryCommitStore) -> None:
-    cart = Cart.create(account_id="acc", store_id="s1")
-    assert cart.key == "acc.s1" and cart.version == 1
-    cart.add_item("apple")
-    assert Cart.load("acc.s1").state["items"] == ["apple"]  # type: ignore[union-attr]
-    assert Cart.load({"account_id": "acc", "store_id": "s1"}).version == 2  # type: ignore[union-attr]
-    assert Cart.load("nobody") is None
-    assert Cart.get_state("nobody") is None
-    with pytest.raises(AggregateNotFound, match="Cart with key 'nobody' does not exist"):
-        Cart.load("nobody", fail=True)
 
 
 def test_optional_key_part_may_be_missing(store: InMemoryCommitStore) -> None:
@@ -116,33 +58,6 @@ def test_key_part_value_functions_receive_all_props(store: InMemoryCommitStore) 
     assert tagged.key == "hello-world" and tagged.state == "Hello World"
 
 
-def test_create_on_an_existing_aggregate_conflicts(store: InMemoryCommitStore) -> None:
-    Cart.create(account_id="dup")
-    with pytest.raises(VersionConflict):
-        Cart.create(account_id="dup")
-    assert [c.version for c in store.read_commits("Cart", "dup")] == [1]
-
-
-def test_load_or_create(store: InMemoryCommitStore) -> None:
-    made = Cart.load_or_create(account_id="x")
-    again = Cart.load_or_create(account_id="x")
-    assert made.version == again.version == 1
-    assert len(list(store.read_commits("Cart", "x"))) == 1
-
-
-def test_stale_instance_conflicts(store: InMemoryCommitStore) -> None:
-    first = Counter.load()
-    second = Counter.load()
-    assert first is not None and second is not None
-    first.commit({"type": "Incremented", "id": "a"})
-    with pytest.raises(VersionConflict) as caught:
-        second.commit({"type": "Incremented", "id": "b"})
-    assert caught.value.aggregate_id == "Counter:@" and caught.value.version == 1
-    assert second.version == 0
-    second.commit({"type": "Incremented", "id": "b"}, retry=True)
-    assert second.version == 2 and second.state["seen"] == ["a", "b"]
-
-
 def test_commit_in_progress(store: InMemoryCommitStore) -> None:
     class Reentrant(Aggregate):
         @staticmethod
@@ -171,27 +86,6 @@ def test_commit_in_progress(store: InMemoryCommitStore) -> None:
     assert instance.version == 1
 
 
-def test_retries_exhausted_lists_every_error(store: InMemoryCommitStore) -> None:
-    class Stubborn(Aggregate):
-        @staticmethod
-        def reducer(state: Any, event: dict[str, Any], commit: Commit) -> Any:
-            return event
-
-        @aggregate_command(retry=RetryPolicy(max_attempts=3, initial_delay=0))
-        def write_at_one(self) -> Stubborn:
-            self.version = 0  # always stale: forces a conflict on every attempt
-            return self.commit({"type": "X"})
-
-    Stubborn.append({"type": "First"})
-    instance = Stubborn.load()
-    assert instance is not None
-    with pytest.raises(RetriesExhausted) as caught:
-        instance.write_at_one()
-    assert len(caught.value.errors) == 3
-    assert all(isinstance(e, VersionConflict) for e in caught.value.errors)
-    assert store.head_position() == 1
-
-
 def test_eight_threads_of_retried_commands_lose_nothing(store: InMemoryCommitStore) -> None:
     threads, per_thread = 8, 250
     failures: list[BaseException] = []
@@ -216,56 +110,6 @@ def test_eight_threads_of_retried_commands_lose_nothing(store: InMemoryCommitSto
     seen = final.state["seen"]
     assert len(seen) == len(set(seen)) == threads * per_thread
     assert [c.position for c in store.read_log()] == list(range(1, threads * per_thread + 1))
-
-
-def test_load_at_version_and_time(store: InMemoryCommitStore, clock: ManualClock) -> None:
-    cart = Cart.create(account_id="t")
-    clock.advance(timedelta(minutes=1))
-    cart.add_item("a")
-    middle = clock.now()
-    clock.advance(timedelta(minutes=1))
-    cart.add_item("b")
-    assert Cart.load("t", version=2).state["items"] == ["a"]  # type: ignore[union-attr]
-    assert Cart.load("t", version=99).version == 3  # type: ignore[union-attr]
-    assert Cart.load("t", time=middle).version == 2  # type: ignore[union-attr]
-    assert Cart.load("t", time=middle.isoformat()).version == 2  # type: ignore[union-attr]
-    assert Cart.load("t", time="2019-01-01T00:00:00Z") is None
-    instance = Cart.load("t")
-    assert instance is not None
-    instance.hydrate(version=1)
-    assert instance.version == 1 and instance.state["items"] == []
-    instance.hydrate()
-    assert instance.version == 3
-    with pytest.raises(ValueError):
-        Cart.load("t", version=-1)
-    with pytest.raises(ValueError, match="time zone"):
-        Cart.load("t", time=datetime(2024, 1, 1))
-
-
-def test_committed_at_never_goes_backwards(store: InMemoryCommitStore, clock: ManualClock) -> None:
-    counter = Counter.load()
-    assert counter is not None
-    counter.increment("a")
-    first = counter.head_committed_at
-    clock.advance(timedelta(seconds=-30))
-    counter.increment("b")
-    assert counter.head_committed_at == first
-    times = [c.committed_at for c in store.read_commits("Counter", "@")]
-    assert times == sorted(times)
-
-
-def test_append_is_a_blind_append(store: InMemoryCommitStore) -> None:
-    Cart.create(account_id="b")
-    commit = Cart.append([{"type": "ItemAdded", "name": "x"}], key="b")
-    assert commit.version == 2 and commit.aggregate_id == "Cart:b" and commit.position == 2
-    assert Cart.load("b").state["items"] == ["x"]  # type: ignore[union-attr]
-    assert Cart.append({"type": "ItemAdded", "name": "y"}, key={"account_id": "b"}).version == 3
-
-
-def test_instances_yields_every_aggregate(store: InMemoryCommitStore) -> None:
-    for name in ("c", "a", "b"):
-        Cart.create(account_id=name)
-    assert [cart.key for cart in Cart.instances()] == ["a", "b", "c"]
 
 
 def test_upcasters_chain_by_event_version(store: InMemoryCommitStore) -> None:

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ddbes import codec
-from ddbes.keys import KeyPart, key_from_props, normalize_schema
-from ddbes.upcasting import upcast_event
+from ddbes.aggregates.keys import KeyPart, key_from_props, normalize_schema
+from ddbes.aggregates.upcasting import upcast_event
 
 parts_text = st.text(alphabet=st.sampled_from("ab.:\\/@ -_é"), min_size=1, max_size=6)
 

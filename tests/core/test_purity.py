@@ -36,5 +36,10 @@ def test_the_core_imports_nothing_outside_the_standard_library() -> None:
     )
     report = json.loads(result.stdout)
     assert set(CORE_MODULES) <= set(report["loaded"])
-    assert {"ddbes.aggregate", "ddbes.projector", "ddbes.filters"} <= set(report["loaded"])
+    assert {
+        "ddbes.aggregates.aggregate",
+        "ddbes.aggregates.async_aggregate",
+        "ddbes.projector",
+        "ddbes.filters",
+    } <= set(report["loaded"])
     assert report["foreign"] == [], f"the core imported non-stdlib modules: {report['foreign']}"

@@ -4,6 +4,9 @@ A reducer (or an upcaster) runs before a commit is written, so an event it rejec
 stored; a stored event it rejects (appended blindly, or accepted by an older reducer) makes
 ``load``/``hydrate`` raise :class:`ReducerFailed` naming the commit, and an upcaster that rewrites
 the event when it is read is the way forward.
+
+The behaviours both APIs share (the instance put back where it was, conflicts, retried commands)
+are tested once, for each API, in ``tests/behaviour/test_reducer_failures.py``.
 """
 
 from __future__ import annotations
@@ -85,67 +88,6 @@ def test_a_reducer_that_raises_writes_nothing_and_names_the_event(
     assert loaded is not None and (loaded.version, loaded.state) == (2, 3)
 
 
-def test_a_reducer_that_mutates_in_place_then_raises_leaves_the_instance_unchanged(
-    store: InMemoryCommitStore,
-) -> None:
-    ledger = Ledger.create(id="a", amount=5)
-    ledger.post("Deposited", 10)
-    before = (ledger.version, ledger.head_commit_id, ledger.head_committed_at)
-    with pytest.raises(ReducerFailed):
-        ledger.post("Bad")
-    assert (ledger.version, ledger.head_commit_id, ledger.head_committed_at) == before
-    assert ledger.state == {"entries": ["Opened", "Deposited"], "total": 15}
-    assert len(stored(store, "Ledger", "a")) == 2
-    ledger.post("Deposited", 1)
-    assert ledger.state == {"entries": ["Opened", "Deposited", "Deposited"], "total": 16}
-    assert Ledger.get_state("a") == ledger.state
-
-
-def test_a_reducer_that_raises_on_a_fresh_instance_leaves_it_empty(
-    store: InMemoryCommitStore,
-) -> None:
-    with pytest.raises(ReducerFailed) as caught:
-        Ledger.create(id="b", amount=1).post("Bad")
-    assert caught.value.aggregate_id == "Ledger:b" and caught.value.version == 2
-    fresh = Ledger("c")
-    with pytest.raises(ReducerFailed):
-        fresh.commit({"type": "Bad"})
-    assert (fresh.version, fresh.state, fresh.head_commit_id) == (0, None, None)
-    assert Ledger.load("c") is None
-
-
-def test_a_version_conflict_after_an_in_place_reducer_leaves_the_instance_unchanged(
-    store: InMemoryCommitStore,
-) -> None:
-    Ledger.create(id="a", amount=5)
-    stale = Ledger.load("a")
-    assert stale is not None
-    Ledger.load("a", fail=True).post("Deposited", 10)  # type: ignore[union-attr]
-    with pytest.raises(VersionConflict):
-        stale.commit({"type": "Deposited", "amount": 1})
-    assert (stale.version, stale.state) == (1, {"entries": ["Opened"], "total": 5})
-    stale.commit({"type": "Deposited", "amount": 1}, retry=True)
-    expected = {"entries": ["Opened", "Deposited", "Deposited"], "total": 16}
-    assert stale.version == 3 and stale.state == expected
-    assert Ledger.get_state("a") == expected
-
-
-def test_a_retried_command_is_not_retried_when_the_reducer_raises(
-    store: InMemoryCommitStore,
-) -> None:
-    Ledger.create(id="a", amount=5)
-    stale = Ledger.load("a")
-    assert stale is not None
-    Ledger.load("a", fail=True).post("Withdrawn", 5)  # type: ignore[union-attr]
-    with pytest.raises(ReducerFailed) as caught:
-        stale.post("Withdrawn", 5)  # conflicts, re-hydrates, then the reducer refuses it
-    assert caught.value.version == 3 and "cannot withdraw 5 of 0" in str(caught.value)
-    assert len(stored(store, "Ledger", "a")) == 2
-    assert (stale.version, stale.state) == (2, {"entries": ["Opened", "Withdrawn"], "total": 0})
-    with pytest.raises(ReducerFailed):
-        Ledger("b").post("Bad")  # no conflict: ReducerFailed as it is, not RetriesExhausted
-
-
 def test_create_and_load_or_create_write_nothing_when_the_reducer_raises(
     store: InMemoryCommitStore,
 ) -> None:
@@ -188,17 +130,6 @@ def test_load_of_a_stored_event_the_reducer_rejects_names_the_commit(
     assert before is not None and before.state == 1
     with pytest.raises(ReducerFailed):
         Boom.load_or_create()  # a failed load is never mistaken for a missing aggregate
-
-
-def test_hydrate_that_meets_a_rejected_event_keeps_the_instance_where_it_was(
-    store: InMemoryCommitStore,
-) -> None:
-    ledger = Ledger.create(id="a", amount=4)
-    Ledger.append({"type": "Bad"}, key="a")
-    with pytest.raises(ReducerFailed) as caught:
-        ledger.hydrate()
-    assert caught.value.version == 2 and caught.value.stored is True
-    assert (ledger.version, ledger.state) == (1, {"entries": ["Opened"], "total": 4})
 
 
 def test_an_upcaster_rewrites_a_rejected_event_when_it_is_read(

@@ -7,15 +7,16 @@ from typing import Any
 import pytest
 
 from ddbes import Aggregate, Commit, Snapshot
+from ddbes.aggregates.snapshot_loading import FIRST_READ
 from ddbes.errors import StoreUnavailable
 from ddbes.memory import InMemoryCommitStore, InMemorySnapshotStore
-from ddbes.snapshot_loading import FIRST_READ
 from ddbes.testing import ManualClock
 
 
 @pytest.fixture(autouse=True, params=[False, True], ids=["get-then-read", "in-parallel"])
 def parallel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Every test runs both ways a load can fetch its snapshot (see ddbes.snapshot_loading)."""
+    """Every test runs both ways a load can fetch its snapshot (see
+    ddbes.aggregates.snapshot_loading)."""
     monkeypatch.setattr(InMemorySnapshotStore, "fetch_in_parallel", request.param)
     return bool(request.param)
 
@@ -155,28 +156,6 @@ def test_a_snapshot_ahead_of_the_log_is_ignored(caplog: pytest.LogCaptureFixture
         loaded = bound.load()
     assert loaded is not None and loaded.version == 5 and loaded.state["sum"] == 15
     assert "does not hold its head commit" in caplog.text
-
-
-class Unreachable(InMemorySnapshotStore):
-    def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
-        raise StoreUnavailable("snapshot bucket unreachable")
-
-    def put(self, snapshot: Snapshot) -> None:
-        raise StoreUnavailable("snapshot bucket unreachable")
-
-
-def test_an_unreachable_snapshot_store_never_fails_a_commit_or_a_load(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    commit_store = InMemoryCommitStore()
-    bound = Tally.using(commit_store=commit_store, snapshot_store=Unreachable())
-    with caplog.at_level(logging.WARNING, logger="ddbes"):
-        tally = _fill(bound, 10)
-        loaded = bound.load()
-    assert tally.version == 10 and commit_store.head_position() == 10
-    assert loaded is not None and loaded.state == tally.state
-    assert "could not write the snapshot of Tally:@ at version 10" in caplog.text
-    assert "snapshot bucket unreachable" in caplog.text
 
 
 def test_write_snapshot_on_demand_and_state_must_be_json() -> None:

@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ddbes import codec
-from ddbes._regexp import _SPACE, Regexp
+from ddbes.aggregates.keys import KeyPart, key_from_props, normalize_schema
+from ddbes.aggregates.upcasting import upcast_event
 from ddbes.errors import InvalidEvent, InvalidFilter
 from ddbes.filters import compile_filters
-from ddbes.keys import KeyPart, key_from_props, normalize_schema
+from ddbes.filters._regexp import _SPACE, Regexp
 from ddbes.model import Commit
-from ddbes.upcasting import upcast_event
 
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 
 from ddbes.codec import normalize_events
-from ddbes.commands import append_idempotently
 from ddbes.errors import VersionConflict
 from ddbes.model import Commit
 from ddbes.retry import RetryPolicy, call_with_retries
@@ -75,8 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         if head is not None:
             now = max(now, head.committed_at)
         current = head.version if head else 0
-        return append_idempotently(
-            store,
+        stored: Commit = store.append(  # its adapter retries an unknown outcome, same commit_id
             Commit(
                 commit_id=uuid.uuid4().hex,
                 aggregate_type=args.aggregate_type,
@@ -86,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
                 events=events,
             ),
         )
+        return stored
 
     if args.expected_version is not None:
         if args.expected_version < 0:

@@ -30,7 +30,7 @@ from ddbes_cli._runtime import (
 )
 
 if TYPE_CHECKING:
-    from ddbes.aggregate import Aggregate
+    from ddbes import Aggregate
     from ddbes.model import Commit
 
 __all__ = ["merged_state", "register"]
@@ -74,7 +74,7 @@ def merged_state(commits: list[Commit]) -> dict[str, Any] | None:
 
 
 def _aggregate_class(spec: str, aggregate_type: str) -> type[Aggregate]:
-    from ddbes.aggregate import Aggregate  # noqa: PLC0415 (keeps --help fast)
+    from ddbes import Aggregate  # noqa: PLC0415 (keeps --help fast)
 
     cls = load_object(spec, "--aggregate")
     if not (isinstance(cls, type) and issubclass(cls, Aggregate)):

@@ -1,12 +1,11 @@
 """ddbes: an event store for Python applications on Amazon DynamoDB.
 
-This is the pure core (standard library only): ports, aggregates, the projector, stream
-filters, and in-memory adapters. Adapters live in ``ddbes_dynamodb``, ``ddbes_s3``, ``ddbes_ws``.
+This is the pure core (standard library only): ports, aggregates (sync and asyncio, on one
+sans-I/O core), the projector, stream filters, and in-memory adapters. Adapters live in
+``ddbes_dynamodb``, ``ddbes_s3``, ``ddbes_ws``.
 """
 
-from ddbes.aggregate import Aggregate, aggregate_command
-from ddbes.creation import create_method
-from ddbes.keys import KeyPart
+from ddbes.aggregates import Aggregate, AsyncAggregate, KeyPart, aggregate_command, create_method
 from ddbes.model import Commit, Snapshot
 from ddbes.projection import Projector
 from ddbes.retry import RetryPolicy
@@ -14,6 +13,7 @@ from ddbes.settings import config
 
 __all__ = [
     "Aggregate",
+    "AsyncAggregate",
     "Commit",
     "KeyPart",
     "Projector",

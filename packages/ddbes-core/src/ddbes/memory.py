@@ -2,7 +2,8 @@
 
 They keep the real adapters' semantics (dense log positions per partition, idempotent appends,
 conflicts, size limits, JSON round trips: what you read is a fresh decoded copy) and pass the
-same contract suites. They are thread-safe. Data lives as long as the object.
+same contract suites. They are thread-safe. Data lives as long as the object. Each one's
+``as_async()`` serves the same data to asyncio code (:mod:`ddbes.async_memory`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddbes import codec
 from ddbes._validation import (
@@ -31,6 +32,13 @@ from ddbes.ports import (
     check_operation,
     moved_message,
 )
+
+if TYPE_CHECKING:
+    from ddbes.async_memory import (
+        AsyncInMemoryCheckpointStore,
+        AsyncInMemoryCommitStore,
+        AsyncInMemorySnapshotStore,
+    )
 
 __all__ = ["InMemoryCheckpointStore", "InMemoryCommitStore", "InMemorySnapshotStore"]
 
@@ -81,6 +89,15 @@ class InMemoryCommitStore(CommitStore):
         self._times: dict[tuple[str, str], list[datetime]] = {}
         self._keys: dict[str, set[str]] = {}
         self._logs: list[list[_Stored]] = [[] for _ in range(log_partitions)]
+
+    def as_async(self) -> AsyncInMemoryCommitStore:
+        """The asyncio view of this store: the same data, for ``AsyncAggregate`` and co."""
+        from ddbes.async_memory import AsyncInMemoryCommitStore  # noqa: PLC0415 (it imports this module)
+
+        view: AsyncInMemoryCommitStore | None = self.__dict__.get("_async_view")
+        if view is None:
+            view = self.__dict__.setdefault("_async_view", AsyncInMemoryCommitStore(self))
+        return view
 
     @property
     def log_partitions(self) -> int:
@@ -190,6 +207,15 @@ class InMemorySnapshotStore(SnapshotStore):
         self._lock = threading.Lock()
         self._snapshots: dict[tuple[str, str], bytes] = {}
 
+    def as_async(self) -> AsyncInMemorySnapshotStore:
+        """The asyncio view of this store: the same data, for ``AsyncAggregate`` and co."""
+        from ddbes.async_memory import AsyncInMemorySnapshotStore  # noqa: PLC0415 (it imports this module)
+
+        view: AsyncInMemorySnapshotStore | None = self.__dict__.get("_async_view")
+        if view is None:
+            view = self.__dict__.setdefault("_async_view", AsyncInMemorySnapshotStore(self))
+        return view
+
     def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
         with self._lock:
             body = self._snapshots.get((aggregate_type, aggregate_key))
@@ -261,6 +287,15 @@ class InMemoryCheckpointStore(CheckpointStore):
         self._lock = threading.Lock()
         self._positions: dict[tuple[str, int], int] = {}
         self._parked: dict[tuple[str, str, str], ParkedCommit] = {}
+
+    def as_async(self) -> AsyncInMemoryCheckpointStore:
+        """The asyncio view of this store: the same data, for ``AsyncAggregate`` and co."""
+        from ddbes.async_memory import AsyncInMemoryCheckpointStore  # noqa: PLC0415 (it imports this module)
+
+        view: AsyncInMemoryCheckpointStore | None = self.__dict__.get("_async_view")
+        if view is None:
+            view = self.__dict__.setdefault("_async_view", AsyncInMemoryCheckpointStore(self))
+        return view
 
     def get(self, name: str, log_partition: int = 0) -> int:
         with self._lock:

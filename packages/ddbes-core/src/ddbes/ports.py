@@ -8,7 +8,9 @@ is); :mod:`ddbes.async_ports` holds their asyncio twins, with the same contracts
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -401,8 +403,26 @@ def moved_message(name: str, log_partition: int, current: int, expected: int) ->
 
 
 class Clock(ABC):
-    """A source of the current time."""
+    """A source of the current time, and the one way ddbes waits.
+
+    Every pause ddbes makes (between retries of a conflicting command, say) goes through
+    :meth:`sleep` or :meth:`async_sleep`, and every deadline it keeps is measured with
+    :meth:`monotonic`, so that a test clock (:class:`ddbes.testing.ManualClock`) controls them
+    all. Only :meth:`now` is abstract: the others default to the machine's.
+    """
 
     @abstractmethod
     def now(self) -> datetime:
         """The current time, as an aware UTC datetime."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back, for deadlines (``time.monotonic()``)."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Block the calling thread for ``seconds`` (``time.sleep``)."""
+        time.sleep(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        """Suspend the calling task for ``seconds`` (``asyncio.sleep``)."""
+        await asyncio.sleep(seconds)

@@ -11,7 +11,7 @@ from typing import Any
 from ddbes.clock import SystemClock
 from ddbes.errors import ConfigurationError
 
-__all__ = ["OPTION_NAMES", "Settings", "config", "validate_options"]
+__all__ = ["DEFAULT_COMMIT_TIMEOUT", "OPTION_NAMES", "Settings", "config", "validate_options"]
 
 OPTION_NAMES = frozenset(
     {
@@ -22,9 +22,14 @@ OPTION_NAMES = frozenset(
         "snapshots_frequency",
         "clock",
         "logger",
+        "commit_timeout",
     }
 )
 """Every option name ddbes knows; any other raises ``TypeError``."""
+
+
+DEFAULT_COMMIT_TIMEOUT = 20.0
+"""Seconds a commit may take, its retries included: the adapters' default operation deadline."""
 
 
 def _defaults() -> dict[str, Any]:
@@ -36,6 +41,7 @@ def _defaults() -> dict[str, Any]:
         "snapshots_frequency": 100,
         "clock": SystemClock(),
         "logger": logging.getLogger("ddbes"),
+        "commit_timeout": DEFAULT_COMMIT_TIMEOUT,
     }
 
 
@@ -44,7 +50,8 @@ def validate_options(options: Mapping[str, Any], where: str) -> None:
 
     Raises:
         TypeError: an unknown option name.
-        ValueError: ``snapshots_frequency`` is not a positive int.
+        ValueError: ``snapshots_frequency`` is not a positive int, or ``commit_timeout`` not
+            a positive number.
     """
     unknown = sorted(set(options) - OPTION_NAMES)
     if unknown:
@@ -57,6 +64,11 @@ def validate_options(options: Mapping[str, Any], where: str) -> None:
         not isinstance(frequency, int) or isinstance(frequency, bool) or frequency < 1
     ):
         raise ValueError(f"snapshots_frequency must be a positive int, got {frequency!r}")
+    timeout = options.get("commit_timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise ValueError(f"commit_timeout must be a positive number of seconds, got {timeout!r}")
     if "snapshots" in options and not isinstance(options["snapshots"], bool):
         raise ValueError(f"snapshots must be True or False, got {options['snapshots']!r}")
 

@@ -4,9 +4,10 @@ A load with snapshots needs the aggregate's latest snapshot and the commits afte
 store that keeps the latest snapshot (or a pointer to it) beside the commits, as Equinox's
 "tip" does, can return both in one request: ``ddbes_dynamodb.DynamoDBSnapshotStore`` keeps it as
 one more item in the aggregate's commit partition, so that one descending Query returns the tip
-and then the newest commits. :mod:`ddbes.snapshot_loading` uses :meth:`TipSnapshotStore.read_tip`
-whenever the configured snapshot store offers it for the configured commit store, and the
-snapshot is checked exactly as any other (checksum, bounds, head commit in the log).
+and then the newest commits. :mod:`ddbes.aggregates.snapshot_loading` uses
+:meth:`TipSnapshotStore.read_tip` whenever the configured snapshot store offers it for the
+configured commit store, and the snapshot is checked exactly as any other (checksum, bounds,
+head commit in the log). Sync aggregates only, for now: an async tip store is still to come.
 """
 
 from __future__ import annotations

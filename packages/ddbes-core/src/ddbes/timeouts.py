@@ -1,10 +1,20 @@
-"""How long a storage adapter waits for its backend: per attempt, and in total per operation."""
+"""How long a storage adapter waits for its backend: per attempt, per operation, and the one
+deadline of a whole commit.
+
+A commit's deadline reaches the adapters through :func:`deadline_within`: the aggregate opens
+the scope around its store calls, and an adapter's one retry boundary (its caller of the SDK)
+stops retrying, and raises :class:`~ddbes.errors.StoreUnavailable`, once :func:`current_deadline`
+leaves no time for another attempt. The scope is a context variable: it holds in the thread
+that opened it, and in an asyncio task for the code that task awaits.
+"""
 
 from __future__ import annotations
 
+import time
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_TIMEOUTS", "Timeouts"]
+__all__ = ["DEFAULT_TIMEOUTS", "Timeouts", "current_deadline", "deadline_within"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,3 +52,38 @@ class Timeouts:
 
 
 DEFAULT_TIMEOUTS = Timeouts()
+
+
+_deadline: ContextVar[float | None] = ContextVar("ddbes_deadline", default=None)
+
+
+def current_deadline() -> float | None:
+    """The ``time.monotonic()`` instant by which the calls made now must end, or ``None``."""
+    return _deadline.get()
+
+
+class deadline_within:
+    """Calls made inside (in this thread, or this asyncio task) end by ``seconds`` from now, or
+    by an enclosing scope's deadline, whichever comes first (``None``: no extra bound).
+
+    The deadline is fixed when the object is made, so one object can be entered again (after
+    a pause, say) and still ends by the same instant.
+    """
+
+    __slots__ = ("_token", "at")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.at = None if seconds is None else time.monotonic() + seconds
+        self._token: Token[float | None] | None = None
+
+    def __enter__(self) -> None:
+        at = self.at
+        if at is not None:
+            outer = _deadline.get()
+            self._token = _deadline.set(at if outer is None or at < outer else outer)
+
+    def __exit__(self, *_: object) -> None:
+        token = self._token
+        if token is not None:
+            self._token = None
+            _deadline.reset(token)

@@ -25,9 +25,8 @@ The internal exceptions never leave the adapter: its stores catch them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import (
@@ -43,10 +42,11 @@ from botocore.exceptions import (
 
 from ddbes.errors import ConfigurationError, DdbesError, StoreError, StoreUnavailable
 from ddbes.retry import RetryPolicy
-from ddbes.timeouts import DEFAULT_TIMEOUTS
+from ddbes.timeouts import DEFAULT_TIMEOUTS, current_deadline, deadline_within
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",
+    "Attempts",
     "Caller",
     "ConditionFailed",
     "ItemTooLarge",
@@ -170,32 +170,27 @@ def _is_too_large(message: str) -> bool:
     return "size" in lowered and ("exceed" in lowered or "too large" in lowered)
 
 
-_deadline: ContextVar[float | None] = ContextVar("ddbes_dynamodb_deadline", default=None)
+@dataclass(slots=True, kw_only=True)
+class Attempts:
+    """One operation's attempts so far: when it started and must end, when the current attempt
+    began (``time.monotonic`` seconds, or the caller's clock), and its number (1-based)."""
 
-
-@contextmanager
-def deadline_within(seconds: float | None) -> Iterator[None]:
-    """Calls made inside (in this thread) end by ``seconds`` from now, or their own deadline,
-    whichever comes first (``None``: no extra bound)."""
-    if seconds is None:
-        yield
-        return
-    at = time.monotonic() + seconds
-    outer = _deadline.get()
-    token = _deadline.set(at if outer is None else min(at, outer))
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
+    start: float
+    deadline: float
+    began: float
+    number: int = 1
 
 
 class Caller:
     """Calls one botocore operation: retries transient failures, translates the rest; the
-    one retry boundary of the adapter.
+    one retry boundary of the adapter (botocore makes one attempt per call, and the aggregate
+    core retries only conflicts).
 
-    Every operation ends within ``total`` seconds (about: an attempt in flight is bounded by
-    the client's connect and read timeouts): a retry starts only when it can finish before
-    the deadline, judged by how long the failed attempt took.
+    Every operation ends within ``total`` seconds, or by the deadline of the enclosing
+    :func:`ddbes.timeouts.deadline_within` scope (a commit's ``commit_timeout``) when that
+    comes first (about: an attempt in flight is bounded by the client's connect and read
+    timeouts): a retry starts only when it can finish before the deadline, judged by how long
+    the failed attempt took. Every pause of the adapter goes through :meth:`pause`.
     """
 
     __slots__ = ("_clock", "_explain", "_policy", "_sleep", "_table", "_total")
@@ -222,6 +217,15 @@ class Caller:
         """The deadline of one operation, in seconds."""
         return self._total
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` with the caller's sleep (between contended attempts, say)."""
+        self._sleep(seconds)
+
+    def time_left(self) -> float | None:
+        """Seconds left before the enclosing scope's deadline; ``None`` outside any scope."""
+        scoped = current_deadline()
+        return None if scoped is None else scoped - self._clock()
+
     def __call__(
         self,
         operation: Callable[..., Any],
@@ -242,57 +246,80 @@ class Caller:
             DdbesError: as :func:`translate` maps it, after retries when transient;
                 :class:`StoreUnavailable` when the deadline leaves no time for a retry.
         """
-        clock = self._clock
-        start = clock()
-        deadline = start + self._total
-        scoped = _deadline.get()
-        if scoped is not None and scoped < deadline:
-            deadline = scoped
-        attempt = 1
+        attempts = self.begin()
         while True:
-            began = clock()
-            failure: BaseException
+            attempts.began = self._clock()
             try:
                 return operation(**kwargs)
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code = error.get("Code", "")
-                if code in tolerate:
+            except (ClientError, BotoCoreError) as exc:
+                pause = self.retry_after(exc, name, attempts, tolerate)
+                if pause is None:
                     return None
-                if code == "TransactionCanceledException":
-                    reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
-                    codes = {reason.get("Code", "None") for reason in reasons} - {"None"}
-                    if "ConditionalCheckFailed" in codes:
-                        raise TransactionCancelled(reasons) from exc
-                    if "ValidationError" in codes and any(
-                        _is_too_large(str(r.get("Message", ""))) for r in reasons
-                    ):
-                        raise ItemTooLarge(str(error.get("Message", ""))) from exc
-                    retryable = bool(codes) and codes <= _RETRYABLE_REASONS
-                elif code == "ConditionalCheckFailedException":
-                    raise ConditionFailed(exc.response.get("Item")) from exc
-                elif code == "ValidationException" and _is_too_large(str(error.get("Message", ""))):
+            self._sleep(pause)
+
+    def begin(self) -> Attempts:
+        """The bookkeeping of one operation's attempts, starting now (for :meth:`retry_after`)."""
+        start = self._clock()
+        deadline = start + self._total
+        scoped = current_deadline()
+        if scoped is not None and scoped < deadline:
+            deadline = scoped
+        return Attempts(start=start, deadline=deadline, began=start)
+
+    def retry_after(
+        self,
+        exc: ClientError | BotoCoreError,
+        name: str,
+        attempts: Attempts,
+        tolerate: frozenset[str] = frozenset(),
+    ) -> float | None:
+        """What to do after an attempt raised ``exc``: no I/O here, so that a sync caller and
+        an async one (aiobotocore raises botocore's exceptions) share every decision. Set
+        ``attempts.began`` when each attempt begins.
+
+        Returns:
+            The pause before the next attempt, or ``None`` when ``exc``'s code is tolerated
+            (the operation then returns ``None``).
+
+        Raises:
+            As :meth:`__call__`: the translated error when ``exc`` is not retried, and
+            :class:`StoreUnavailable` when the policy's attempts or the deadline run out.
+        """
+        attempt = attempts.number
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "")
+            if code in tolerate:
+                return None
+            if code == "TransactionCanceledException":
+                reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
+                codes = {reason.get("Code", "None") for reason in reasons} - {"None"}
+                if "ConditionalCheckFailed" in codes:
+                    raise TransactionCancelled(reasons) from exc
+                if "ValidationError" in codes and any(
+                    _is_too_large(str(r.get("Message", ""))) for r in reasons
+                ):
                     raise ItemTooLarge(str(error.get("Message", ""))) from exc
-                elif self._explain is not None and _is_key_mismatch(code, error):
-                    # the table has another key schema: say which, not DynamoDB's riddle
-                    raise (self._explain() or translate(exc, self._table, name)) from exc
-                else:
-                    retryable = code in _RETRYABLE_CODES
-                if not retryable or attempt >= self._policy.max_attempts:
-                    raise translate(exc, self._table, name) from exc
-                failure = exc
-            except _TRANSIENT_BOTOCORE as exc:
-                if attempt >= self._policy.max_attempts:
-                    raise translate(exc, self._table, name) from exc
-                failure = exc
-            except BotoCoreError as exc:
-                raise translate(exc, self._table, name) from exc
-            now = clock()
-            delay = self._policy.delay(attempt)
-            if now + delay + (now - began) > deadline:
-                raise self._gave_up(failure, name, attempt, now - start) from failure
-            self._sleep(delay)
-            attempt += 1
+                retryable = bool(codes) and codes <= _RETRYABLE_REASONS
+            elif code == "ConditionalCheckFailedException":
+                raise ConditionFailed(exc.response.get("Item")) from exc
+            elif code == "ValidationException" and _is_too_large(str(error.get("Message", ""))):
+                raise ItemTooLarge(str(error.get("Message", ""))) from exc
+            elif self._explain is not None and _is_key_mismatch(code, error):
+                # the table has another key schema: say which, not DynamoDB's riddle
+                raise (self._explain() or translate(exc, self._table, name)) from exc
+            else:
+                retryable = code in _RETRYABLE_CODES
+        else:
+            retryable = isinstance(exc, _TRANSIENT_BOTOCORE)
+        if not retryable or attempt >= self._policy.max_attempts:
+            raise translate(exc, self._table, name) from exc
+        now = self._clock()
+        delay = self._policy.delay(attempt)
+        if now + delay + (now - attempts.began) > attempts.deadline:
+            raise self._gave_up(exc, name, attempt, now - attempts.start) from exc
+        attempts.number += 1
+        return delay
 
     def _gave_up(
         self, failure: BaseException, name: str, attempts: int, elapsed: float

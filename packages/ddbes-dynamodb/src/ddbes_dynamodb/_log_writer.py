@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import random
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -221,7 +220,11 @@ class LogWriter:
                 if taken:
                     head = None  # another process took a position: re-read the head
                     ceiling = min(CONTENTION_CAP, CONTENTION_BASE * 2**attempt)
-                    time.sleep(random.uniform(0.0, ceiling))
+                    pause = random.uniform(0.0, ceiling)
+                    left = self._call.time_left()
+                    if left is not None and left <= pause:
+                        break  # the commit's deadline: give up as on endless contention
+                    self._call.pause(pause)
                 continue
             except ItemTooLarge as exc:
                 if len(batch) > 1:
@@ -251,8 +254,8 @@ class LogWriter:
         for pending in batch:
             pending.error = StoreUnavailable(
                 f"log partition {self.partition} of table {self._table!r} stayed too contended: "
-                f"gave up after {HEAD_ATTEMPTS} attempts to append "
-                f"{pending.commit.aggregate_id} version {pending.commit.version}; "
+                f"gave up after {attempt} attempts (all the limit or the deadline allowed) to "
+                f"append {pending.commit.aggregate_id} version {pending.commit.version}; "
                 "nothing was written, retry later"
             )
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from types import CoroutineType
 from typing import Any
 
+from ddbes.aggregates._misuse import refuse_coroutine
+from ddbes.aggregates.upcasting import Upcasters, upcast_event
 from ddbes.errors import DdbesError, ReducerFailed
 from ddbes.model import Commit, Event
-from ddbes.upcasting import Upcasters, upcast_event
 
 __all__ = ["Reducer", "fold_commit"]
 
@@ -32,6 +34,7 @@ def fold_commit(
     Raises:
         ReducerFailed: the reducer or an upcaster raised (the cause is chained).
         InvalidEvent: an upcaster chain cannot bring an event up to date (a note names the commit).
+        TypeError: the reducer returned a coroutine (an ``async def`` reducer).
     """
     if upcasters:
         commit = _upcast(commit, upcasters, stored=stored)
@@ -40,6 +43,8 @@ def fold_commit(
             state = reducer(state, event, commit)
         except Exception as exc:
             raise _failure(commit, index, stored=stored, upcasting=False, cause=exc) from exc
+        if type(state) is CoroutineType:  # an async def reducer, or a forgotten await
+            refuse_coroutine(state, reducer)
     return state
 
 

@@ -41,8 +41,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ddbes._regexp import Regexp
 from ddbes.errors import InvalidFilter
+from ddbes.filters._regexp import Regexp
 from ddbes.model import Commit, Event
 
 __all__ = ["DEFAULT_LIMITS", "ENVELOPE_KEYS", "EventFilter", "FilterLimits", "compile_filters"]

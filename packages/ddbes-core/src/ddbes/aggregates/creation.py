@@ -11,6 +11,10 @@ changes nothing at run time and tells type checkers the class-level call's signa
             return self.commit({"type": "Created", "name": name})
 
     user = User.create(name="Ada")  # mypy: (name: str) -> User
+
+On an ``AsyncAggregate`` the instance method is ``async def create(self, ...)`` and the
+class-level call is awaited: ``user = await User.create(name="Ada")``. What creating means
+(:mod:`ddbes.aggregates._creating`) is written once for both.
 """
 
 from __future__ import annotations
