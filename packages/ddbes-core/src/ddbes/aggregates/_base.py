@@ -16,6 +16,7 @@ from ddbes.aggregates.keys import KEYLESS, KeyPart, KeySchema, key_from_props, n
 from ddbes.aggregates.upcasting import Upcasters, upcasters_checksum
 from ddbes.model import Commit, Event, Snapshot
 from ddbes.settings import OPTION_NAMES, config, validate_options
+from ddbes.typed_events import EventTypes
 
 __all__ = ["AggregateBase", "Point"]
 
@@ -31,6 +32,7 @@ class AggregateBase:
     aggregate_type: ClassVar[str] = "Aggregate"
     upcasters: ClassVar[Upcasters] = {}
     snapshot_version: ClassVar[int | str] = 0
+    event_types: ClassVar[EventTypes | None] = None
 
     create: Any
     _asynchronous: ClassVar[bool] = False
@@ -159,8 +161,14 @@ class AggregateBase:
 
     def _apply(self, commit: Commit) -> None:
         """Fold a stored commit into the instance (the caller restores it when this raises)."""
+        cls = type(self)
         self.state = fold_commit(
-            self.state, commit, self.reducer, type(self).upcasters, stored=True
+            self.state,
+            commit,
+            self.reducer,
+            cls.upcasters,
+            stored=True,
+            event_types=cls.event_types,
         )
         self._advance(commit)
 

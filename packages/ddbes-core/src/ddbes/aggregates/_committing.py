@@ -3,9 +3,11 @@ write a snapshot after it. Core operations (see :mod:`ddbes.aggregates._requests
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
+import time
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
+from ddbes import causation, telemetry
 from ddbes.aggregates._base import AggregateBase
 from ddbes.aggregates._loading import hydrating, restoring
 from ddbes.aggregates._reducing import fold_commit
@@ -25,15 +27,59 @@ A = TypeVar("A", bound=AggregateBase)
 
 
 def committing(
-    aggregate: A, event_or_events: Event | Sequence[Event], retry: bool | RetryPolicy
+    aggregate: A,
+    event_or_events: Any,
+    retry: bool | RetryPolicy,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Steps[A]:
     """Append one commit of the events at ``version + 1`` and apply it; see ``Aggregate.commit``.
 
     The events are folded into the state before anything is written, so an event the reducer
     rejects is never stored. The whole commit, its conflict retries and the store's own
-    retries included, ends within ``commit_timeout`` seconds.
+    retries included, ends within ``commit_timeout`` seconds. The commit's metadata is
+    ``metadata`` with the correlation and causation ids :func:`ddbes.causation.metadata_for`
+    adds. It is reported as a ``ddbes.commit`` span (conflicts as its events) and metrics.
     """
-    events = normalize_events(event_or_events, aggregate_id=aggregate.aggregate_id)
+    events = encoded_events(aggregate, event_or_events)
+    metadata = causation.metadata_for(metadata)
+    with telemetry.span(
+        "ddbes.commit",
+        {
+            "ddbes.aggregate.type": aggregate.aggregate_type,
+            "ddbes.aggregate.key": aggregate.key,
+            "ddbes.correlation_id": metadata.get(causation.CORRELATION_ID),
+        },
+    ) as span:
+        began = time.perf_counter()
+        result = yield from _committing(aggregate, events, retry, metadata, span)
+        if span is not None:
+            span.set_attribute("ddbes.version", aggregate.version)
+        telemetry.record(
+            "ddbes.commit.duration",
+            time.perf_counter() - began,
+            {"ddbes.aggregate.type": aggregate.aggregate_type},
+        )
+        return result
+
+
+def encoded_events(aggregate: AggregateBase, event_or_events: Any) -> tuple[Event, ...]:
+    """The events to store: instances of the aggregate's event classes encoded, validated."""
+    event_types = type(aggregate).event_types
+    if event_types is not None:
+        if isinstance(event_or_events, (list, tuple)):
+            event_or_events = [event_types.encode(event) for event in event_or_events]
+        else:
+            event_or_events = event_types.encode(event_or_events)
+    return normalize_events(event_or_events, aggregate_id=aggregate.aggregate_id)
+
+
+def _committing(
+    aggregate: A,
+    events: tuple[Event, ...],
+    retry: bool | RetryPolicy,
+    metadata: dict[str, Any],
+    span: Any,
+) -> Steps[A]:
     settings = aggregate._settings()
     if not aggregate._committing.acquire(blocking=False):
         raise CommitInProgress(
@@ -53,6 +99,7 @@ def committing(
                 events,
                 version=aggregate.version + 1,
                 previous=aggregate.head_committed_at,
+                metadata=metadata,
             )
             try:
                 state = fold_commit(
@@ -61,10 +108,16 @@ def committing(
                     aggregate.reducer,
                     type(aggregate).upcasters,
                     stored=False,
+                    event_types=type(aggregate).event_types,
                 )
                 with scope:
                     stored = yield Append(settings.commit_store, commit)
             except VersionConflict as conflict:
+                telemetry.event(span, "conflict", {"ddbes.version": commit.version})
+                telemetry.count(
+                    "ddbes.commit.conflicts",
+                    attributes={"ddbes.aggregate.type": commit.aggregate_type},
+                )
                 yield from restoring(aggregate, before)
                 if retries is None:
                     deadline = Deadline(clock, settings.commit_timeout, started)

@@ -17,6 +17,7 @@ from ddbes.aggregates._misuse import refuse_coroutine
 from ddbes.aggregates.upcasting import Upcasters, upcast_event
 from ddbes.errors import DdbesError, ReducerFailed
 from ddbes.model import Commit, Event
+from ddbes.typed_events import EventTypes
 
 __all__ = ["Reducer", "fold_commit"]
 
@@ -24,21 +25,32 @@ Reducer = Callable[[Any, Event, Commit], Any]
 
 
 def fold_commit(
-    state: Any, commit: Commit, reducer: Reducer, upcasters: Upcasters, *, stored: bool
+    state: Any,
+    commit: Commit,
+    reducer: Reducer,
+    upcasters: Upcasters,
+    *,
+    stored: bool,
+    event_types: EventTypes | None = None,
 ) -> Any:
-    """The state after ``commit``'s events, upcast, are reduced into ``state``.
+    """The state after ``commit``'s events, upcast (and decoded into ``event_types``'
+    classes, when the aggregate declares them), are reduced into ``state``.
 
     ``stored`` says whether ``commit`` comes from storage (a load) or is about to be written.
     The reducer may change ``state`` in place even when this raises: the caller restores it.
 
     Raises:
         ReducerFailed: the reducer or an upcaster raised (the cause is chained).
-        InvalidEvent: an upcaster chain cannot bring an event up to date (a note names the commit).
+        InvalidEvent: an upcaster chain cannot bring an event up to date (a note names the
+            commit), or an event does not fit its declared class (the message names it).
         TypeError: the reducer returned a coroutine (an ``async def`` reducer).
     """
     if upcasters:
         commit = _upcast(commit, upcasters, stored=stored)
-    for index, event in enumerate(commit.events):
+    events: tuple[Any, ...] = commit.events
+    if event_types is not None:
+        events = event_types.decode_all(commit, events)
+    for index, event in enumerate(events):
         try:
             state = reducer(state, event, commit)
         except Exception as exc:

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Any, Self
 
 from ddbes.aggregates._base import AggregateBase
-from ddbes.aggregates._committing import committing, writing_snapshot
+from ddbes.aggregates._committing import committing, encoded_events, writing_snapshot
 from ddbes.aggregates._creating import creating, loading_or_creating
 from ddbes.aggregates._loading import bounds, hydrating, loading
 from ddbes.aggregates._shells import run_sync
 from ddbes.aggregates.commands import aggregate_command, appending_at_head
 from ddbes.aggregates.creation import create_method
-from ddbes.codec import normalize_events
+from ddbes.causation import metadata_for
 from ddbes.model import Commit, Event
 from ddbes.retry import RetryPolicy
 
@@ -99,9 +99,19 @@ class Aggregate(AggregateBase):
     # ---------------------------------------------------------------- writing
 
     def commit(
-        self, event_or_events: Event | Sequence[Event], *, retry: bool | RetryPolicy = False
+        self,
+        event_or_events: Event | Sequence[Event] | Any,
+        *,
+        retry: bool | RetryPolicy = False,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Self:
         """Append one commit of one event (a dict) or several at ``version + 1`` and apply it.
+
+        An aggregate that declares ``event_types`` (:class:`ddbes.typed_events.EventTypes`)
+        may commit instances of its event classes. ``metadata`` is stored with the commit
+        (:attr:`ddbes.Commit.metadata`: ids, a user, a tenant; a JSON object of at most 16
+        KiB); the correlation and causation ids are added when the commit is made while
+        handling another commit, or inside a traced request (:mod:`ddbes.causation`).
 
         The whole commit ends within ``commit_timeout`` seconds (an option; default 20):
         conflict retries, and the store's retries of transient failures, stop at that deadline.
@@ -115,11 +125,15 @@ class Aggregate(AggregateBase):
             StoreUnavailable: the store failed past its retries or the deadline; the outcome
                 is unknown (the instance is back where it was: the next load shows it).
         """
-        return run_sync(committing(self, event_or_events, retry))
+        return run_sync(committing(self, event_or_events, retry, metadata))
 
     @classmethod
     def append(
-        cls, events: Event | Sequence[Event], key: str | Mapping[str, Any] | None = None
+        cls,
+        events: Event | Sequence[Event],
+        key: str | Mapping[str, Any] | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Commit:
         """Blindly append ``events`` at the aggregate's current head version, retrying conflicts.
 
@@ -128,7 +142,7 @@ class Aggregate(AggregateBase):
         is the way forward). Returns the stored commit.
         """
         probe = cls(key)
-        normalized = normalize_events(events, aggregate_id=probe.aggregate_id)
+        normalized = encoded_events(probe, events)
         settings = probe._settings()
         return run_sync(
             appending_at_head(
@@ -138,6 +152,7 @@ class Aggregate(AggregateBase):
                 aggregate_key=probe.key,
                 events=normalized,
                 timeout=settings.commit_timeout,
+                metadata=metadata_for(metadata),
             )
         )
 

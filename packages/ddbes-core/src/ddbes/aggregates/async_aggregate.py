@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Any, Self
 
 from ddbes.aggregates._base import AggregateBase
-from ddbes.aggregates._committing import committing, writing_snapshot
+from ddbes.aggregates._committing import committing, encoded_events, writing_snapshot
 from ddbes.aggregates._creating import creating, loading_or_creating
 from ddbes.aggregates._loading import bounds, hydrating, loading
 from ddbes.aggregates._shells import run_async
 from ddbes.aggregates.commands import appending_at_head
 from ddbes.aggregates.creation import create_method
-from ddbes.codec import normalize_events
+from ddbes.causation import metadata_for
 from ddbes.model import Commit, Event
 from ddbes.retry import RetryPolicy
 
@@ -96,7 +96,11 @@ class AsyncAggregate(AggregateBase):
     # ---------------------------------------------------------------- writing
 
     def commit(
-        self, event_or_events: Event | Sequence[Event], *, retry: bool | RetryPolicy = False
+        self,
+        event_or_events: Event | Sequence[Event] | Any,
+        *,
+        retry: bool | RetryPolicy = False,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Coroutine[Any, Any, Self]:
         """Append one commit at ``version + 1`` and apply it: :meth:`ddbes.Aggregate.commit`.
 
@@ -104,24 +108,31 @@ class AsyncAggregate(AggregateBase):
         operation on the instance, or when the command that made it returns (``TypeError``).
         """
         self._check_awaited()
-        coroutine = self._commit(event_or_events, retry)
+        coroutine = self._commit(event_or_events, retry, metadata)
         self._unawaited = coroutine
         return coroutine
 
     async def _commit(
-        self, event_or_events: Event | Sequence[Event], retry: bool | RetryPolicy
+        self,
+        event_or_events: Event | Sequence[Event] | Any,
+        retry: bool | RetryPolicy,
+        metadata: Mapping[str, Any] | None,
     ) -> Self:
         self._unawaited = None
-        return await run_async(committing(self, event_or_events, retry))
+        return await run_async(committing(self, event_or_events, retry, metadata))
 
     @classmethod
     async def append(
-        cls, events: Event | Sequence[Event], key: str | Mapping[str, Any] | None = None
+        cls,
+        events: Event | Sequence[Event],
+        key: str | Mapping[str, Any] | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Commit:
         """Blindly append ``events`` at the aggregate's head version, retrying conflicts:
         :meth:`ddbes.Aggregate.append`."""
         probe = cls(key)
-        normalized = normalize_events(events, aggregate_id=probe.aggregate_id)
+        normalized = encoded_events(probe, events)
         settings = probe._settings()
         return await run_async(
             appending_at_head(
@@ -131,6 +142,7 @@ class AsyncAggregate(AggregateBase):
                 aggregate_key=probe.key,
                 events=normalized,
                 timeout=settings.commit_timeout,
+                metadata=metadata_for(metadata),
             )
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar, cast, overload
 
@@ -46,8 +46,10 @@ def new_commit(
     *,
     version: int,
     previous: datetime | None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Commit:
-    """A commit of ``events`` at ``version``, timed now but never before ``previous``."""
+    """A commit of ``events`` at ``version``, timed now but never before ``previous``, with
+    ``metadata`` (see :func:`ddbes.causation.metadata_for`)."""
     now = clock.now()
     if previous is not None and now < previous:
         now = previous  # committed_at never goes backwards within an aggregate
@@ -58,6 +60,7 @@ def new_commit(
         version=version,
         committed_at=now,
         events=events,
+        metadata=metadata or {},
     )
 
 
@@ -69,9 +72,10 @@ def appending_at_head(
     aggregate_key: str,
     events: tuple[Event, ...],
     timeout: float,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Steps[Commit]:
-    """Blindly append ``events`` after the aggregate's head commit, retrying conflicts, all
-    within ``timeout`` seconds."""
+    """Blindly append ``events`` (with ``metadata``) after the aggregate's head commit,
+    retrying conflicts, all within ``timeout`` seconds."""
     retries = ConflictRetries(RetryPolicy(), Deadline(clock, timeout, clock.monotonic()))
     scope = deadline_within(timeout)
     while True:
@@ -88,6 +92,7 @@ def appending_at_head(
             events,
             version=head.version + 1 if head else 1,
             previous=head.committed_at if head else None,
+            metadata=metadata,
         )
         try:
             with scope:

@@ -8,12 +8,15 @@ now, so that a projector that does not stop in time can say why.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+from ddbes import causation, telemetry
 from ddbes.model import Commit
 from ddbes.projection._handler_retry import Handler, retry_handler
 from ddbes.projection._handler_timeout import TimedHandlers
@@ -99,21 +102,44 @@ class HandlerCalls:
         timed, running, thread = self._timed, self.running, threading.get_ident()
         running[thread] = (commit, log_partition, time.monotonic())
         try:
-            for handler in handlers if handlers is not None else self._handlers_for(commit):
-                try:
-                    if timed is None:
-                        handler(commit)
-                    else:
-                        timed.call(handler, commit, log_partition)
-                except Exception as exc:
-                    retry_handler(
-                        handler, commit, log_partition, exc,
-                        projector=self._projector, policy=self._policy, log=self._log,
-                        pause=self._pause, stops=self._stops,
-                        call=partial(timed.call, log_partition=log_partition) if timed else _call,
-                    )  # fmt: skip
+            with (
+                causation.handling(commit),
+                telemetry.span(
+                    "ddbes.projector.handle",
+                    {
+                        "ddbes.projector": self._projector,
+                        "ddbes.aggregate.type": commit.aggregate_type,
+                        "ddbes.aggregate.key": commit.aggregate_key,
+                        "ddbes.version": commit.version,
+                        "ddbes.position": commit.position,
+                        "ddbes.correlation_id": commit.metadata.get(causation.CORRELATION_ID),
+                    },
+                    kind="consumer",
+                    links=telemetry.link_from(commit.metadata),
+                ),
+            ):
+                self._handle(commit, log_partition, handlers, timed)
         finally:
             del running[thread]
+
+    def _handle(self, commit: Commit, log_partition: int, handlers: Any, timed: Any) -> None:
+        # Handlers on another thread (a timeout) run in this thread's context: they see the
+        # commit being handled (ddbes.causation) and the active span.
+        captured = contextvars.copy_context() if timed is not None else None
+        for found in handlers if handlers is not None else self._handlers_for(commit):
+            handler = found if captured is None else _in_context(captured, found)
+            try:
+                if timed is None:
+                    handler(commit)
+                else:
+                    timed.call(handler, commit, log_partition)
+            except Exception as exc:
+                retry_handler(
+                    handler, commit, log_partition, exc,
+                    projector=self._projector, policy=self._policy, log=self._log,
+                    pause=self._pause, stops=self._stops,
+                    call=partial(timed.call, log_partition=log_partition) if timed else _call,
+                )  # fmt: skip
 
     def _handlers_for(self, commit: Commit) -> tuple[Handler, ...]:
         kind = commit.aggregate_type
@@ -124,3 +150,14 @@ class HandlerCalls:
 
 def _call(handler: Handler, commit: Commit) -> object:
     return handler(commit)
+
+
+def _in_context(context: contextvars.Context, handler: Handler) -> Handler:
+    """``handler``, run in a fresh copy of ``context`` at each call (a handler thread then
+    sees the commit being handled and the active span)."""
+
+    @functools.wraps(handler)  # its name stays in messages
+    def run(commit: Commit) -> object:
+        return context.copy().run(handler, commit)
+
+    return run
