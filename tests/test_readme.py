@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import ddbes
@@ -14,7 +16,9 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 def test_every_readme_example_runs_as_written() -> None:
     blocks = BLOCK.findall(README.read_text())
     assert len(blocks) >= 8, "the README lost its examples"
-    namespace: dict[str, object] = {"__name__": "readme"}
+    module = types.ModuleType("readme")  # a real module: dataclasses look theirs up
+    namespace: dict[str, object] = module.__dict__
+    sys.modules["readme"] = module
     ddbes.config.reset()
     try:
         for index, block in enumerate(blocks):
@@ -24,3 +28,4 @@ def test_every_readme_example_runs_as_written() -> None:
                 raise AssertionError(f"README python block {index} failed:\n{block}") from exc
     finally:
         ddbes.config.reset()
+        sys.modules.pop("readme", None)
