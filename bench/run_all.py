@@ -12,6 +12,7 @@ import sys
 BENCHMARKS = [
     "bench.alternatives",
     "bench.async_api",
+    "bench.typed_otel",
     "bench.dynamodb_alternatives",
     "bench.dynamodb",
     "bench.scale",

@@ -15,6 +15,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from ddbes import telemetry
+
 
 @dataclass
 class Otel:
@@ -47,6 +49,9 @@ def otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[Otel]:
     meter_provider = MeterProvider(metric_readers=[reader])
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: tracer_provider)
     monkeypatch.setattr(metrics, "get_meter_provider", lambda: meter_provider)
+    telemetry.recheck()
     yield Otel(tracer_provider, exporter, reader)
+    monkeypatch.undo()
+    telemetry.recheck()
     tracer_provider.shutdown()
     meter_provider.shutdown()

@@ -60,6 +60,8 @@ def metadata_for(given: Mapping[str, Any] | None = None) -> dict[str, Any]:
     span's ``traceparent``. Empty when there is nothing to say."""
     metadata: dict[str, Any] = dict(given) if given else {}
     cause = _HANDLING.get()
+    if cause is None and not telemetry.enabled():
+        return metadata  # the common case, kept cheap
     if cause is not None:
         metadata.setdefault(CAUSATION_ID, cause.commit_id)
         metadata.setdefault(CORRELATION_ID, cause.metadata.get(CORRELATION_ID, cause.commit_id))

@@ -31,6 +31,7 @@ A commit made while a span is active carries that span's W3C trace context in it
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "enabled",
     "event",
     "link_from",
+    "recheck",
     "record",
     "span",
     "trace_context",
@@ -90,14 +92,41 @@ _KINDS = {
 }
 
 
+RECHECK = 1.0
+"""Seconds for which whether an SDK is configured is remembered: the API's provider lookups
+cost microseconds (an environment lookup each), an operation here must cost next to nothing,
+and an application configures its SDK once, at startup (seen within this many seconds)."""
+
+_checked: list[float | bool] = [float("-inf"), False, False]  # until, tracing, metering
+
+
+def _check() -> list[float | bool]:
+    checked = _checked
+    now = time.monotonic()
+    if now >= checked[0]:
+        api = _otel()
+        checked[1] = (
+            api is not None and type(api[0].get_tracer_provider()).__name__ not in _PLACEHOLDERS
+        )
+        checked[2] = (
+            api is not None and type(api[1].get_meter_provider()).__name__ not in _PLACEHOLDERS
+        )
+        checked[0] = now + RECHECK
+    return checked
+
+
+def recheck() -> None:
+    """Look for a configured SDK at the next operation (after replacing the global providers
+    in a test, say) rather than within :data:`RECHECK` seconds."""
+    _checked[0] = float("-inf")
+
+
 def _tracing() -> bool:
-    api = _otel()
-    return api is not None and type(api[0].get_tracer_provider()).__name__ not in _PLACEHOLDERS
+    return bool(_check()[1])
 
 
 def _metering() -> bool:
-    api = _otel()
-    return api is not None and type(api[1].get_meter_provider()).__name__ not in _PLACEHOLDERS
+    return bool(_check()[2])
 
 
 def enabled() -> bool:

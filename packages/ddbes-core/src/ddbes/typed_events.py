@@ -22,6 +22,7 @@ names the commit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -99,12 +100,7 @@ class EventTypes:
     @staticmethod
     def _decoder(cls: type) -> Callable[[Event], Any]:  # noqa: PLW0211
         if _is_struct(cls) or (dataclasses.is_dataclass(cls) and _msgspec() is not None):
-            convert = _msgspec().convert
-
-            def decode_converted(raw: Event) -> Any:
-                return convert(raw, cls, strict=False)
-
-            return decode_converted
+            return functools.partial(_msgspec().convert, type=cls, strict=False)
         if dataclasses.is_dataclass(cls):
             names = {f.name for f in dataclasses.fields(cls) if f.init}
 
@@ -163,7 +159,12 @@ class EventTypes:
 
     def decode_all(self, commit: Commit, events: Iterable[Event]) -> tuple[Any, ...]:
         """:meth:`decode` for each of a commit's (upcast) events."""
-        return tuple(self.decode(event, commit, index) for index, event in enumerate(events))
+        events = tuple(events)
+        decoders = self._decoders
+        try:  # the fast path: no per-event bookkeeping
+            return tuple([decoders[event["type"]](event) for event in events])
+        except Exception:  # find the event at fault, for an error that names it
+            return tuple(self.decode(event, commit, index) for index, event in enumerate(events))
 
     def encode(self, event: Any) -> Event:
         """The stored form of an event: an instance of one of these classes becomes its JSON

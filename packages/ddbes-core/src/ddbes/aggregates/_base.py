@@ -14,7 +14,7 @@ from ddbes.aggregates._settings import AggregateSettings, resolve_settings
 from ddbes.aggregates.creation import create_method
 from ddbes.aggregates.keys import KEYLESS, KeyPart, KeySchema, key_from_props, normalize_schema
 from ddbes.aggregates.upcasting import Upcasters, upcasters_checksum
-from ddbes.model import Commit, Event, Snapshot
+from ddbes.model import Commit, Snapshot
 from ddbes.settings import OPTION_NAMES, config, validate_options
 from ddbes.typed_events import EventTypes
 
@@ -151,8 +151,12 @@ class AggregateBase:
     # -------------------------------------------------------------- the reducer
 
     @staticmethod
-    def reducer(state: Any, event: Event, commit: Commit) -> Any:
-        """Return the state after ``event``. ``state`` is ``None`` before the first event."""
+    def reducer(state: Any, event: Any, commit: Commit) -> Any:
+        """Return the state after ``event``. ``state`` is ``None`` before the first event.
+
+        ``event`` is the event's dict, or an instance of its class when the aggregate declares
+        ``event_types`` (annotate it with the union of those classes: mypy then checks a
+        ``match`` over it)."""
         raise NotImplementedError(
             "define reducer(state, event, commit) -> new_state on the aggregate"
         )

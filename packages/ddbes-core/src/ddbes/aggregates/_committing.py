@@ -42,6 +42,8 @@ def committing(
     """
     events = encoded_events(aggregate, event_or_events)
     metadata = causation.metadata_for(metadata)
+    if not telemetry.enabled():  # the common case: no span, no metric, no cost
+        return (yield from _committing(aggregate, events, retry, metadata, None))
     with telemetry.span(
         "ddbes.commit",
         {
@@ -113,11 +115,12 @@ def _committing(
                 with scope:
                     stored = yield Append(settings.commit_store, commit)
             except VersionConflict as conflict:
-                telemetry.event(span, "conflict", {"ddbes.version": commit.version})
-                telemetry.count(
-                    "ddbes.commit.conflicts",
-                    attributes={"ddbes.aggregate.type": commit.aggregate_type},
-                )
+                if span is not None or telemetry.enabled():
+                    telemetry.event(span, "conflict", {"ddbes.version": commit.version})
+                    telemetry.count(
+                        "ddbes.commit.conflicts",
+                        attributes={"ddbes.aggregate.type": commit.aggregate_type},
+                    )
                 yield from restoring(aggregate, before)
                 if retries is None:
                     deadline = Deadline(clock, settings.commit_timeout, started)

@@ -16,12 +16,12 @@ from typing import Any
 from ddbes.aggregates._misuse import refuse_coroutine
 from ddbes.aggregates.upcasting import Upcasters, upcast_event
 from ddbes.errors import DdbesError, ReducerFailed
-from ddbes.model import Commit, Event
+from ddbes.model import Commit
 from ddbes.typed_events import EventTypes
 
 __all__ = ["Reducer", "fold_commit"]
 
-Reducer = Callable[[Any, Event, Commit], Any]
+Reducer = Callable[[Any, Any, Commit], Any]
 
 
 def fold_commit(
