@@ -22,8 +22,9 @@ The internal exceptions never leave the adapter: its stores catch them.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -45,6 +46,7 @@ from ddbes.timeouts import DEFAULT_TIMEOUTS
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",
+    "AsyncCaller",
     "Caller",
     "ConditionFailed",
     "ItemTooLarge",
@@ -180,16 +182,116 @@ def deadline_within(seconds: float | None) -> Iterator[None]:
         _deadline.reset(token)
 
 
-class Caller:
+class _Attempts:
+    """The retry decisions of one operation: which failure is retried, after what pause, and
+    when to give up (the deadline). Pure: the callers below do the waiting."""
+
+    __slots__ = ("_attempt", "_caller", "_deadline", "_name", "_start", "_tolerate")
+
+    def __init__(self, caller: _CallPolicy, name: str, tolerate: frozenset[str]) -> None:
+        self._caller = caller
+        self._name = name
+        self._tolerate = tolerate
+        self._start = start = caller._clock()
+        deadline = start + caller._total
+        scoped = _deadline.get()
+        if scoped is not None and scoped < deadline:
+            deadline = scoped
+        self._deadline = deadline
+        self._attempt = 1
+
+    def failed(self, exc: ClientError | BotoCoreError, began: float) -> float | None:
+        """The pause before the next attempt after ``exc`` (an attempt that began at
+        ``began``), or ``None`` when ``exc`` is tolerated (the call returns ``None``).
+
+        Raises:
+            TransactionCancelled, ConditionFailed, ItemTooLarge, DdbesError: see
+                :meth:`Caller.__call__`.
+        """
+        caller = self._caller
+        table = caller._table
+        name = self._name
+        attempt = self._attempt
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "")
+            if code in self._tolerate:
+                return None
+            if code == "TransactionCanceledException":
+                reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
+                codes = {reason.get("Code", "None") for reason in reasons} - {"None"}
+                if "ConditionalCheckFailed" in codes:
+                    raise TransactionCancelled(reasons) from exc
+                if "ValidationError" in codes and any(
+                    _is_too_large(str(r.get("Message", ""))) for r in reasons
+                ):
+                    raise ItemTooLarge(str(error.get("Message", ""))) from exc
+                retryable = bool(codes) and codes <= _RETRYABLE_REASONS
+            elif code == "ConditionalCheckFailedException":
+                raise ConditionFailed(exc.response.get("Item")) from exc
+            elif code == "ValidationException" and _is_too_large(str(error.get("Message", ""))):
+                raise ItemTooLarge(str(error.get("Message", ""))) from exc
+            else:
+                retryable = code in _RETRYABLE_CODES
+            if not retryable or attempt >= caller._policy.max_attempts:
+                raise translate(exc, table, name) from exc
+        elif isinstance(exc, _TRANSIENT_BOTOCORE):
+            if attempt >= caller._policy.max_attempts:
+                raise translate(exc, table, name) from exc
+        else:
+            raise translate(exc, table, name) from exc
+        now = caller._clock()
+        delay = caller._policy.delay(attempt)
+        if now + delay + (now - began) > self._deadline:
+            raise caller._gave_up(exc, name, attempt, now - self._start) from exc
+        self._attempt = attempt + 1
+        return delay
+
+
+class _CallPolicy:
+    """What the sync and async callers share: the table, retry policy, deadline and clock."""
+
+    __slots__ = ("_clock", "_policy", "_table", "_total")
+
+    def __init__(
+        self,
+        table: str,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        *,
+        total: float = DEFAULT_TIMEOUTS.total,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._table = table
+        self._policy = policy
+        self._total = total
+        self._clock = clock
+
+    @property
+    def total(self) -> float:
+        """The deadline of one operation, in seconds."""
+        return self._total
+
+    def _gave_up(
+        self, failure: BaseException, name: str, attempts: int, elapsed: float
+    ) -> StoreUnavailable:
+        cause = translate(failure, self._table, name)
+        return StoreUnavailable(
+            f"{cause} (gave up after {attempts} attempt{'s' if attempts > 1 else ''} in "
+            f"{elapsed:.1f} s; the deadline of one operation is {self._total:g} s)"
+        )
+
+
+class Caller(_CallPolicy):
     """Calls one botocore operation: retries transient failures, translates the rest; the
-    one retry boundary of the adapter.
+    one retry boundary of the adapter (:class:`AsyncCaller` is its asyncio twin, with the
+    same decisions).
 
     Every operation ends within ``total`` seconds (about: an attempt in flight is bounded by
     the client's connect and read timeouts): a retry starts only when it can finish before
     the deadline, judged by how long the failed attempt took.
     """
 
-    __slots__ = ("_clock", "_policy", "_sleep", "_table", "_total")
+    __slots__ = ("_sleep",)
 
     def __init__(
         self,
@@ -200,16 +302,8 @@ class Caller:
         total: float = DEFAULT_TIMEOUTS.total,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._table = table
-        self._policy = policy
+        super().__init__(table, policy, total=total, clock=clock)
         self._sleep = sleep
-        self._total = total
-        self._clock = clock
-
-    @property
-    def total(self) -> float:
-        """The deadline of one operation, in seconds."""
-        return self._total
 
     def __call__(
         self,
@@ -231,60 +325,54 @@ class Caller:
             DdbesError: as :func:`translate` maps it, after retries when transient;
                 :class:`StoreUnavailable` when the deadline leaves no time for a retry.
         """
+        attempts = _Attempts(self, name, tolerate)
         clock = self._clock
-        start = clock()
-        deadline = start + self._total
-        scoped = _deadline.get()
-        if scoped is not None and scoped < deadline:
-            deadline = scoped
-        attempt = 1
         while True:
             began = clock()
-            failure: BaseException
             try:
                 return operation(**kwargs)
-            except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code = error.get("Code", "")
-                if code in tolerate:
-                    return None
-                if code == "TransactionCanceledException":
-                    reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
-                    codes = {reason.get("Code", "None") for reason in reasons} - {"None"}
-                    if "ConditionalCheckFailed" in codes:
-                        raise TransactionCancelled(reasons) from exc
-                    if "ValidationError" in codes and any(
-                        _is_too_large(str(r.get("Message", ""))) for r in reasons
-                    ):
-                        raise ItemTooLarge(str(error.get("Message", ""))) from exc
-                    retryable = bool(codes) and codes <= _RETRYABLE_REASONS
-                elif code == "ConditionalCheckFailedException":
-                    raise ConditionFailed(exc.response.get("Item")) from exc
-                elif code == "ValidationException" and _is_too_large(str(error.get("Message", ""))):
-                    raise ItemTooLarge(str(error.get("Message", ""))) from exc
-                else:
-                    retryable = code in _RETRYABLE_CODES
-                if not retryable or attempt >= self._policy.max_attempts:
-                    raise translate(exc, self._table, name) from exc
-                failure = exc
-            except _TRANSIENT_BOTOCORE as exc:
-                if attempt >= self._policy.max_attempts:
-                    raise translate(exc, self._table, name) from exc
-                failure = exc
-            except BotoCoreError as exc:
-                raise translate(exc, self._table, name) from exc
-            now = clock()
-            delay = self._policy.delay(attempt)
-            if now + delay + (now - began) > deadline:
-                raise self._gave_up(failure, name, attempt, now - start) from failure
+            except (ClientError, BotoCoreError) as exc:
+                delay = attempts.failed(exc, began)
+            if delay is None:
+                return None
             self._sleep(delay)
-            attempt += 1
 
-    def _gave_up(
-        self, failure: BaseException, name: str, attempts: int, elapsed: float
-    ) -> StoreUnavailable:
-        cause = translate(failure, self._table, name)
-        return StoreUnavailable(
-            f"{cause} (gave up after {attempts} attempt{'s' if attempts > 1 else ''} in "
-            f"{elapsed:.1f} s; the deadline of one operation is {self._total:g} s)"
-        )
+
+class AsyncCaller(_CallPolicy):
+    """:class:`Caller` for aiobotocore's coroutines: the same retries, errors and deadline;
+    the pauses are ``await``-ed, so they never block the event loop."""
+
+    __slots__ = ("_sleep",)
+
+    def __init__(
+        self,
+        table: str,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        total: float = DEFAULT_TIMEOUTS.total,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(table, policy, total=total, clock=clock)
+        self._sleep = sleep
+
+    async def __call__(
+        self,
+        operation: Callable[..., Awaitable[Any]],
+        name: str,
+        /,
+        tolerate: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> Any:
+        """``await operation(**kwargs)``, as :meth:`Caller.__call__`."""
+        attempts = _Attempts(self, name, tolerate)
+        clock = self._clock
+        while True:
+            began = clock()
+            try:
+                return await operation(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                delay = attempts.failed(exc, began)
+            if delay is None:
+                return None
+            await self._sleep(delay)
