@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ddbes.async_ports import AsyncCheckpointStore
+from ddbes.composition import Resources, Settings
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
 from ddbes_dynamodb import _checkpoints
+from ddbes_dynamodb._settings import async_table_handle
 from ddbes_dynamodb._steps import run_async
 from ddbes_dynamodb._table import AsyncTableHandle
 
@@ -51,6 +53,14 @@ class AsyncDynamoDBCheckpointStore(AsyncCheckpointStore):
         store = cls.__new__(cls)
         store._table = handle
         return store
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, resources: Resources | None = None
+    ) -> AsyncDynamoDBCheckpointStore:
+        """As :meth:`DynamoDBCheckpointStore.from_settings`, on the aiobotocore client the
+        app's async stores share (``await resources.aclose()`` closes it)."""
+        return cls._on(async_table_handle(settings, resources))
 
     @property
     def table_name(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ddbes._validation import check_log_partition
 from ddbes.async_ports import AsyncCommitStore
+from ddbes.composition import Resources, Settings
 from ddbes.model import Commit
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
@@ -17,6 +18,7 @@ from ddbes_dynamodb import admin
 from ddbes_dynamodb._commit_log import CommitLog
 from ddbes_dynamodb._log_writer import AsyncLogWriter
 from ddbes_dynamodb._sequencing import SequencingService
+from ddbes_dynamodb._settings import async_table_handle, table_handle
 from ddbes_dynamodb._steps import iterate_async, run, run_async
 from ddbes_dynamodb._table import AsyncTableHandle, TableHandle
 from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
@@ -90,6 +92,14 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         store = cls.__new__(cls)
         store._setup(handle, sync, retry_policy)
         return store
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, resources: Resources | None = None
+    ) -> AsyncDynamoDBCommitStore:
+        """As :meth:`DynamoDBCommitStore.from_settings`: on the aiobotocore client the app's
+        async stores share, its sequencer on the boto3 client the sync ones share."""
+        return cls._on(async_table_handle(settings, resources), table_handle(settings, resources))
 
     def _setup(
         self, handle: AsyncTableHandle, sync: TableHandle, retry_policy: RetryPolicy | None

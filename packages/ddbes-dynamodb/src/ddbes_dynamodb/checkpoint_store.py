@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ddbes.composition import Resources, Settings
 from ddbes.ports import CheckpointStore
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
 from ddbes_dynamodb import _checkpoints
+from ddbes_dynamodb._settings import table_handle
 from ddbes_dynamodb._steps import run
 from ddbes_dynamodb._table import TableHandle
 
@@ -46,6 +48,14 @@ class DynamoDBCheckpointStore(CheckpointStore):
             retry_policy=retry_policy,
             timeouts=timeouts,
         )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, resources: Resources | None = None
+    ) -> DynamoDBCheckpointStore:
+        """As :meth:`DynamoDBCommitStore.from_settings`, on the same shared client."""
+        handle = table_handle(settings, resources)
+        return cls(handle.name, client=handle.client, timeouts=handle.timeouts)
 
     @property
     def table_name(self) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ddbes._validation import check_log_partition
+from ddbes.composition import Resources, Settings
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy
@@ -17,6 +18,7 @@ from ddbes_dynamodb import admin, autoscaling
 from ddbes_dynamodb._commit_log import CommitLog
 from ddbes_dynamodb._log_writer import LogWriter
 from ddbes_dynamodb._sequencing import SequencingService
+from ddbes_dynamodb._settings import table_handle
 from ddbes_dynamodb._steps import iterate, run
 from ddbes_dynamodb._table import TableHandle
 from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
@@ -98,6 +100,15 @@ class DynamoDBCommitStore(CommitStore):
         )
         self._log = CommitLog(table_name, stored=self._service.appended)
         self._commit_writer = self._log.writer
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, resources: Resources | None = None
+    ) -> DynamoDBCommitStore:
+        """The store of ``table_name``, ``endpoint_url``, ``region_name`` and ``timeout`` in
+        ``settings`` (:mod:`ddbes.composition`), on the client the app's stores share."""
+        handle = table_handle(settings, resources)
+        return cls(handle.name, client=handle.client, timeouts=handle.timeouts)
 
     @property
     def table_name(self) -> str:

@@ -6,12 +6,14 @@ import asyncio
 from typing import Any
 
 from ddbes.async_ports import AsyncSnapshotStore
+from ddbes.composition import Resources, Settings
 from ddbes.errors import ConfigurationError
 from ddbes.model import Snapshot
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_s3 import _steps
 from ddbes_s3._errors import translate_errors
 from ddbes_s3._keys import normalize_prefix, object_key
+from ddbes_s3._settings import store_arguments
 from ddbes_s3.store import client_config
 
 __all__ = ["AsyncS3SnapshotStore"]
@@ -58,6 +60,18 @@ class AsyncS3SnapshotStore(AsyncSnapshotStore):
         self._endpoint_url = endpoint_url
         self._region_name = region_name
         self._timeouts = timeouts or DEFAULT_TIMEOUTS
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, resources: Resources | None = None
+    ) -> AsyncS3SnapshotStore:
+        """The store of ``snapshots_bucket`` and ``snapshots_prefix`` in ``settings``
+        (:mod:`ddbes.composition`), at ``s3_endpoint_url`` (else ``endpoint_url``).
+
+        Raises:
+            ConfigurationError: no ``snapshots_bucket`` is set.
+        """
+        return cls(**store_arguments(settings))
 
     def __repr__(self) -> str:
         return f"AsyncS3SnapshotStore(bucket={self._bucket!r}, prefix={self._prefix!r})"

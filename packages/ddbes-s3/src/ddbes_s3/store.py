@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ddbes.composition import Resources, Settings
 from ddbes.errors import ConfigurationError
 from ddbes.model import Snapshot
 from ddbes.ports import SnapshotStore
@@ -14,6 +15,7 @@ from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_s3 import _steps
 from ddbes_s3._errors import error_code, translate_errors
 from ddbes_s3._keys import normalize_prefix, object_key
+from ddbes_s3._settings import store_arguments
 
 __all__ = ["DEFAULT_CLIENT_CONFIG", "S3SnapshotStore", "client_config"]
 
@@ -85,6 +87,18 @@ class S3SnapshotStore(SnapshotStore):
         self._region_name = region_name
         self._timeouts = timeouts or DEFAULT_TIMEOUTS
         self._client_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, resources: Resources | None = None
+    ) -> S3SnapshotStore:
+        """The store of ``snapshots_bucket`` and ``snapshots_prefix`` in ``settings``
+        (:mod:`ddbes.composition`), at ``s3_endpoint_url`` (else ``endpoint_url``).
+
+        Raises:
+            ConfigurationError: no ``snapshots_bucket`` is set.
+        """
+        return cls(**store_arguments(settings))
 
     def __repr__(self) -> str:
         return f"S3SnapshotStore(bucket={self._bucket!r}, prefix={self._prefix!r})"
