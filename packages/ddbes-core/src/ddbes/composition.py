@@ -16,12 +16,14 @@ The container and the ``ddbes`` command build their stores this way; so can an a
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import threading
 from collections.abc import Callable, Hashable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-__all__ = ["Resources", "Settings"]
+__all__ = ["AsyncClient", "Resources", "Settings"]
 
 T = TypeVar("T")
 
@@ -69,3 +71,44 @@ class Resources:
             for key, _ in taken:
                 del self._made[key]
         return [made for _, made in taken]
+
+
+class AsyncClient:
+    """An async SDK client (aiobotocore's), entered on first use inside the event loop that
+    uses it (such a client belongs to one loop) and exited by :meth:`close`.
+
+    Args:
+        make: builds the client's async context manager (no I/O).
+        client: an already entered client to use instead; :meth:`close` leaves it open.
+    """
+
+    __slots__ = ("_client", "_context", "_make", "_opening")
+
+    def __init__(
+        self, make: Callable[[], AbstractAsyncContextManager[Any]], client: Any = None
+    ) -> None:
+        self._make = make
+        self._client = client
+        self._context: AbstractAsyncContextManager[Any] | None = None
+        self._opening: asyncio.Lock | None = None
+
+    async def open(self) -> Any:
+        """The client, entered on first use."""
+        client = self._client
+        if client is not None:
+            return client
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._client is None:
+                context = self._make()
+                self._client = await context.__aenter__()
+                self._context = context
+            return self._client
+
+    async def close(self) -> None:
+        """Exit a client built here (not a given one); idempotent."""
+        context, self._context = self._context, None
+        if context is not None:
+            self._client = None
+            await context.__aexit__(None, None, None)

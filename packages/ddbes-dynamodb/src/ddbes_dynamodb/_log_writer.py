@@ -121,15 +121,19 @@ def _code(reasons: list[dict[str, Any]], index: int) -> str | None:
 class _PartitionWriter:
     """The queue of one log partition and the steps that write a batch of it."""
 
+    _handle: Any
+
     def __init__(
         self,
         *,
         partition: int,
         table: str,
+        handle: SyncHandle | AsyncHandle,
         read_head: Callable[[int], Steps[int]],
         resolve_taken: Callable[[Commit, Item | None, int], Steps[Commit]],
     ) -> None:
         self.partition = partition
+        self._handle = handle
         self._table = table
         self._read_head = read_head
         self._resolve_taken = resolve_taken
@@ -255,19 +259,10 @@ class _PartitionWriter:
 class LogWriter(_PartitionWriter):
     """Writes commits into one log partition; shared by every thread of a store."""
 
-    def __init__(
-        self,
-        *,
-        partition: int,
-        table: str,
-        handle: SyncHandle,
-        read_head: Callable[[int], Steps[int]],
-        resolve_taken: Callable[[Commit, Item | None, int], Steps[Commit]],
-    ) -> None:
-        super().__init__(
-            partition=partition, table=table, read_head=read_head, resolve_taken=resolve_taken
-        )
-        self._handle = handle
+    _handle: SyncHandle
+
+    def __init__(self, **arguments: Any) -> None:
+        super().__init__(**arguments)
         self._lock = threading.Lock()
         self._leading = False
 
@@ -318,19 +313,10 @@ class AsyncLogWriter(_PartitionWriter):
     writes the queued commits (its own among them) in batches; a task that finds its commit
     written when its turn comes returns at once."""
 
-    def __init__(
-        self,
-        *,
-        partition: int,
-        table: str,
-        handle: AsyncHandle,
-        read_head: Callable[[int], Steps[int]],
-        resolve_taken: Callable[[Commit, Item | None, int], Steps[Commit]],
-    ) -> None:
-        super().__init__(
-            partition=partition, table=table, read_head=read_head, resolve_taken=resolve_taken
-        )
-        self._handle = handle
+    _handle: AsyncHandle
+
+    def __init__(self, **arguments: Any) -> None:
+        super().__init__(**arguments)
         self._turn = asyncio.Lock()
 
     async def append(self, pending: Pending) -> Commit:

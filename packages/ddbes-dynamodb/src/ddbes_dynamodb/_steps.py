@@ -90,58 +90,25 @@ def _step(steps: Generator[Any, Any, Any], reply: Any, failure: BaseException | 
     return steps.send(reply)
 
 
+def _returning(steps: Steps[T], result: list[T]) -> Reads[T]:
+    """``steps`` as a read of no pages whose result lands in ``result``."""
+    result.append((yield from steps))
+
+
 def run(steps: Steps[T], handle: SyncHandle) -> T:
     """Drive ``steps`` with boto3, in this thread; returns its result."""
-    client = handle.client
-    call = handle.call
-    reply: Any = None
-    failure: BaseException | None = None
-    while True:
-        try:
-            request = _step(steps, reply, failure)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        reply, failure = None, None
-        if isinstance(request, Pause):
-            time.sleep(request.seconds)
-            continue
-        try:
-            reply = call(
-                getattr(client, request.operation),
-                request.name,
-                tolerate=request.tolerate,
-                **request.kwargs,
-            )
-        except Exception as exc:
-            failure = exc
+    result: list[T] = []
+    for _ in iterate(_returning(steps, result), handle):
+        pass
+    return result[0]
 
 
 async def run_async(steps: Steps[T], handle: AsyncHandle) -> T:
     """Drive ``steps`` with aiobotocore, in the running loop; returns its result."""
-    client = await handle.open()
-    call = handle.call
-    reply: Any = None
-    failure: BaseException | None = None
-    while True:
-        try:
-            request = _step(steps, reply, failure)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        reply, failure = None, None
-        if isinstance(request, Pause):
-            await asyncio.sleep(request.seconds)
-            continue
-        try:
-            reply = await call(
-                getattr(client, request.operation),
-                request.name,
-                tolerate=request.tolerate,
-                **request.kwargs,
-            )
-        except Exception as exc:
-            failure = exc
+    result: list[T] = []
+    async for _ in iterate_async(_returning(steps, result), handle):
+        pass
+    return result[0]
 
 
 def iterate(reads: Reads[T], handle: SyncHandle) -> Iterator[T]:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
+from ddbes.composition import AsyncClient
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_dynamodb._client import make_async_client, make_client
@@ -86,16 +86,7 @@ class AsyncTableHandle:
     event loop that uses it (an aiobotocore client belongs to one loop), and closed by
     :meth:`close`. Shared by the async stores of one table."""
 
-    __slots__ = (
-        "_client",
-        "_context",
-        "_opening",
-        "call",
-        "endpoint_url",
-        "name",
-        "region_name",
-        "timeouts",
-    )
+    __slots__ = ("_client", "call", "endpoint_url", "name", "region_name", "timeouts")
 
     def __init__(
         self,
@@ -112,41 +103,24 @@ class AsyncTableHandle:
         self.endpoint_url = endpoint_url
         self.region_name = region_name
         self.timeouts = timeouts or DEFAULT_TIMEOUTS
-        self._client = client
-        self._context: Any = None
-        self._opening: asyncio.Lock | None = None
+        self._client = AsyncClient(self._context, client)
         self.call = AsyncCaller(
             table_name, retry_policy or DEFAULT_RETRY_POLICY, total=self.timeouts.total
         )
 
-    @property
-    def opened(self) -> Any:
-        """The aiobotocore client, or ``None`` before the first use."""
-        return self._client
+    def _context(self) -> Any:
+        return make_async_client(
+            "dynamodb",
+            table=self.name,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            timeouts=self.timeouts,
+        )
 
     async def open(self) -> Any:
         """The aiobotocore client, built on first use."""
-        client = self._client
-        if client is not None:
-            return client
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            if self._client is None:
-                context = make_async_client(
-                    "dynamodb",
-                    table=self.name,
-                    endpoint_url=self.endpoint_url,
-                    region_name=self.region_name,
-                    timeouts=self.timeouts,
-                )
-                self._client = await context.__aenter__()
-                self._context = context
-            return self._client
+        return await self._client.open()
 
     async def close(self) -> None:
         """Close the client this handle built (not one it was given); idempotent."""
-        context, self._context = self._context, None
-        if context is not None:
-            self._client = None
-            await context.__aexit__(None, None, None)
+        await self._client.close()

@@ -7,15 +7,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ddbes.composition import Resources, Settings
 from ddbes.errors import ConfigurationError
 from ddbes.model import Snapshot
 from ddbes.ports import SnapshotStore
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_s3 import _steps
 from ddbes_s3._errors import error_code, translate_errors
-from ddbes_s3._keys import normalize_prefix, object_key
-from ddbes_s3._settings import store_arguments
+from ddbes_s3._location import SnapshotObjects
 
 __all__ = ["DEFAULT_CLIENT_CONFIG", "S3SnapshotStore", "client_config"]
 
@@ -37,7 +35,7 @@ DEFAULT_CLIENT_CONFIG: dict[str, Any] = client_config(DEFAULT_TIMEOUTS)
 connect, 10 s to read, 2 attempts (an endpoint that never answers fails a call in about 20 s)."""
 
 
-class S3SnapshotStore(SnapshotStore):
+class S3SnapshotStore(SnapshotObjects, SnapshotStore):
     """Snapshots in an S3 bucket (or any S3-compatible store), under an optional ``prefix``.
 
     Each aggregate has one object, ``{prefix}{type}/{key}.json`` with the type and key
@@ -64,54 +62,9 @@ class S3SnapshotStore(SnapshotStore):
 
     fetch_in_parallel = True  # a GET waits on the network: loads read commits meanwhile
 
-    def __init__(
-        self,
-        bucket: str,
-        prefix: str = "",
-        *,
-        client: Any = None,
-        endpoint_url: str | None = None,
-        region_name: str | None = None,
-        timeouts: Timeouts | None = None,
-    ) -> None:
-        if not bucket:
-            raise ConfigurationError(f"S3SnapshotStore needs a bucket name, got {bucket!r}")
-        if client is not None and (
-            endpoint_url is not None or region_name is not None or timeouts is not None
-        ):
-            raise ValueError("pass either a client or endpoint_url/region_name/timeouts, not both")
-        self._bucket = bucket
-        self._prefix = normalize_prefix(prefix)
-        self._client = client
-        self._endpoint_url = endpoint_url
-        self._region_name = region_name
-        self._timeouts = timeouts or DEFAULT_TIMEOUTS
+    def __init__(self, bucket: str, prefix: str = "", **options: Any) -> None:
+        super().__init__(bucket, prefix, **options)
         self._client_lock = threading.Lock()
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, resources: Resources | None = None
-    ) -> S3SnapshotStore:
-        """The store of ``snapshots_bucket`` and ``snapshots_prefix`` in ``settings``
-        (:mod:`ddbes.composition`), at ``s3_endpoint_url`` (else ``endpoint_url``).
-
-        Raises:
-            ConfigurationError: no ``snapshots_bucket`` is set.
-        """
-        return cls(**store_arguments(settings))
-
-    def __repr__(self) -> str:
-        return f"S3SnapshotStore(bucket={self._bucket!r}, prefix={self._prefix!r})"
-
-    @property
-    def bucket(self) -> str:
-        """The bucket's name."""
-        return self._bucket
-
-    @property
-    def prefix(self) -> str:
-        """The key prefix of every object this store writes (``""`` or ending with ``/``)."""
-        return self._prefix
 
     @property
     def client(self) -> Any:
@@ -133,10 +86,6 @@ class S3SnapshotStore(SnapshotStore):
                 region_name=self._region_name,
                 config=Config(**client_config(self._timeouts)),
             )
-
-    def key_for(self, aggregate_type: str, aggregate_key: str) -> str:
-        """The object key of an aggregate's snapshot."""
-        return object_key(self._prefix, aggregate_type, aggregate_key)
 
     def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
         steps = _steps.get(self._bucket, self._prefix, aggregate_type, aggregate_key)
