@@ -14,7 +14,7 @@ from typing import Any
 
 from ddbes._validation import check_commit, encoded_events
 from ddbes.codec import format_time
-from ddbes.errors import VersionConflict
+from ddbes.errors import CorruptItem, VersionConflict
 from ddbes.model import Commit, log_partition_for
 from ddbes_dynamodb._commit_writer import CommitWriter
 from ddbes_dynamodb._items import (
@@ -227,7 +227,11 @@ class CommitLog:
             response = yield Request("query", "read_log", request)
             commits: list[Commit] = []
             for item in response["Items"]:
-                commit = decode_log_item(item, log_partition, table=self.table)
+                try:
+                    commit = decode_log_item(item, log_partition, table=self.table)
+                except CorruptItem:
+                    yield commits  # what precedes the damaged entry, then the error
+                    raise
                 if commit.position != expected:
                     # A Query is not a snapshot: it can see position n + 1 committed while the
                     # transaction of n was still in flight. Stop before the gap; the next read

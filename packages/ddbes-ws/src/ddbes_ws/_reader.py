@@ -97,51 +97,37 @@ class LogReader:
         return heads
 
     async def _read(self, after: list[int], limit: int) -> list[list[Commit]]:
-        if isinstance(self.commit_store, AsyncCommitStore):
-            return [
-                await self._read_partition(p, position, limit) for p, position in enumerate(after)
-            ]
-        return await asyncio.to_thread(self._read_sync, after, limit)
-
-    def _read_sync(self, after: list[int], limit: int) -> list[list[Commit]]:
-        return [self._read_partition_sync(p, position, limit) for p, position in enumerate(after)]
+        return [await self._read_partition(p, position, limit) for p, position in enumerate(after)]
 
     async def _read_partition(self, p: int, after: int, limit: int) -> list[Commit]:
         """Up to ``limit`` commits after ``after``; a log entry the store cannot decode comes
         back as an empty placeholder at its position (logged), so the stream goes on."""
-        store = self.commit_store
-        if not isinstance(store, AsyncCommitStore):
-            return await asyncio.to_thread(self._read_partition_sync, p, after, limit)
         commits: list[Commit] = []
         position = after
         while len(commits) < limit:
             try:
-                async for commit in store.read_log(
-                    after=position, log_partition=p, limit=limit - len(commits)
-                ):
-                    commits.append(commit)
-                    position = commit.position or position
+                await self._fetch(p, position, limit - len(commits), commits)
                 return commits
             except CorruptItem as exc:
+                if commits:
+                    position = commits[-1].position or position
                 position = self._skip(p, position, exc, commits)
         return commits
 
-    def _read_partition_sync(self, p: int, after: int, limit: int) -> list[Commit]:
+    async def _fetch(self, p: int, after: int, limit: int, commits: list[Commit]) -> None:
+        """Append the log after ``after`` to ``commits``: awaited from an async store, in a
+        thread from a sync one."""
         store = self.commit_store
-        assert not isinstance(store, AsyncCommitStore)
-        commits: list[Commit] = []
-        position = after
-        while len(commits) < limit:
-            try:
-                for commit in store.read_log(
-                    after=position, log_partition=p, limit=limit - len(commits)
-                ):
-                    commits.append(commit)
-                    position = commit.position or position
-                return commits
-            except CorruptItem as exc:
-                position = self._skip(p, position, exc, commits)
-        return commits
+        if isinstance(store, AsyncCommitStore):
+            async for commit in store.read_log(after=after, log_partition=p, limit=limit):
+                commits.append(commit)
+            return
+
+        def fetch() -> None:
+            for commit in store.read_log(after=after, log_partition=p, limit=limit):
+                commits.append(commit)
+
+        await asyncio.to_thread(fetch)
 
     def _skip(self, p: int, position: int, exc: CorruptItem, commits: list[Commit]) -> int:
         """Step over the damaged entry right after ``position`` (logged once), or re-raise."""
