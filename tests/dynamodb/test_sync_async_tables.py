@@ -10,7 +10,11 @@ import pytest
 
 from ddbes.errors import ConfigurationError, VersionConflict
 from ddbes.model import Commit
-from ddbes_dynamodb import AsyncDynamoDBCheckpointStore, AsyncDynamoDBCommitStore
+from ddbes_dynamodb import (
+    AsyncDynamoDBCheckpointStore,
+    AsyncDynamoDBCommitStore,
+    DynamoDBCheckpointStore,
+)
 from tests.dynamodb.tables import DynamoDBTables, table_name
 from tests.services import DynamoDBLocal
 
@@ -59,9 +63,10 @@ async def test_sync_and_async_stores_read_each_others_commits(
             sync.table_name, endpoint_url=tables.endpoint_url
         )
         await checkpoints.save("p", 3)
-        assert tables.checkpoint_store().get("p") == 0  # another table
         assert await checkpoints.get("p") == 3
         await checkpoints.close()
+        sync_checkpoints = DynamoDBCheckpointStore(sync.table_name, client=tables.client)
+        assert sync_checkpoints.get("p") == 3
     finally:
         await store.close()
         tables.delete_all()
