@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-import ddbes_s3.store
+import ddbes_s3._steps
 from ddbes_s3 import S3SnapshotStore
 from tests.s3.conftest import object_keys
 from tests.s3.helpers import snapshot
@@ -49,7 +49,7 @@ def test_clear_follows_every_page_while_deleting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Pages of 7 keys make the >1000-object case cheap to run; the test above runs a real one.
-    monkeypatch.setattr(ddbes_s3.store, "_LIST_PAGE", 7)
+    monkeypatch.setattr(ddbes_s3._steps, "_LIST_PAGE", 7)
     store = make_store("app")
     for key in FOREIGN:
         s3_client.put_object(Bucket=bucket, Key=key, Body=b"{}")

@@ -252,10 +252,8 @@ class Runtime:
             from ddbes.container import require_adapter  # noqa: PLC0415
 
             adapter = require_adapter("ddbes_dynamodb", "backend 'dynamodb'")
-            adapter.DynamoDBCommitStore(
-                config["table_name"],
-                endpoint_url=config["endpoint_url"],
-                region_name=config["region_name"],
+            adapter.DynamoDBCommitStore.from_settings(
+                config, resources=self.container.resources()
             ).create_table(log_partitions=config["log_partitions"])
         snapshots = self.snapshot_store()
         for store in (snapshots, getattr(snapshots, "overflow", None)):  # tips' S3 overflow

@@ -46,12 +46,12 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
     ) from exc
 
 from ddbes.clock import SystemClock
+from ddbes.composition import Resources
 from ddbes.errors import ConfigurationError
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore, InMemorySnapshotStore
-from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
+from ddbes.ports import CommitStore, SnapshotStore
 from ddbes.projector import Projector
 from ddbes.settings import config as ddbes_config
-from ddbes.timeouts import Timeouts
 
 __all__ = [
     "BACKENDS",
@@ -160,10 +160,6 @@ def _as_seconds(key: str, value: object, source: str) -> float:
             f"{key} from {source} must be a positive number of seconds, got {value!r}"
         )
     return number
-
-
-def _timeouts(timeout: float | None) -> Timeouts | None:
-    return None if timeout is None else Timeouts.within(timeout)
 
 
 def _merge(target: dict[str, Any], values: Mapping[str, Any], source: str) -> None:
@@ -293,89 +289,73 @@ def _check_unused_aws_settings(merged: Mapping[str, Any]) -> None:
 # --------------------------------------------------------------------------- builders
 
 
-def _dynamodb_commit_store(
-    table_name: str, endpoint_url: str | None, region_name: str | None, timeout: float | None
-) -> CommitStore:
-    adapter = require_adapter("ddbes_dynamodb", "backend 'dynamodb'")
-    store: CommitStore = adapter.DynamoDBCommitStore(
-        table_name=table_name,
-        endpoint_url=endpoint_url,
-        region_name=region_name,
-        timeouts=_timeouts(timeout),
-    )
-    return store
+_BUILT_BY = {
+    # (provider, backend): (adapter module, class, what needs it)
+    ("commit_store", "dynamodb"): ("ddbes_dynamodb", "DynamoDBCommitStore", "backend 'dynamodb'"),
+    ("async_commit_store", "dynamodb"): (
+        "ddbes_dynamodb",
+        "AsyncDynamoDBCommitStore",
+        "backend 'dynamodb'",
+    ),
+    ("checkpoint_store", "dynamodb"): (
+        "ddbes_dynamodb",
+        "DynamoDBCheckpointStore",
+        "checkpoints 'dynamodb'",
+    ),
+    ("async_checkpoint_store", "dynamodb"): (
+        "ddbes_dynamodb",
+        "AsyncDynamoDBCheckpointStore",
+        "checkpoints 'dynamodb'",
+    ),
+    ("snapshot_store", "s3"): ("ddbes_s3", "S3SnapshotStore", "snapshots 's3'"),
+    ("async_snapshot_store", "s3"): ("ddbes_s3", "AsyncS3SnapshotStore", "snapshots 's3'"),
+    ("snapshot_store", "dynamodb"): (
+        "ddbes_dynamodb",
+        "DynamoDBSnapshotStore",
+        "snapshots 'dynamodb'",
+    ),
+}
+"""Which adapter class builds each store: the container knows nothing else of an adapter; the
+class builds itself with ``from_settings`` (:mod:`ddbes.composition`)."""
 
 
-def _dynamodb_checkpoint_store(
-    table_name: str,
-    endpoint_url: str | None,
-    region_name: str | None,
-    backend: str,
-    commit_store: Callable[[], object],
-    *,
-    timeout: float | None,
-) -> CheckpointStore:
-    adapter = require_adapter("ddbes_dynamodb", "checkpoints 'dynamodb'")
-    if backend == "dynamodb":
-        commits = commit_store()
-        if isinstance(commits, adapter.DynamoDBCommitStore) and commits.table_name == table_name:
-            # one client, so one connection pool, for the commits and the checkpoints
-            shared: CheckpointStore = adapter.DynamoDBCheckpointStore(
-                table_name=table_name, client=commits.client, timeouts=_timeouts(timeout)
-            )
-            return shared
-    store: CheckpointStore = adapter.DynamoDBCheckpointStore(
-        table_name=table_name,
-        endpoint_url=endpoint_url,
-        region_name=region_name,
-        timeouts=_timeouts(timeout),
-    )
-    return store
+def _build(
+    provider: str, backend: str, settings: Mapping[str, Any], resources: Resources, **more: Any
+) -> Any:
+    module, name, needed_for = _BUILT_BY[(provider, backend)]
+    adapter = require_adapter(module, needed_for)
+    return getattr(adapter, name).from_settings(settings, resources=resources, **more)
 
 
-def _s3_snapshot_store(
-    bucket: str,
-    prefix: str,
-    endpoint_url: str | None,
-    s3_endpoint_url: str | None,
-    region_name: str | None,
-    *,
-    timeout: float | None = None,
+def _tip_snapshot_store(
+    settings: Mapping[str, Any], resources: Resources, commit_store: object
 ) -> SnapshotStore:
-    adapter = require_adapter("ddbes_s3", "snapshots 's3'")
-    store: SnapshotStore = adapter.S3SnapshotStore(
-        bucket,
-        prefix,
-        endpoint_url=s3_endpoint_url or endpoint_url,
-        region_name=region_name,
-        timeouts=_timeouts(timeout),
-    )
-    return store
-
-
-def _dynamodb_snapshot_store(
-    commit_store: CommitStore,
-    *,
-    bucket: str | None,
-    prefix: str,
-    endpoint_url: str | None,
-    s3_endpoint_url: str | None,
-    region_name: str | None,
-    timeout: float | None = None,
-) -> SnapshotStore:
-    adapter = require_adapter("ddbes_dynamodb", "snapshots 'dynamodb'")
-    if not isinstance(commit_store, adapter.DynamoDBCommitStore):
-        raise ConfigurationError(
-            f"snapshots 'dynamodb' keep snapshots in the commit table, but the commit store is "
-            f"{commit_store!r}: configure backend 'dynamodb'"
-        )
     overflow = None
-    if bucket:
-        overflow = _s3_snapshot_store(
-            bucket, prefix, endpoint_url, s3_endpoint_url, region_name, timeout=timeout
-        )
-    store: SnapshotStore = adapter.DynamoDBSnapshotStore(commit_store, overflow=overflow)
+    if settings.get("snapshots_bucket"):
+        overflow = _build("snapshot_store", "s3", settings, resources)
+    store: SnapshotStore = _build(
+        "snapshot_store",
+        "dynamodb",
+        settings,
+        resources,
+        commit_store=commit_store,
+        overflow=overflow,
+    )
     return store
+
+
+def _no_async(what: str, instead: str) -> None:
+    raise ConfigurationError(f"{what} has no async store yet: configure snapshots {instead}")
+
+
+def _async_memory(store: object, what: str) -> Any:
+    """The async view of an in-memory store (same data as the sync one)."""
+    as_async = getattr(store, "as_async", None)
+    if as_async is None:
+        raise ConfigurationError(
+            f"the in-memory {what} has no async view: use backend 'dynamodb' for async stores"
+        )
+    return as_async()
 
 
 def _event_stream_server(commit_store: CommitStore, **options: Any) -> Any:
@@ -394,8 +374,14 @@ class Container(containers.DeclarativeContainer):
     """ddbes's providers. Build one with :func:`create_container`; see the module docstring.
 
     Providers: ``commit_store``, ``checkpoint_store``, ``snapshot_store`` (``None`` when
-    snapshots are off), ``clock``, ``logger`` (all singletons), and the factories ``projector``
-    (``container.projector(handlers, name=...)``) and ``event_stream_server`` (needs ddbes-ws).
+    snapshots are off), their asyncio twins ``async_commit_store``, ``async_checkpoint_store``
+    and ``async_snapshot_store``, ``clock``, ``logger``, ``resources`` (what the stores share:
+    one DynamoDB client per app; ``await container.resources().aclose()`` closes the async
+    clients), ``settings`` (the configuration as a dict), all singletons, and the factories
+    ``projector`` (``container.projector(handlers, name=...)``) and ``event_stream_server``
+    (needs ddbes-ws; it takes a sync or an async commit store).
+
+    Every adapter store is built by its own ``from_settings`` (:mod:`ddbes.composition`).
     """
 
     config = providers.Configuration(strict=True)
@@ -403,17 +389,16 @@ class Container(containers.DeclarativeContainer):
     clock = providers.ThreadSafeSingleton(SystemClock)
     logger = providers.Object(logging.getLogger("ddbes"))
 
+    resources = providers.ThreadSafeSingleton(Resources)
+    settings: providers.Provider[dict[str, Any]] = providers.Callable(dict, config)
+
     commit_store = providers.Selector(
         providers.Callable(_selected("backend"), config.backend),
         memory=providers.ThreadSafeSingleton(
             InMemoryCommitStore, log_partitions=config.log_partitions
         ),
         dynamodb=providers.ThreadSafeSingleton(
-            _dynamodb_commit_store,
-            table_name=config.table_name,
-            endpoint_url=config.endpoint_url,
-            region_name=config.region_name,
-            timeout=config.timeout,
+            _build, "commit_store", "dynamodb", settings, resources
         ),
     )
 
@@ -421,13 +406,7 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_selected("checkpoints"), config.checkpoints),
         memory=providers.ThreadSafeSingleton(InMemoryCheckpointStore),
         dynamodb=providers.ThreadSafeSingleton(
-            _dynamodb_checkpoint_store,
-            table_name=config.table_name,
-            endpoint_url=config.endpoint_url,
-            region_name=config.region_name,
-            backend=config.backend,
-            commit_store=commit_store.provider,
-            timeout=config.timeout,
+            _build, "checkpoint_store", "dynamodb", settings, resources
         ),
     )
 
@@ -435,24 +414,35 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_selected("snapshots"), config.snapshots),
         off=providers.Object(None),
         memory=providers.ThreadSafeSingleton(InMemorySnapshotStore),
-        s3=providers.ThreadSafeSingleton(
-            _s3_snapshot_store,
-            bucket=config.snapshots_bucket,
-            prefix=config.snapshots_prefix,
-            endpoint_url=config.endpoint_url,
-            s3_endpoint_url=config.s3_endpoint_url,
-            region_name=config.region_name,
-            timeout=config.timeout,
-        ),
+        s3=providers.ThreadSafeSingleton(_build, "snapshot_store", "s3", settings, resources),
         dynamodb=providers.ThreadSafeSingleton(
-            _dynamodb_snapshot_store,
-            commit_store=commit_store,
-            bucket=config.snapshots_bucket,
-            prefix=config.snapshots_prefix,
-            endpoint_url=config.endpoint_url,
-            s3_endpoint_url=config.s3_endpoint_url,
-            region_name=config.region_name,
-            timeout=config.timeout,
+            _tip_snapshot_store, settings, resources, commit_store=commit_store
+        ),
+    )
+
+    async_commit_store = providers.Selector(
+        providers.Callable(_selected("backend"), config.backend),
+        memory=providers.ThreadSafeSingleton(_async_memory, commit_store, "commit store"),
+        dynamodb=providers.ThreadSafeSingleton(
+            _build, "async_commit_store", "dynamodb", settings, resources
+        ),
+    )
+
+    async_checkpoint_store = providers.Selector(
+        providers.Callable(_selected("checkpoints"), config.checkpoints),
+        memory=providers.ThreadSafeSingleton(_async_memory, checkpoint_store, "checkpoint store"),
+        dynamodb=providers.ThreadSafeSingleton(
+            _build, "async_checkpoint_store", "dynamodb", settings, resources
+        ),
+    )
+
+    async_snapshot_store = providers.Selector(
+        providers.Callable(_selected("snapshots"), config.snapshots),
+        off=providers.Object(None),
+        memory=providers.ThreadSafeSingleton(_async_memory, snapshot_store, "snapshot store"),
+        s3=providers.ThreadSafeSingleton(_build, "async_snapshot_store", "s3", settings, resources),
+        dynamodb=providers.Callable(
+            _no_async, "snapshots 'dynamodb' (tips in the commit table)", "'s3' or 'memory'"
         ),
     )
 

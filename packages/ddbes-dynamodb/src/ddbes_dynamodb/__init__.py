@@ -7,9 +7,14 @@
     store = DynamoDBCommitStore("ddbes", endpoint_url="http://127.0.0.1:8000")
     store.create_table(log_partitions=4)        # once; on-demand billing
     checkpoints = DynamoDBCheckpointStore("ddbes", client=store.client)
+
+For asyncio, :class:`AsyncDynamoDBCommitStore` and :class:`AsyncDynamoDBCheckpointStore`
+(aiobotocore) read and write the same table layout.
 """
 
 from ddbes_dynamodb.admin import TableDescription
+from ddbes_dynamodb.async_checkpoint_store import AsyncDynamoDBCheckpointStore
+from ddbes_dynamodb.async_commit_store import AsyncDynamoDBCommitStore
 from ddbes_dynamodb.autoscaling import ScalingTarget
 from ddbes_dynamodb.checkpoint_store import DynamoDBCheckpointStore
 from ddbes_dynamodb.commit_store import DynamoDBCommitStore
@@ -20,6 +25,8 @@ from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 from ddbes_dynamodb.snapshot_store import DynamoDBSnapshotStore
 
 __all__ = [
+    "AsyncDynamoDBCheckpointStore",
+    "AsyncDynamoDBCommitStore",
     "DynamoDBCheckpointStore",
     "DynamoDBCommitStore",
     "DynamoDBKeyStore",

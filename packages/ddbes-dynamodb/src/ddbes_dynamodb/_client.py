@@ -1,31 +1,56 @@
-"""Building the boto3 clients the adapter uses when the caller does not pass one."""
+"""Building the boto3 and aiobotocore clients the adapter uses when the caller does not pass
+one: the same options for both."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import boto3
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_dynamodb._errors import translate
 
-__all__ = ["CLIENT_CONFIG", "make_client"]
+__all__ = ["ASYNC_POOL", "CLIENT_CONFIG", "client_options", "make_async_client", "make_client"]
 
-CLIENT_CONFIG = Config(
+CLIENT_OPTIONS: dict[str, Any] = {
     # ddbes retries throttling and connection failures itself (with an idempotent commit), so
     # botocore makes exactly one attempt per call and every failure reaches our one mapping.
-    retries={"total_max_attempts": 1, "mode": "standard"},
-    connect_timeout=DEFAULT_TIMEOUTS.connect,
-    read_timeout=DEFAULT_TIMEOUTS.read,
+    "retries": {"total_max_attempts": 1, "mode": "standard"},
+    "connect_timeout": DEFAULT_TIMEOUTS.connect,
+    "read_timeout": DEFAULT_TIMEOUTS.read,
     # One client is shared by every thread of a store: keep a connection per thread alive.
-    max_pool_connections=64,
-    tcp_keepalive=True,
+    "max_pool_connections": 64,
+    "tcp_keepalive": True,
     # Requests are built by our own code from checked values; skipping botocore's validation
     # saves a noticeable share of the per-call CPU.
-    parameter_validation=False,
-)
+    "parameter_validation": False,
+}
+
+CLIENT_CONFIG = Config(**CLIENT_OPTIONS)
+
+ASYNC_POOL = 256
+"""Connections of an aiobotocore client: one per request in flight, and an event loop keeps
+many more in flight than a process has threads."""
+
+
+def client_options(timeouts: Timeouts, **more: Any) -> dict[str, Any]:
+    """The client options, with the ``connect`` and ``read`` timeouts of ``timeouts``."""
+    return {
+        **CLIENT_OPTIONS,
+        "connect_timeout": timeouts.connect,
+        "read_timeout": timeouts.read,
+        **more,
+    }
+
+
+def _region(
+    region_name: str | None, configured: str | None, endpoint_url: str | None
+) -> str | None:
+    return region_name or configured or ("us-east-1" if endpoint_url else None)
 
 
 def make_client(
@@ -43,11 +68,37 @@ def make_client(
         ConfigurationError: no region is configured, or the client cannot be built.
     """
     session = boto3.session.Session()
-    region = region_name or session.region_name or ("us-east-1" if endpoint_url else None)
+    region = _region(region_name, session.region_name, endpoint_url)
     config = CLIENT_CONFIG
     if timeouts != DEFAULT_TIMEOUTS:
-        config = config.merge(Config(connect_timeout=timeouts.connect, read_timeout=timeouts.read))
+        config = Config(**client_options(timeouts))
     try:
         return session.client(service, endpoint_url=endpoint_url, region_name=region, config=config)
+    except BotoCoreError as exc:
+        raise translate(exc, table, f"creating a {service} client") from exc
+
+
+def make_async_client(
+    service: str,
+    *,
+    table: str,
+    endpoint_url: str | None,
+    region_name: str | None,
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
+) -> Any:
+    """An aiobotocore client context for ``service`` with the options of :func:`make_client`
+    and a pool of :data:`ASYNC_POOL` connections: ``client = await context.__aenter__()``
+    inside the event loop that will use it.
+
+    Raises:
+        ConfigurationError: no region is configured, or the client cannot be built.
+    """
+    session = get_session()
+    region = _region(region_name, session.get_config_variable("region"), endpoint_url)
+    config = AioConfig(**client_options(timeouts, max_pool_connections=ASYNC_POOL))
+    try:
+        return session.create_client(
+            service, endpoint_url=endpoint_url, region_name=region, config=config
+        )
     except BotoCoreError as exc:
         raise translate(exc, table, f"creating a {service} client") from exc

@@ -23,8 +23,9 @@ from typing import Any
 from ddbes._validation import MAX_ITEM_BYTES
 from ddbes.errors import CommitTooLarge, StoreError, VersionConflict
 from ddbes.model import Commit
-from ddbes_dynamodb._errors import Caller, ConditionFailed, ItemTooLarge, TransactionCancelled
+from ddbes_dynamodb._errors import ConditionFailed, ItemTooLarge, TransactionCancelled
 from ddbes_dynamodb._items import Item, pad
+from ddbes_dynamodb._steps import Request, Steps
 
 __all__ = ["CommitWriter"]
 
@@ -36,20 +37,17 @@ _FAILED = "ConditionalCheckFailed"
 
 
 class CommitWriter:
-    """Writes commit items of a background-sequenced table; shared by a store's threads."""
+    """Writes commit items of a background-sequenced table, as steps (:mod:`._steps`) that the
+    sync and async stores drive; shared by a store's threads or tasks."""
 
     def __init__(
         self,
         *,
         table: str,
-        call: Caller,
-        client: Any,
-        resolve_taken: Callable[[Commit, Item | None, int], Commit],
+        resolve_taken: Callable[[Commit, Item | None, int], Steps[Commit]],
         stored: Callable[[str, int, int], None],
     ) -> None:
         self._table = table
-        self._call = call
-        self._client = client
         self._resolve_taken = resolve_taken
         self._stored = stored
         self._lock = threading.Lock()
@@ -71,7 +69,7 @@ class CommitWriter:
 
     def append(
         self, commit: Commit, partition: int, commit_item: Item, registry: Item, size: int
-    ) -> Commit:
+    ) -> Steps[Commit]:
         """Store ``commit`` without a position; the result has ``position=None``."""
         commit_item["u"] = {"S": str(partition)}
         pk = commit_item["p"]["S"]
@@ -84,17 +82,19 @@ class CommitWriter:
         }
         try:
             if version > 1 and self._known.get(pk, 0) >= version - 1:
-                self._call(self._client.put_item, "append", **put)
+                yield Request("put_item", "append", put)
             else:
-                self._call(
-                    self._client.transact_write_items,
+                yield Request(
+                    "transact_write_items",
                     "append",
-                    TransactItems=[{"Put": put}, self._second_action(pk, version, registry)],
+                    {"TransactItems": [{"Put": put}, self._second_action(pk, version, registry)]},
                 )
         except ConditionFailed as taken:
-            return self._retried(self._resolve_taken(commit, taken.item, partition), pk)
+            stored = yield from self._resolve_taken(commit, taken.item, partition)
+            return self._retried(stored, pk)
         except TransactionCancelled as cancelled:
-            return self._retried(self._cancelled(commit, partition, cancelled.reasons), pk)
+            stored = yield from self._cancelled(commit, partition, cancelled.reasons)
+            return self._retried(stored, pk)
         except ItemTooLarge as exc:
             raise CommitTooLarge(
                 commit.aggregate_id, max(size, MAX_ITEM_BYTES + 1), MAX_ITEM_BYTES
@@ -124,10 +124,12 @@ class CommitWriter:
             }
         }
 
-    def _cancelled(self, commit: Commit, partition: int, reasons: list[dict[str, Any]]) -> Commit:
+    def _cancelled(
+        self, commit: Commit, partition: int, reasons: list[dict[str, Any]]
+    ) -> Steps[Commit]:
         codes = [reason.get("Code") for reason in reasons]
         if codes and codes[0] == _FAILED:
-            return self._resolve_taken(commit, reasons[0].get("Item"), partition)
+            return (yield from self._resolve_taken(commit, reasons[0].get("Item"), partition))
         if len(codes) > 1 and codes[1] == _FAILED:
             raise VersionConflict(
                 commit.aggregate_id,

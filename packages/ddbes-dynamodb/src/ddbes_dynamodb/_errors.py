@@ -24,8 +24,9 @@ The internal exceptions never leave the adapter: its stores catch them.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ from ddbes.timeouts import DEFAULT_TIMEOUTS, current_deadline, deadline_within
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",
+    "AsyncCaller",
     "Attempts",
     "Caller",
     "ConditionFailed",
@@ -329,3 +331,50 @@ class Caller:
             f"{cause} (gave up after {attempts} attempt{'s' if attempts > 1 else ''} in "
             f"{elapsed:.1f} s; the deadline of one operation is {self._total:g} s)"
         )
+
+
+class AsyncCaller:
+    """:class:`Caller` for aiobotocore's coroutines: the same retries, errors and deadline (it
+    asks a :class:`Caller` every decision); the pauses are ``await``-ed, so they never block
+    the event loop."""
+
+    __slots__ = ("_decide", "_sleep")
+
+    def __init__(
+        self,
+        table: str,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        total: float = DEFAULT_TIMEOUTS.total,
+        clock: Callable[[], float] = time.monotonic,
+        explain: Callable[[], DdbesError | None] | None = None,
+    ) -> None:
+        self._decide = Caller(table, policy, total=total, clock=clock, explain=explain)
+        self._sleep = sleep
+
+    @property
+    def total(self) -> float:
+        """The deadline of one operation, in seconds."""
+        return self._decide.total
+
+    async def __call__(
+        self,
+        operation: Callable[..., Awaitable[Any]],
+        name: str,
+        /,
+        tolerate: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> Any:
+        """``await operation(**kwargs)``, as :meth:`Caller.__call__`."""
+        decide = self._decide
+        attempts = decide.begin()
+        while True:
+            attempts.began = decide._clock()
+            try:
+                return await operation(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                pause = decide.retry_after(exc, name, attempts, tolerate)
+                if pause is None:
+                    return None
+            await self._sleep(pause)

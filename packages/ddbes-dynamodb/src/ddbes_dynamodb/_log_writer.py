@@ -8,13 +8,18 @@ is its own leader and sends a transaction of one commit, with no waiting. Other 
 compete for positions: a lost race means "re-read the head and try again".
 
 Every batch is atomic: its positions all exist afterwards or none does, so the log has no hole.
+
+What a batch writes and how a cancellation is sorted out are steps (:mod:`._steps`) that
+:class:`LogWriter` (threads) and :class:`AsyncLogWriter` (tasks of one event loop) drive.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import random
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +28,12 @@ from typing import Any
 from ddbes._validation import MAX_ITEM_BYTES
 from ddbes.errors import CommitTooLarge, StoreError, StoreUnavailable, VersionConflict
 from ddbes.model import Commit
-from ddbes_dynamodb._errors import Caller, ItemTooLarge, TransactionCancelled
+from ddbes.timeouts import current_deadline
+from ddbes_dynamodb._errors import ItemTooLarge, TransactionCancelled
 from ddbes_dynamodb._items import Item, pad
+from ddbes_dynamodb._steps import AsyncHandle, Pause, Request, Steps, SyncHandle, run, run_async
 
-__all__ = ["MAX_BATCH", "LogWriter", "Pending", "inline_pending"]
+__all__ = ["MAX_BATCH", "AsyncLogWriter", "LogWriter", "Pending", "inline_pending"]
 
 MAX_BATCH = 25
 """Commits per transaction: three actions each, under DynamoDB's 100 actions."""
@@ -113,47 +120,27 @@ def _code(reasons: list[dict[str, Any]], index: int) -> str | None:
     return reasons[index].get("Code") if index < len(reasons) else None
 
 
-class LogWriter:
-    """Writes commits into one log partition; shared by every thread of a store."""
+class _PartitionWriter:
+    """The queue of one log partition and the steps that write a batch of it."""
+
+    _handle: Any
 
     def __init__(
         self,
         *,
         partition: int,
         table: str,
-        call: Caller,
-        transact: Callable[..., Any],
-        read_head: Callable[[int], int],
-        resolve_taken: Callable[[Commit, Item | None, int], Commit],
+        handle: SyncHandle | AsyncHandle,
+        read_head: Callable[[int], Steps[int]],
+        resolve_taken: Callable[[Commit, Item | None, int], Steps[Commit]],
     ) -> None:
         self.partition = partition
+        self._handle = handle
         self._table = table
-        self._call = call
-        self._transact = transact
         self._read_head = read_head
         self._resolve_taken = resolve_taken
-        self._lock = threading.Lock()
         self._queue: deque[Pending] = deque()
-        self._leading = False
         self.head: int | None = None
-
-    def append(self, pending: Pending) -> Commit:
-        with self._lock:
-            if self._leading:
-                pending.done = threading.Event()
-                self._queue.append(pending)
-                follower = True
-            else:
-                self._leading = True
-                self._queue.append(pending)
-                follower = False
-        if follower:
-            assert pending.done is not None
-            pending.done.wait()
-            if not pending.lead:
-                return pending.outcome()
-        self._lead(pending)
-        return pending.outcome()
 
     def _take(self) -> list[Pending]:
         """The next batch (under the lock): queue order, one commit per aggregate, size-capped."""
@@ -176,35 +163,12 @@ class LogWriter:
         self._queue.extendleft(reversed(skipped))
         return batch
 
-    def _lead(self, own: Pending) -> None:
-        """Write batches until ``own`` has its outcome, then pass the lead on (or drop it)."""
-        while own.result is None and own.error is None:
-            with self._lock:
-                batch = self._take()
-            try:
-                self._write(batch)
-            except BaseException as exc:  # never leave a follower waiting
-                for pending in batch:
-                    if pending.result is None and pending.error is None:
-                        pending.error = exc
-            for pending in batch:
-                if pending is not own and pending.done is not None:
-                    pending.done.set()
-        with self._lock:
-            if self._queue:
-                successor = self._queue[0]
-                successor.lead = True
-                assert successor.done is not None
-                successor.done.set()
-            else:
-                self._leading = False
-
-    def _write(self, batch: list[Pending]) -> None:
+    def _write(self, batch: list[Pending]) -> Steps[None]:
         """Store ``batch`` at the next positions, setting each pending's outcome."""
         head = self.head
         for attempt in range(1, HEAD_ATTEMPTS + 1):
             if head is None:
-                head = self._read_head(self.partition)
+                head = yield from self._read_head(self.partition)
             actions: list[dict[str, Any]] = []
             for offset, pending in enumerate(batch, 1):
                 position = head + offset
@@ -212,24 +176,24 @@ class LogWriter:
                 pending.log_item["s"] = {"S": pad(position)}
                 actions.extend(pending.actions)
             try:
-                self._call(self._transact, "append", TransactItems=actions)
+                yield Request("transact_write_items", "append", {"TransactItems": actions})
             except TransactionCancelled as cancelled:
-                batch, taken = self._sort_out(batch, cancelled)
+                batch, taken = yield from self._sort_out(batch, cancelled)
                 if not batch:
                     return
                 if taken:
                     head = None  # another process took a position: re-read the head
                     ceiling = min(CONTENTION_CAP, CONTENTION_BASE * 2**attempt)
                     pause = random.uniform(0.0, ceiling)
-                    left = self._call.time_left()
-                    if left is not None and left <= pause:
+                    deadline = current_deadline()
+                    if deadline is not None and deadline - time.monotonic() <= pause:
                         break  # the commit's deadline: give up as on endless contention
-                    self._call.pause(pause)
+                    yield Pause(pause)
                 continue
             except ItemTooLarge as exc:
                 if len(batch) > 1:
                     for pending in batch:  # find the one DynamoDB refuses
-                        self._write([pending])
+                        yield from self._write([pending])
                     return
                 (pending,) = batch
                 pending.error = CommitTooLarge(
@@ -261,7 +225,7 @@ class LogWriter:
 
     def _sort_out(
         self, batch: list[Pending], cancelled: TransactionCancelled
-    ) -> tuple[list[Pending], bool]:
+    ) -> Steps[tuple[list[Pending], bool]]:
         """Settle the commits a cancellation decided; return the rest and whether a log
         position was taken by someone else."""
         reasons = cancelled.reasons
@@ -272,7 +236,7 @@ class LogWriter:
             commit = pending.commit
             if _code(reasons, base) == _FAILED:
                 try:
-                    pending.result = self._resolve_taken(
+                    pending.result = yield from self._resolve_taken(
                         commit, reasons[base].get("Item"), self.partition
                     )
                 except (VersionConflict, StoreError) as exc:
@@ -296,3 +260,90 @@ class LogWriter:
                 )
             return [], False
         return retry, taken
+
+
+class LogWriter(_PartitionWriter):
+    """Writes commits into one log partition; shared by every thread of a store."""
+
+    _handle: SyncHandle
+
+    def __init__(self, **arguments: Any) -> None:
+        super().__init__(**arguments)
+        self._lock = threading.Lock()
+        self._leading = False
+
+    def append(self, pending: Pending) -> Commit:
+        with self._lock:
+            if self._leading:
+                pending.done = threading.Event()
+                self._queue.append(pending)
+                follower = True
+            else:
+                self._leading = True
+                self._queue.append(pending)
+                follower = False
+        if follower:
+            assert pending.done is not None
+            pending.done.wait()
+            if not pending.lead:
+                return pending.outcome()
+        self._lead(pending)
+        return pending.outcome()
+
+    def _lead(self, own: Pending) -> None:
+        """Write batches until ``own`` has its outcome, then pass the lead on (or drop it)."""
+        while own.result is None and own.error is None:
+            with self._lock:
+                batch = self._take()
+            try:
+                run(self._write(batch), self._handle)
+            except BaseException as exc:  # never leave a follower waiting
+                for pending in batch:
+                    if pending.result is None and pending.error is None:
+                        pending.error = exc
+            for pending in batch:
+                if pending is not own and pending.done is not None:
+                    pending.done.set()
+        with self._lock:
+            if self._queue:
+                successor = self._queue[0]
+                successor.lead = True
+                assert successor.done is not None
+                successor.done.set()
+            else:
+                self._leading = False
+
+
+class AsyncLogWriter(_PartitionWriter):
+    """:class:`LogWriter` for the tasks of one event loop: the task that holds the partition
+    writes the queued commits (its own among them) in batches; a task that finds its commit
+    written when its turn comes returns at once."""
+
+    _handle: AsyncHandle
+
+    def __init__(self, **arguments: Any) -> None:
+        super().__init__(**arguments)
+        self._turn = asyncio.Lock()
+
+    async def append(self, pending: Pending) -> Commit:
+        self._queue.append(pending)
+        async with self._turn:
+            while pending.result is None and pending.error is None:
+                batch = self._take()
+                try:
+                    await run_async(self._write(batch), self._handle)
+                except BaseException as exc:  # never leave a queued commit without an outcome
+                    for waiting in batch:
+                        if waiting.result is None and waiting.error is None:
+                            waiting.error = (
+                                exc
+                                if waiting is pending or isinstance(exc, Exception)
+                                else StoreUnavailable(
+                                    f"the task writing {waiting.commit.aggregate_id} version "
+                                    f"{waiting.commit.version} to table {self._table!r} was "
+                                    "cancelled; the outcome is unknown: retry with the same "
+                                    "commit"
+                                )
+                            )
+                    raise
+        return pending.outcome()

@@ -1,4 +1,5 @@
-"""A handle on one ddbes table: its name, the shared client, and the call wrapper."""
+"""A handle on one ddbes table: its name, the shared client, and the call wrapper; for boto3
+(:class:`TableHandle`) and for aiobotocore (:class:`AsyncTableHandle`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,25 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ddbes.composition import AsyncClient
 from ddbes.errors import ConfigurationError, DdbesError
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
-from ddbes_dynamodb._client import make_client
-from ddbes_dynamodb._errors import DEFAULT_RETRY_POLICY, Caller
+from ddbes_dynamodb._client import make_async_client, make_client
+from ddbes_dynamodb._errors import DEFAULT_RETRY_POLICY, AsyncCaller, Caller
 
-__all__ = ["TableHandle"]
+__all__ = ["AsyncTableHandle", "TableHandle", "check_table_name"]
 
 _TABLE_NAME = re.compile(r"[a-zA-Z0-9_.\-]{3,255}")
+
+
+def check_table_name(table_name: object) -> None:
+    """Raises ValueError unless ``table_name`` is a valid DynamoDB table name."""
+    if not isinstance(table_name, str) or not _TABLE_NAME.fullmatch(table_name):
+        raise ValueError(
+            f"{table_name!r} is not a valid DynamoDB table name: use 3 to 255 letters, "
+            "digits, '_', '-' or '.'"
+        )
 
 
 class TableHandle:
@@ -37,11 +48,7 @@ class TableHandle:
         retry_policy: RetryPolicy | None,
         timeouts: Timeouts | None = None,
     ) -> None:
-        if not isinstance(table_name, str) or not _TABLE_NAME.fullmatch(table_name):
-            raise ValueError(
-                f"{table_name!r} is not a valid DynamoDB table name: use 3 to 255 letters, "
-                "digits, '_', '-' or '.'"
-            )
+        check_table_name(table_name)
         self.name = table_name
         self.endpoint_url = endpoint_url
         self.region_name = region_name
@@ -97,3 +104,48 @@ class TableHandle:
             region_name=region,
             timeouts=self.timeouts,
         )
+
+
+class AsyncTableHandle:
+    """:class:`TableHandle` for aiobotocore: the client is opened on first use, inside the
+    event loop that uses it (an aiobotocore client belongs to one loop), and closed by
+    :meth:`close`. Shared by the async stores of one table."""
+
+    __slots__ = ("_client", "call", "endpoint_url", "name", "region_name", "timeouts")
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: Any = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        check_table_name(table_name)
+        self.name = table_name
+        self.endpoint_url = endpoint_url
+        self.region_name = region_name
+        self.timeouts = timeouts or DEFAULT_TIMEOUTS
+        self._client = AsyncClient(self._context, client)
+        self.call = AsyncCaller(
+            table_name, retry_policy or DEFAULT_RETRY_POLICY, total=self.timeouts.total
+        )
+
+    def _context(self) -> Any:
+        return make_async_client(
+            "dynamodb",
+            table=self.name,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            timeouts=self.timeouts,
+        )
+
+    async def open(self) -> Any:
+        """The aiobotocore client, built on first use."""
+        return await self._client.open()
+
+    async def close(self) -> None:
+        """Close the client this handle built (not one it was given); idempotent."""
+        await self._client.close()

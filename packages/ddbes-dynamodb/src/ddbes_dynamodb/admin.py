@@ -12,6 +12,7 @@ from typing import Any
 from ddbes.errors import ConfigurationError, CorruptItem, StoreError, StoreUnavailable
 from ddbes_dynamodb._errors import ConditionFailed
 from ddbes_dynamodb._items import META_KEY, UNSEQUENCED_INDEX, corrupt
+from ddbes_dynamodb._steps import Request, Steps, run
 from ddbes_dynamodb._table import TableHandle
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "create_table",
     "delete_table",
     "describe_table",
+    "layout_steps",
+    "no_metadata",
     "open_layout",
     "read_layout",
     "record_layout",
@@ -288,12 +291,15 @@ def read_layout(table: TableHandle) -> TableLayout | None:
         ConfigurationError: the table does not exist (the message names ``create_table``), or
             it was written by a newer ddbes-dynamodb.
     """
-    response = table.call(
-        table.client.get_item,
+    return run(layout_steps(table.name), table)
+
+
+def layout_steps(table: str) -> Steps[TableLayout | None]:
+    """:func:`read_layout` as steps, for the sync and async stores."""
+    response = yield Request(
+        "get_item",
         "reading the table metadata",
-        TableName=table.name,
-        Key=META_KEY,
-        ConsistentRead=True,
+        {"TableName": table, "Key": META_KEY, "ConsistentRead": True},
     )
     item = response.get("Item")
     if item is None:
@@ -305,13 +311,22 @@ def read_layout(table: TableHandle) -> TableLayout | None:
         if version < 1:
             raise ValueError(f"format version {version} is not one ddbes writes")
     except (KeyError, TypeError, ValueError) as exc:
-        raise corrupt(table.name, item, exc) from exc
+        raise corrupt(table, item, exc) from exc
     if version > FORMAT_VERSION:
         raise ConfigurationError(
-            f"table {table.name!r} uses ddbes data format {version}; this ddbes-dynamodb reads "
+            f"table {table!r} uses ddbes data format {version}; this ddbes-dynamodb reads "
             f"formats up to {FORMAT_VERSION}: upgrade ddbes-dynamodb"
         )
     return TableLayout(partitions, "background" if version == 2 else "inline")
+
+
+def no_metadata(table: str) -> ConfigurationError:
+    """The error for a table that exists but holds no ddbes metadata item."""
+    return ConfigurationError(
+        f"table {table!r} exists but holds no ddbes metadata: run "
+        f"DynamoDBCommitStore({table!r}).create_table(log_partitions=N), "
+        "which records it and leaves the rest of the table alone"
+    )
 
 
 def open_layout(table: TableHandle, pending: TableLayout | None) -> TableLayout:
@@ -343,11 +358,7 @@ def open_layout(table: TableHandle, pending: TableLayout | None) -> TableLayout:
     if stored is None and pending is not None:
         stored = record_layout(table, pending)
     if stored is None:
-        raise ConfigurationError(
-            f"table {table.name!r} exists but holds no ddbes metadata: run "
-            f"DynamoDBCommitStore({table.name!r}).create_table(log_partitions=N), "
-            "which records it and leaves the rest of the table alone"
-        )
+        raise no_metadata(table.name)
     return stored
 
 

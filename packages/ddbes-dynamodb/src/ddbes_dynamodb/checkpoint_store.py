@@ -6,13 +6,16 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from ddbes.errors import CheckpointConflict
+from ddbes.composition import Resources, Settings
 from ddbes.model import PARKED_ERROR_CHARS, ParkedCommit
-from ddbes.ports import CheckpointStore, check_advance, check_operation, moved_message
+from ddbes.ports import CheckpointStore, check_operation
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
+from ddbes_dynamodb import _checkpoints
 from ddbes_dynamodb._errors import ConditionFailed
 from ddbes_dynamodb._items import Item, checkpoint_key, corrupt
+from ddbes_dynamodb._settings import table_handle
+from ddbes_dynamodb._steps import run
 from ddbes_dynamodb._table import TableHandle
 
 __all__ = ["DynamoDBCheckpointStore"]
@@ -60,6 +63,14 @@ class DynamoDBCheckpointStore(CheckpointStore):
             timeouts=timeouts,
         )
 
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, resources: Resources | None = None
+    ) -> DynamoDBCheckpointStore:
+        """As :meth:`DynamoDBCommitStore.from_settings`, on the same shared client."""
+        handle = table_handle(settings, resources)
+        return cls(handle.name, client=handle.client, timeouts=handle.timeouts)
+
     @property
     def table_name(self) -> str:
         """The DynamoDB table holding the checkpoints."""
@@ -69,77 +80,18 @@ class DynamoDBCheckpointStore(CheckpointStore):
         return f"DynamoDBCheckpointStore({self._table.name!r})"
 
     def get(self, name: str, log_partition: int = 0) -> int:
-        table = self._table
-        response = table.call(
-            table.client.get_item,
-            "read_checkpoint",
-            TableName=table.name,
-            Key=checkpoint_key(name, log_partition),
-            ConsistentRead=True,
-            ProjectionExpression="n",
-        )
-        item = response.get("Item")
-        if not item:
-            return 0
-        try:
-            return int(item["n"]["N"])
-        except (KeyError, TypeError, ValueError) as exc:
-            key = checkpoint_key(name, log_partition)
-            raise corrupt(table.name, key, exc) from exc
+        return run(_checkpoints.get(self._table.name, name, log_partition), self._table)
 
     def save(self, name: str, position: int, log_partition: int = 0) -> None:
-        if not isinstance(position, int) or isinstance(position, bool):
-            raise ValueError(f"a checkpoint position must be an int, got {position!r}")
-        if position < 0:
-            raise ValueError(f"a checkpoint position must be >= 0, got {position}")
-        table = self._table
-        try:
-            table.call(
-                table.client.update_item,
-                "save_checkpoint",
-                TableName=table.name,
-                Key=checkpoint_key(name, log_partition),
-                UpdateExpression="SET n = :n",
-                ConditionExpression="attribute_not_exists(n) OR n <= :n",
-                ExpressionAttributeValues={":n": {"N": str(position)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ConditionFailed as failed:
-            item = failed.item
-            current = int(item["n"]["N"]) if item and "n" in item else self.get(name, log_partition)
-            raise CheckpointConflict(
-                f"checkpoint {name!r} of log partition {log_partition} in table {table.name!r} "
-                f"is at {current}; it cannot move back to {position}",
-                current=current,
-            ) from None
+        run(_checkpoints.save(self._table.name, name, position, log_partition), self._table)
 
     def advance(self, name: str, position: int, log_partition: int = 0, *, expected: int) -> None:
         """One conditional ``UpdateItem``: it succeeds only while the stored position is
         ``expected`` (or, for 0, while none is stored)."""
-        check_advance(position, expected)
-        condition = "n = :e" if expected else "attribute_not_exists(n) OR n = :e"
-        table = self._table
-        try:
-            table.call(
-                table.client.update_item,
-                "save_checkpoint",
-                TableName=table.name,
-                Key=checkpoint_key(name, log_partition),
-                UpdateExpression="SET n = :n",
-                ConditionExpression=condition,
-                ExpressionAttributeValues={
-                    ":n": {"N": str(position)},
-                    ":e": {"N": str(expected)},
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ConditionFailed as failed:
-            item = failed.item
-            current = int(item["n"]["N"]) if item and "n" in item else self.get(name, log_partition)
-            raise CheckpointConflict(
-                f"{moved_message(name, log_partition, current, expected)} (table {table.name!r})",
-                current=current,
-            ) from None
+        steps = _checkpoints.advance(
+            self._table.name, name, position, log_partition, expected=expected
+        )
+        run(steps, self._table)
 
     def reset(self, name: str, log_partition: int = 0, *, position: int = 0) -> None:
         check_operation(name, position)

@@ -8,45 +8,22 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ddbes._validation import (
-    check_commit,
-    check_log_partition,
-    encoded_events,
-    encoded_metadata,
-)
-from ddbes.codec import format_time
-from ddbes.errors import VersionConflict
-from ddbes.model import Commit, log_partition_for
+from ddbes._validation import check_log_partition
+from ddbes.composition import Resources, Settings
+from ddbes.model import Commit
 from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
 from ddbes_dynamodb import admin, autoscaling
-from ddbes_dynamodb._commit_writer import CommitWriter
-from ddbes_dynamodb._items import (
-    MAX_NUMBER,
-    Item,
-    commit_items,
-    commit_pk,
-    decode_commit_item,
-    decode_log_item,
-    decode_position,
-    item_overhead,
-    keys_fit,
-    keys_pk,
-    log_pk,
-    pad,
-)
-from ddbes_dynamodb._log_writer import LogWriter, inline_pending
+from ddbes_dynamodb._commit_log import CommitLog
+from ddbes_dynamodb._log_writer import LogWriter
 from ddbes_dynamodb._sequencing import SequencingService
+from ddbes_dynamodb._settings import table_handle
+from ddbes_dynamodb._steps import iterate, run
 from ddbes_dynamodb._table import TableHandle
 from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 
 __all__ = ["DynamoDBCommitStore"]
-
-_COMMIT_FIELDS = "s, i, t, e, x, n, m"
-_LOG_FIELDS = "s, a, k, v, i, t, e, x, m"
-_VERSIONS = "p = :p AND s BETWEEN :l AND :h"
-_AFTER = "p = :p AND s > :a"
 
 
 class DynamoDBCommitStore(CommitStore):
@@ -121,13 +98,17 @@ class DynamoDBCommitStore(CommitStore):
             read_head=self._read_head,
             on_sequenced=self._logged,
         )
-        self._commit_writer = CommitWriter(
-            table=table_name,
-            call=self._call,
-            client=self._client,
-            resolve_taken=self._stored_or_conflict,
-            stored=self._service.appended,
-        )
+        self._log = CommitLog(table_name, stored=self._service.appended)
+        self._commit_writer = self._log.writer
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, resources: Resources | None = None
+    ) -> DynamoDBCommitStore:
+        """The store of ``table_name``, ``endpoint_url``, ``region_name`` and ``timeout`` in
+        ``settings`` (:mod:`ddbes.composition`), on the client the app's stores share."""
+        handle = table_handle(settings, resources)
+        return cls(handle.name, client=handle.client, timeouts=handle.timeouts)
 
     @property
     def table_name(self) -> str:
@@ -169,26 +150,10 @@ class DynamoDBCommitStore(CommitStore):
             return admin.TableLayout(self._log_partitions, self._sequencing)
 
     def append(self, commit: Commit) -> Commit:
-        check_commit(commit)
-        aggregate_type = commit.aggregate_type
-        aggregate_key = commit.aggregate_key
-        partition = log_partition_for(aggregate_type, aggregate_key, self.log_partitions)
-        payload, compressed = encoded_events(commit)
-        metadata = encoded_metadata(commit)
-        commit_item, log_item = commit_items(commit, partition, payload, compressed, metadata)
-        registry = {"p": {"S": keys_pk(aggregate_type)}, "s": {"S": aggregate_key}}
-        size = 2 * (len(payload) + len(metadata.encode()) + item_overhead(commit, partition))
+        prepared = self._log.prepare(commit, self.log_partitions)
         if self.sequencing == "background":
-            return self._commit_writer.append(commit, partition, commit_item, registry, size)
-        pending = inline_pending(
-            self._name,
-            commit,
-            commit_item=commit_item,
-            log_item=log_item,
-            registry=registry,
-            size=size,
-        )
-        return self._appended(self._writer(partition).append(pending))
+            return run(self._log.append_unsequenced(prepared), self._table)
+        return self._appended(self._writer(prepared.partition).append(self._log.inline(prepared)))
 
     def flush_log(self, timeout: float | None = None) -> None:
         if self.sequencing == "background":
@@ -217,62 +182,14 @@ class DynamoDBCommitStore(CommitStore):
                     writer = self._writers[partition] = LogWriter(
                         partition=partition,
                         table=self._name,
-                        call=self._call,
-                        transact=self._client.transact_write_items,
-                        read_head=self._read_head,
-                        resolve_taken=self._stored_or_conflict,
+                        handle=self._table,
+                        read_head=self._log.read_head,
+                        resolve_taken=self._log.stored_or_conflict,
                     )
         return writer
 
-    def _stored_or_conflict(self, commit: Commit, item: Item | None, partition: int) -> Commit:
-        """The stored commit when it is this one (an idempotent retry), else a conflict."""
-        if item is None or "n" not in item:
-            response = self._call(
-                self._client.get_item,
-                "read_commit",
-                TableName=self._name,
-                Key={
-                    "p": {"S": commit_pk(commit.aggregate_type, commit.aggregate_key)},
-                    "s": {"S": pad(commit.version)},
-                },
-                ConsistentRead=True,
-            )
-            item = response.get("Item")
-        if item is None:
-            raise VersionConflict(commit.aggregate_id, commit.version)
-        stored = decode_commit_item(
-            item, commit.aggregate_type, commit.aggregate_key, partition, table=self._name
-        )
-        if stored.commit_id == commit.commit_id:
-            return stored
-        raise VersionConflict(commit.aggregate_id, commit.version)
-
     def _read_head(self, partition: int) -> int:
-        response = self._call(
-            self._client.query,
-            "read_head",
-            TableName=self._name,
-            KeyConditionExpression="p = :p",
-            ExpressionAttributeValues={":p": {"S": log_pk(partition)}},
-            ScanIndexForward=False,
-            Limit=1,
-            ConsistentRead=True,
-            ProjectionExpression="s",
-        )
-        items = response["Items"]
-        return decode_position(items[0], table=self._name, pk=log_pk(partition)) if items else 0
-
-    def _pages(self, request: dict[str, Any], name: str) -> Iterator[list[Item]]:
-        """Every page of a Query, fetched lazily."""
-        call = self._call
-        query = self._client.query
-        while True:
-            response = call(query, name, **request)
-            yield response["Items"]
-            last = response.get("LastEvaluatedKey")
-            if last is None:
-                return
-            request["ExclusiveStartKey"] = last
+        return run(self._log.read_head(partition), self._table)
 
     def read_commits(
         self,
@@ -285,54 +202,18 @@ class DynamoDBCommitStore(CommitStore):
         descending: bool = False,
         limit: int | None = None,
     ) -> Iterator[Commit]:
-        low = max(from_version, 1)
-        high = MAX_NUMBER if to_version is None else min(to_version, MAX_NUMBER)
-        if low > high or (limit is not None and limit <= 0):
-            return iter(())
-        pk = commit_pk(aggregate_type, aggregate_key)
-        if not keys_fit(pk, aggregate_key):
-            return iter(())  # no commit can be stored under such a key
-        partition = log_partition_for(aggregate_type, aggregate_key, self.log_partitions)
-        values = {":p": {"S": pk}, ":l": {"S": pad(low)}, ":h": {"S": pad(high)}}
-        request: dict[str, Any] = {
-            "TableName": self._name,
-            "KeyConditionExpression": _VERSIONS,
-            "ExpressionAttributeValues": values,
-            "ConsistentRead": True,
-            "ScanIndexForward": not descending,
-            "ProjectionExpression": _COMMIT_FIELDS,
-        }
-        if until is not None:
-            request["FilterExpression"] = "t <= :u"
-            values[":u"] = {"S": format_time(until)}
-        elif limit is not None:
-            request["Limit"] = limit
-        return self._commits(request, aggregate_type, aggregate_key, partition, limit)
-
-    def _commits(
-        self,
-        request: dict[str, Any],
-        aggregate_type: str,
-        aggregate_key: str,
-        partition: int,
-        limit: int | None,
-    ) -> Iterator[Commit]:
-        left = limit
-        background = self._sequencing == "background"
-        pk = commit_pk(aggregate_type, aggregate_key)
-        for page in self._pages(request, "read_commits"):
-            commits = [
-                decode_commit_item(item, aggregate_type, aggregate_key, partition, table=self._name)
-                for item in page
-            ]
-            if background and commits:  # a later append of this aggregate needs no check
-                self._commit_writer.saw(pk, max(commits[0].version, commits[-1].version))
-            for commit in commits:
-                yield commit
-                if left is not None:
-                    left -= 1
-                    if left == 0:
-                        return
+        reads = self._log.commits(
+            aggregate_type,
+            aggregate_key,
+            log_partitions=self.log_partitions,
+            background=self._sequencing == "background",
+            from_version=from_version,
+            to_version=to_version,
+            until=until,
+            descending=descending,
+            limit=limit,
+        )
+        return iterate(reads, self._table)
 
     def read_log(
         self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
@@ -340,41 +221,8 @@ class DynamoDBCommitStore(CommitStore):
         check_log_partition(log_partition, self.log_partitions)
         if self.sequencing == "background":
             self._service.reading(log_partition)
-        if after < 0:
-            raise ValueError(f"after must be >= 0, got {after}")
-        if after >= MAX_NUMBER or (limit is not None and limit <= 0):
-            return iter(())
-        request: dict[str, Any] = {
-            "TableName": self._name,
-            "KeyConditionExpression": _AFTER,
-            "ExpressionAttributeValues": {
-                ":p": {"S": log_pk(log_partition)},
-                ":a": {"S": pad(after)},
-            },
-            "ConsistentRead": True,
-            "ProjectionExpression": _LOG_FIELDS,
-        }
-        if limit is not None:
-            request["Limit"] = limit
-        return self._log(request, after, log_partition, limit)
-
-    def _log(
-        self, request: dict[str, Any], after: int, partition: int, limit: int | None
-    ) -> Iterator[Commit]:
-        expected = after + 1
-        last = after + limit if limit is not None else None
-        for page in self._pages(request, "read_log"):
-            for item in page:
-                commit = decode_log_item(item, partition, table=self._name)
-                if commit.position != expected:
-                    # A Query is not a snapshot: it can see position n + 1 committed while the
-                    # transaction of n was still in flight. Stop before the gap; the next read
-                    # after n - 1 returns both.
-                    return
-                yield commit
-                if expected == last:
-                    return
-                expected += 1
+        reads = self._log.log(after=after, log_partition=log_partition, limit=limit)
+        return iterate(reads, self._table)
 
     def head_position(self, log_partition: int = 0) -> int:
         check_log_partition(log_partition, self.log_partitions)
@@ -383,16 +231,7 @@ class DynamoDBCommitStore(CommitStore):
         return self._read_head(log_partition)
 
     def aggregate_keys(self, aggregate_type: str) -> Iterator[str]:
-        request: dict[str, Any] = {
-            "TableName": self._name,
-            "KeyConditionExpression": "p = :p",
-            "ExpressionAttributeValues": {":p": {"S": keys_pk(aggregate_type)}},
-            "ConsistentRead": True,
-            "ProjectionExpression": "s",
-        }
-        if not keys_fit(keys_pk(aggregate_type), "-"):
-            return iter(())
-        return (item["s"]["S"] for page in self._pages(request, "aggregate_keys") for item in page)
+        return iterate(self._log.keys(aggregate_type), self._table)
 
     # -- administration -------------------------------------------------------------------
 

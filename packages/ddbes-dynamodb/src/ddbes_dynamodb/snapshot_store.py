@@ -20,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from ddbes.codec import compress, decode, encode, format_time
-from ddbes.errors import SnapshotUnreadable
+from ddbes.composition import Resources, Settings
+from ddbes.errors import ConfigurationError, SnapshotUnreadable
 from ddbes.model import Commit, Snapshot, log_partition_for
 from ddbes.ports import CommitStore, SnapshotStore
 from ddbes.retry import RetryPolicy
@@ -38,7 +39,7 @@ DEFAULT_INLINE_LIMIT = 64 * 1024
 """States whose encoded (compressed) JSON is larger than this go to the overflow store."""
 
 FORMAT = 1
-_FIELDS = "s, i, t, e, x, n, f, v, c, j, z"
+_FIELDS = "s, i, t, e, x, n, m, f, v, c, j, z"
 """What a tip read returns: the commit attributes ``decode_commit_item`` reads (``n`` may be
 missing) and the tip's; not ``p``, which would repeat in every item."""
 _MAX_ITEM_BYTES = 400 * 1024
@@ -74,6 +75,28 @@ class DynamoDBSnapshotStore(TipSnapshotStore):
     """
 
     fetch_in_parallel = True  # get() waits on the network (GetItem, perhaps a GET)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        resources: Resources | None = None,
+        commit_store: object,
+        overflow: SnapshotStore | None = None,
+    ) -> DynamoDBSnapshotStore:
+        """Tips in the table of ``commit_store`` (:mod:`ddbes.composition`), larger states in
+        ``overflow``.
+
+        Raises:
+            ConfigurationError: ``commit_store`` is not a :class:`DynamoDBCommitStore`.
+        """
+        if not isinstance(commit_store, DynamoDBCommitStore):
+            raise ConfigurationError(
+                "snapshots 'dynamodb' keep snapshots in the commit table, but the commit store "
+                f"is {commit_store!r}: configure backend 'dynamodb'"
+            )
+        return cls(commit_store, overflow=overflow)
 
     def __init__(
         self,

@@ -7,13 +7,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ddbes.errors import ConfigurationError, StoreUnavailable
+from ddbes.errors import ConfigurationError
 from ddbes.model import Snapshot
 from ddbes.ports import SnapshotStore
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
-from ddbes_s3._body import FORMAT, decode_body, encode_body
+from ddbes_s3 import _steps
 from ddbes_s3._errors import error_code, translate_errors
-from ddbes_s3._keys import is_snapshot_key, normalize_prefix, object_key, type_prefix
+from ddbes_s3._location import SnapshotObjects
 
 __all__ = ["DEFAULT_CLIENT_CONFIG", "S3SnapshotStore", "client_config"]
 
@@ -34,11 +34,8 @@ DEFAULT_CLIENT_CONFIG: dict[str, Any] = client_config(DEFAULT_TIMEOUTS)
 """botocore ``Config`` options of the client the store builds when it is given none: 3 s to
 connect, 10 s to read, 2 attempts (an endpoint that never answers fails a call in about 20 s)."""
 
-_DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
-_LIST_PAGE = 1000
 
-
-class S3SnapshotStore(SnapshotStore):
+class S3SnapshotStore(SnapshotObjects, SnapshotStore):
     """Snapshots in an S3 bucket (or any S3-compatible store), under an optional ``prefix``.
 
     Each aggregate has one object, ``{prefix}{type}/{key}.json`` with the type and key
@@ -65,42 +62,9 @@ class S3SnapshotStore(SnapshotStore):
 
     fetch_in_parallel = True  # a GET waits on the network: loads read commits meanwhile
 
-    def __init__(
-        self,
-        bucket: str,
-        prefix: str = "",
-        *,
-        client: Any = None,
-        endpoint_url: str | None = None,
-        region_name: str | None = None,
-        timeouts: Timeouts | None = None,
-    ) -> None:
-        if not bucket:
-            raise ConfigurationError(f"S3SnapshotStore needs a bucket name, got {bucket!r}")
-        if client is not None and (
-            endpoint_url is not None or region_name is not None or timeouts is not None
-        ):
-            raise ValueError("pass either a client or endpoint_url/region_name/timeouts, not both")
-        self._bucket = bucket
-        self._prefix = normalize_prefix(prefix)
-        self._client = client
-        self._endpoint_url = endpoint_url
-        self._region_name = region_name
-        self._timeouts = timeouts or DEFAULT_TIMEOUTS
+    def __init__(self, bucket: str, prefix: str = "", **options: Any) -> None:
+        super().__init__(bucket, prefix, **options)
         self._client_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"S3SnapshotStore(bucket={self._bucket!r}, prefix={self._prefix!r})"
-
-    @property
-    def bucket(self) -> str:
-        """The bucket's name."""
-        return self._bucket
-
-    @property
-    def prefix(self) -> str:
-        """The key prefix of every object this store writes (``""`` or ending with ``/``)."""
-        return self._prefix
 
     @property
     def client(self) -> Any:
@@ -123,87 +87,20 @@ class S3SnapshotStore(SnapshotStore):
                 config=Config(**client_config(self._timeouts)),
             )
 
-    def key_for(self, aggregate_type: str, aggregate_key: str) -> str:
-        """The object key of an aggregate's snapshot."""
-        return object_key(self._prefix, aggregate_type, aggregate_key)
-
     def get(self, aggregate_type: str, aggregate_key: str) -> Snapshot | None:
-        key = self.key_for(aggregate_type, aggregate_key)
-        with translate_errors(f"read snapshot {key!r}", self._bucket):
-            try:
-                response = self.client.get_object(Bucket=self._bucket, Key=key)
-            except ClientError as exc:
-                if error_code(exc) == "NoSuchKey":
-                    return None
-                raise
-            with response["Body"] as body:
-                data: bytes = body.read()
-        return decode_body(
-            data,
-            aggregate_type=aggregate_type,
-            aggregate_key=aggregate_key,
-            where=f"s3://{self._bucket}/{key}",
-        )
+        steps = _steps.get(self._bucket, self._prefix, aggregate_type, aggregate_key)
+        return _steps.drive(steps, self.client, self._bucket)
 
     def put(self, snapshot: Snapshot) -> None:
-        body, compressed = encode_body(snapshot)
-        key = self.key_for(snapshot.aggregate_type, snapshot.aggregate_key)
-        with translate_errors(f"write snapshot {key!r}", self._bucket):
-            self.client.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/octet-stream" if compressed else "application/json",
-                Metadata={
-                    "ddbes-snapshot-format": str(FORMAT),
-                    "ddbes-compression": "zlib" if compressed else "none",
-                },
-            )
+        _steps.drive(_steps.put(self._bucket, self._prefix, snapshot), self.client, self._bucket)
 
     def delete(self, aggregate_type: str, aggregate_key: str) -> None:
-        key = self.key_for(aggregate_type, aggregate_key)
-        with translate_errors(f"delete snapshot {key!r}", self._bucket):
-            self.client.delete_object(Bucket=self._bucket, Key=key)
+        steps = _steps.delete(self._bucket, self._prefix, aggregate_type, aggregate_key)
+        _steps.drive(steps, self.client, self._bucket)
 
     def clear(self, aggregate_type: str | None = None) -> None:
-        listed = self._prefix
-        if aggregate_type is not None:
-            listed = type_prefix(self._prefix, aggregate_type)
-        start_after = ""
-        # Pages restart after the last key seen (StartAfter), not from a continuation token,
-        # so deleting a page before listing the next cannot make the listing skip anything.
-        while True:
-            request: dict[str, Any] = {
-                "Bucket": self._bucket,
-                "Prefix": listed,
-                "MaxKeys": _LIST_PAGE,
-            }
-            if start_after:
-                request["StartAfter"] = start_after
-            with translate_errors(f"list snapshots under {listed!r}", self._bucket):
-                page = self.client.list_objects_v2(**request)
-            contents = page.get("Contents", [])
-            keys = [item["Key"] for item in contents if is_snapshot_key(self._prefix, item["Key"])]
-            for start in range(0, len(keys), _DELETE_BATCH):
-                self._delete_keys(keys[start : start + _DELETE_BATCH])
-            if not contents or not page.get("IsTruncated"):
-                return
-            start_after = contents[-1]["Key"]
-
-    def _delete_keys(self, keys: list[str]) -> None:
-        with translate_errors(f"delete {len(keys)} snapshots", self._bucket):
-            response = self.client.delete_objects(
-                Bucket=self._bucket,
-                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
-            )
-        errors = response.get("Errors") or []
-        if errors:
-            first = errors[0]
-            raise StoreUnavailable(
-                f"S3 failed to delete {len(errors)} of {len(keys)} snapshots in bucket "
-                f"{self._bucket!r}, e.g. {first.get('Key')!r}: {first.get('Code')} "
-                f"{first.get('Message', '')}".rstrip()
-            )
+        steps = _steps.clear(self._bucket, self._prefix, aggregate_type)
+        _steps.drive(steps, self.client, self._bucket)
 
     def create_bucket(self) -> None:
         """Create the bucket (in the client's region); nothing happens when it exists already.

@@ -1,7 +1,8 @@
 """The shared log reader: one reader of the global log for all of a server's clients.
 
 It reads every log partition after its position ``head`` (one ``read_log`` per partition per
-poll, through :func:`asyncio.to_thread`, since the ports are synchronous) and hands each new
+poll: awaited on an :class:`~ddbes.async_ports.AsyncCommitStore`, through
+:func:`asyncio.to_thread` on a sync :class:`~ddbes.ports.CommitStore`) and hands each new
 commit to the fan-out, so the number of store reads does not grow with the number of clients.
 A session that resumes behind ``head`` first catches up with its own reads, fed only as fast as
 it drains, and turns live in the event-loop step its cursor reaches ``head``. A live session
@@ -17,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from ddbes.async_ports import AsyncCommitStore
 from ddbes.errors import CorruptItem
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
@@ -51,7 +53,7 @@ class LogReader:
 
     def __init__(
         self,
-        commit_store: CommitStore,
+        commit_store: CommitStore | AsyncCommitStore,
         fanout: Fanout,
         *,
         poll_delay: float,
@@ -76,46 +78,71 @@ class LogReader:
 
     async def start(self) -> None:
         """Learn the log's partitions and start reading at its head."""
-        self.partitions = self.commit_store.log_partitions
+        store = self.commit_store
+        if isinstance(store, AsyncCommitStore):
+            await store.head_position(0)  # an async store learns its layout on a request
+        self.partitions = store.log_partitions
         self.head = await self.heads()
 
     async def heads(self) -> list[int]:
         """The log's head position per partition, read from the store."""
         store, partitions = self.commit_store, self.partitions
-        heads = await asyncio.to_thread(lambda: [store.head_position(p) for p in range(partitions)])
+        if isinstance(store, AsyncCommitStore):
+            heads = [await store.head_position(p) for p in range(partitions)]
+        else:
+            heads = await asyncio.to_thread(
+                lambda: [store.head_position(p) for p in range(partitions)]
+            )
         self.store_reads += partitions
         return heads
 
-    def _read(self, after: list[int], limit: int) -> list[list[Commit]]:
-        return [self._read_partition(p, position, limit) for p, position in enumerate(after)]
+    async def _read(self, after: list[int], limit: int) -> list[list[Commit]]:
+        return [await self._read_partition(p, position, limit) for p, position in enumerate(after)]
 
-    def _read_partition(self, p: int, after: int, limit: int) -> list[Commit]:
+    async def _read_partition(self, p: int, after: int, limit: int) -> list[Commit]:
         """Up to ``limit`` commits after ``after``; a log entry the store cannot decode comes
         back as an empty placeholder at its position (logged), so the stream goes on."""
         commits: list[Commit] = []
         position = after
         while len(commits) < limit:
             try:
-                for commit in self.commit_store.read_log(
-                    after=position, log_partition=p, limit=limit - len(commits)
-                ):
-                    commits.append(commit)
-                    position = commit.position or position
+                await self._fetch(p, position, limit - len(commits), commits)
                 return commits
             except CorruptItem as exc:
-                if exc.position != position + 1:
-                    raise
-                if (p, exc.position) not in self._damaged:
-                    self._damaged.add((p, exc.position))
-                    self._log.error(
-                        "skipping the log entry at position %d of log partition %d: %s",
-                        exc.position,
-                        p,
-                        exc,
-                    )
-                commits.append(_placeholder(p, exc.position))
-                position = exc.position
+                if commits:
+                    position = commits[-1].position or position
+                position = self._skip(p, position, exc, commits)
         return commits
+
+    async def _fetch(self, p: int, after: int, limit: int, commits: list[Commit]) -> None:
+        """Append the log after ``after`` to ``commits``: awaited from an async store, in a
+        thread from a sync one."""
+        store = self.commit_store
+        if isinstance(store, AsyncCommitStore):
+            async for commit in store.read_log(after=after, log_partition=p, limit=limit):
+                commits.append(commit)
+            return
+
+        def fetch() -> None:
+            for commit in store.read_log(after=after, log_partition=p, limit=limit):
+                commits.append(commit)
+
+        await asyncio.to_thread(fetch)
+
+    def _skip(self, p: int, position: int, exc: CorruptItem, commits: list[Commit]) -> int:
+        """Step over the damaged entry right after ``position`` (logged once), or re-raise."""
+        if exc.position != position + 1:
+            raise exc
+        if (p, exc.position) not in self._damaged:
+            self._damaged.add((p, exc.position))
+            self._log.error(
+                "skipping the log entry at position %d of log partition %d: %s",
+                exc.position,
+                p,
+                exc,
+            )
+        commits.append(_placeholder(p, exc.position))
+        return exc.position
 
     async def run(self) -> None:
         """Read the log while anyone is subscribed, until cancelled."""
@@ -132,7 +159,7 @@ class LogReader:
                 lowest = min((session.cursor[p] for session in fanout.subscribers), default=0)
                 self.head[p] = max(self.head[p], lowest)
             try:
-                batches = await asyncio.to_thread(self._read, list(self.head), self._batch_size)
+                batches = await self._read(list(self.head), self._batch_size)
                 self.store_reads += self.partitions
                 for p, commits in enumerate(batches):
                     for commit in commits:
@@ -184,8 +211,8 @@ class LogReader:
             p = behind[0]
             room = max(1, self._buffer_size - len(session.frames))
             try:
-                commits = await asyncio.to_thread(
-                    self._read_partition, p, session.cursor[p], min(room, self._batch_size)
+                commits = await self._read_partition(
+                    p, session.cursor[p], min(room, self._batch_size)
                 )
             except Exception:
                 failures += 1

@@ -48,6 +48,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from ddbes.async_ports import AsyncCommitStore
 from ddbes.errors import InvalidFilter
 from ddbes.filters import FilterLimits
 from ddbes.ports import CommitStore
@@ -100,7 +101,9 @@ class EventStreamServer:
     """A websocket server that streams the global commit log to filtering clients.
 
     Args:
-        commit_store: the log to stream; defaults to ``ddbes.config``'s ``commit_store``.
+        commit_store: the log to stream, a sync or an async commit store (an async one is
+            read in the server's event loop, a sync one through threads); defaults to
+            ``ddbes.config``'s ``commit_store``.
         host: the address to listen on.
         port: the port to listen on (0: one the OS picks, see :attr:`port`).
         poll_delay: seconds between log reads when nothing new was found.
@@ -136,7 +139,7 @@ class EventStreamServer:
 
     def __init__(
         self,
-        commit_store: CommitStore | None = None,
+        commit_store: CommitStore | AsyncCommitStore | None = None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -165,7 +168,7 @@ class EventStreamServer:
             raise ValueError("poll_delay, buffer_size and batch_size must be positive")
         if hook_threads < 1 or (filter_budget is not None and filter_budget <= 0):
             raise ValueError("hook_threads and filter_budget must be positive")
-        self.commit_store: CommitStore = commit_store
+        self.commit_store: CommitStore | AsyncCommitStore = commit_store
         self.host = host
         self._port = port
         self.poll_delay = poll_delay

@@ -1,0 +1,224 @@
+"""Async commands at scale: one process, 200 concurrent async commands against sync threads.
+
+Through the loopback proxy that adds 5 ms to every request (``bench/latency_proxy.py``), to
+DynamoDB Local, one process runs commands on 200 aggregates for a fixed window:
+
+* ``sync x1``: one thread, :class:`DynamoDBCommitStore`, the aggregates in turn;
+* ``sync x16``: 16 threads sharing one :class:`DynamoDBCommitStore`, each on its own aggregates;
+* ``async x200``: 200 tasks of one event loop sharing one :class:`AsyncDynamoDBCommitStore`
+  (aiobotocore), one aggregate each; a ticker task measures the event loop's lag meanwhile
+  (how late a 1 ms sleep wakes up).
+
+A command reads the aggregate's head (``read_commits(descending=True, limit=1)``, what a load
+with a snapshot reads at least) and appends the next version: two requests, the same in every
+mode. Each mode gets a fresh table (the default, background-sequenced), a warm-up, then
+counts the commits that complete in the window; rounds interleave the modes and the median
+is reported.
+
+    scripts/private-net uv run --no-sync python -m bench.async_scale [--seconds 8] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._harness import dynamodb_endpoint
+from bench.latency_proxy import start_proxy
+from ddbes.model import Commit
+from ddbes_dynamodb import AsyncDynamoDBCommitStore, DynamoDBCommitStore
+from ddbes_dynamodb._client import make_client
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "fakeKey1")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "fakeSecret1")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+AGGREGATES = 200
+THREADS = 16
+WARM_UP = 1.5
+EVENT = {"type": "ItemAdded", "sku": "x" * 300}
+
+
+def _commit(key: str, version: int) -> Commit:
+    return Commit(
+        commit_id=uuid.uuid4().hex,
+        aggregate_type="Bench",
+        aggregate_key=key,
+        version=version,
+        committed_at=datetime.now(UTC),
+        events=(EVENT,),
+    )
+
+
+SEQUENCING = "background"
+
+
+def _table(endpoint: str) -> DynamoDBCommitStore:
+    store = DynamoDBCommitStore(f"bench-async-{uuid.uuid4().hex[:10]}", endpoint_url=endpoint)
+    store.create_table(sequencing=SEQUENCING)
+    return store
+
+
+def _sync_command(store: DynamoDBCommitStore, key: str) -> None:
+    head = next(iter(store.read_commits("Bench", key, descending=True, limit=1)), None)
+    store.append(_commit(key, 1 if head is None else head.version + 1))
+
+
+def run_sync(proxy: str, direct: str, threads: int, seconds: float) -> float:
+    """Commits per second of ``threads`` threads over :data:`AGGREGATES` aggregates."""
+    admin = _table(direct)
+    client = make_client("dynamodb", table="bench", endpoint_url=proxy, region_name="us-east-1")
+    store = DynamoDBCommitStore(admin.table_name, client=client)
+    counts = [0] * threads
+    counting = threading.Event()
+    stop = threading.Event()
+
+    def work(index: int) -> None:
+        keys = [f"a{n}" for n in range(index, AGGREGATES, threads)]
+        turn = 0
+        while not stop.is_set():
+            _sync_command(store, keys[turn % len(keys)])
+            turn += 1
+            if counting.is_set():
+                counts[index] += 1
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    time.sleep(WARM_UP)
+    counting.set()
+    started = time.perf_counter()
+    time.sleep(seconds)
+    total = sum(counts)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    for worker in workers:
+        worker.join()
+    store.close()
+    admin.delete_table(wait=False)
+    return total / elapsed
+
+
+async def _ticker(lags: list[float], stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        before = loop.time()
+        await asyncio.sleep(0.001)
+        lags.append(loop.time() - before - 0.001)
+
+
+async def _run_async(proxy: str, table: str, seconds: float) -> tuple[float, list[float]]:
+    store = AsyncDynamoDBCommitStore(table, endpoint_url=proxy)
+    await store.open()
+    counts = [0] * AGGREGATES
+    counting = False
+    stop = asyncio.Event()
+
+    async def work(index: int) -> None:
+        key = f"a{index}"
+        while not stop.is_set():
+            head = None
+            async for commit in store.read_commits("Bench", key, descending=True, limit=1):
+                head = commit
+            await store.append(_commit(key, 1 if head is None else head.version + 1))
+            if counting:
+                counts[index] += 1
+
+    lags: list[float] = []
+    ticker_stop = asyncio.Event()
+    tasks = [asyncio.create_task(work(i)) for i in range(AGGREGATES)]
+    await asyncio.sleep(WARM_UP)
+    counting = True
+    ticker = asyncio.create_task(_ticker(lags, ticker_stop))
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    total = sum(counts)
+    elapsed = time.perf_counter() - started
+    ticker_stop.set()
+    stop.set()
+    await asyncio.gather(*tasks, ticker)
+    await store.close()
+    return total / elapsed, lags
+
+
+def run_async(proxy: str, direct: str, seconds: float) -> tuple[float, list[float]]:
+    admin = _table(direct)
+    try:
+        return asyncio.run(_run_async(proxy, admin.table_name, seconds))
+    finally:
+        admin.delete_table(wait=False)
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--delay-ms", type=float, default=5.0)
+    parser.add_argument("--sequencing", choices=("background", "inline"), default="background")
+    parser.add_argument("--only-async", action="store_true", help="skip the sync modes")
+    args = parser.parse_args()
+    global SEQUENCING
+    SEQUENCING = args.sequencing
+    direct, local = dynamodb_endpoint()
+    proxy, stop_proxy = start_proxy(direct, args.delay_ms)
+    rates: dict[str, list[float]] = {"sync x1": [], "sync x16": [], "async x200": []}
+    lag_p99: list[float] = []
+    modes: dict[str, Callable[[], float]] = {
+        "sync x1": lambda: run_sync(proxy, direct, 1, args.seconds),
+        "sync x16": lambda: run_sync(proxy, direct, THREADS, args.seconds),
+    }
+    try:
+        for round_ in range(args.rounds):
+            for name, mode in modes.items():
+                rates[name].append(0.0 if args.only_async else mode())
+            rate, lags = run_async(proxy, direct, args.seconds)
+            rates["async x200"].append(rate)
+            lag_p99.append(_p99(lags) * 1000)
+            print(
+                f"round {round_ + 1}: "
+                + ", ".join(f"{name} {values[-1]:.0f}/s" for name, values in rates.items())
+                + f", loop lag p99 {lag_p99[-1]:.1f} ms",
+                flush=True,
+            )
+    finally:
+        stop_proxy()
+        if local is not None:
+            local.kill()
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    spread = {name: (min(values), max(values)) for name, values in rates.items()}
+    print(
+        f"\n{args.delay_ms:g} ms proxy, {args.sequencing} table, {AGGREGATES} aggregates, "
+        f"{args.seconds:g} s windows, median of {args.rounds} rounds:"
+    )
+    for name in rates:
+        low, high = spread[name]
+        print(f"  {name:11} {median[name]:7.0f} commits/s ({low:.0f}-{high:.0f})")
+    if not args.only_async:
+        for base, target in (("sync x1", 4.0), ("sync x16", 1.0)):
+            ratio = median["async x200"] / median[base]
+            print(f"  async x200 / {base}: {ratio:.2f}x (target >= {target:g})")
+    print(
+        f"  event-loop lag p99: {statistics.median(lag_p99):.1f} ms "
+        f"({min(lag_p99):.1f}-{max(lag_p99):.1f}; target < 10)"
+    )
+
+
+if __name__ == "__main__":
+    main()
