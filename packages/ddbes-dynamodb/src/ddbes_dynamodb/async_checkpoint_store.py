@@ -23,8 +23,12 @@ class AsyncDynamoDBCheckpointStore(AsyncCheckpointStore):
     the async port; operations the sync store adds beyond the port are sync only.
 
     Args:
-        table_name, endpoint_url, region_name, retry_policy, timeouts: as for
+        table_name: the table; this and the following as for
             :class:`~ddbes_dynamodb.DynamoDBCheckpointStore`.
+        endpoint_url: the DynamoDB endpoint (DynamoDB Local, an emulator).
+        region_name: the AWS region.
+        retry_policy: how transient failures are retried.
+        timeouts: connect and read timeouts, and an overall deadline per call.
         client: an aiobotocore DynamoDB client (already entered; never closed here).
     """
 

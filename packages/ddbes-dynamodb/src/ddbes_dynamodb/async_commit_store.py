@@ -48,8 +48,12 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
     store.open()`` reads it up front.
 
     Args:
-        table_name, endpoint_url, region_name, retry_policy, timeouts: as for
+        table_name: the table; this and the following as for
             :class:`~ddbes_dynamodb.DynamoDBCommitStore`.
+        endpoint_url: the DynamoDB endpoint (DynamoDB Local, an emulator).
+        region_name: the AWS region.
+        retry_policy: how transient failures are retried.
+        timeouts: connect and read timeouts, and an overall deadline per call.
         client: an aiobotocore DynamoDB client to use (already entered; this store never
             closes it); by default one is built, with ddbes's retry handling.
         sync_client: the boto3 client of the background sequencer (by default one is built).

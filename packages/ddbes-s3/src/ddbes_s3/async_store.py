@@ -25,9 +25,11 @@ class AsyncS3SnapshotStore(SnapshotObjects, AsyncSnapshotStore):
     store's ``create_bucket()``.
 
     Args:
-        bucket, prefix, endpoint_url, region_name, timeouts: as for
-            :class:`~ddbes_s3.S3SnapshotStore`.
-        client: an aiobotocore S3 client (already entered; never closed here).
+        bucket: the bucket's name, as for :class:`~ddbes_s3.S3SnapshotStore`.
+        prefix: the key prefix of every object this store writes.
+        **options: ``endpoint_url``, ``region_name`` and ``timeouts`` as for
+            :class:`~ddbes_s3.S3SnapshotStore`, and ``client``: an aiobotocore S3 client
+            (already entered; never closed here).
     """
 
     fetch_in_parallel = True

@@ -47,13 +47,14 @@ class S3SnapshotStore(SnapshotObjects, SnapshotStore):
     Args:
         bucket: the bucket's name. :meth:`create_bucket` creates it.
         prefix: the key prefix of every object this store writes.
-        client: a boto3 S3 client. Without one, the store builds one on first use (with
-            ``endpoint_url`` and ``region_name``, short timeouts and 3 attempts in all:
-            :data:`DEFAULT_CLIENT_CONFIG`). boto3 clients are thread-safe, and so is the store.
-        endpoint_url: an S3-compatible endpoint (``http://127.0.0.1:9000``), without a client.
-        region_name: the region, without a client (default: boto3's configuration).
-        timeouts: the connect and read timeouts and the total of the client built here
-            (:func:`client_config`; default :class:`~ddbes.timeouts.Timeouts`).
+        **options: keyword options. ``client``: a boto3 S3 client; without one, the store
+            builds one on first use (with ``endpoint_url`` and ``region_name``, short timeouts
+            and 3 attempts in all: :data:`DEFAULT_CLIENT_CONFIG`); boto3 clients are
+            thread-safe, and so is the store. ``endpoint_url``: an S3-compatible endpoint
+            (``http://127.0.0.1:9000``), without a client. ``region_name``: the region,
+            without a client (default: boto3's configuration). ``timeouts``: the connect and
+            read timeouts and the total of the client built here (:func:`client_config`;
+            default :class:`~ddbes.timeouts.Timeouts`).
 
     Errors: a missing bucket, refused credentials or access are :class:`ConfigurationError`;
     an unreachable endpoint, timeouts, throttling and server errors are
