@@ -16,7 +16,7 @@ from datetime import datetime
 
 from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore, AsyncSnapshotStore
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore, InMemorySnapshotStore
-from ddbes.model import Commit, Snapshot
+from ddbes.model import Commit, ParkedCommit, Snapshot
 
 __all__ = ["AsyncInMemoryCheckpointStore", "AsyncInMemoryCommitStore", "AsyncInMemorySnapshotStore"]
 
@@ -137,6 +137,25 @@ class AsyncInMemoryCheckpointStore(AsyncCheckpointStore):
         self, name: str, position: int, log_partition: int = 0, *, expected: int
     ) -> None:
         self._store.advance(name, position, log_partition, expected=expected)
+
+    async def reset(self, name: str, log_partition: int = 0, *, position: int = 0) -> None:
+        self._store.reset(name, log_partition, position=position)
+
+    async def parked(self, name: str) -> list[ParkedCommit]:
+        return self._store.parked(name)
+
+    async def put_parked(
+        self, name: str, parked: ParkedCommit, *, expected: int | None = None
+    ) -> bool:
+        return self._store.put_parked(name, parked, expected=expected)
+
+    async def hold(self, name: str, aggregate_type: str, aggregate_key: str, position: int) -> bool:
+        return self._store.hold(name, aggregate_type, aggregate_key, position)
+
+    async def delete_parked(
+        self, name: str, aggregate_type: str, aggregate_key: str, *, expected: int
+    ) -> bool:
+        return self._store.delete_parked(name, aggregate_type, aggregate_key, expected=expected)
 
     def __repr__(self) -> str:
         return f"{self._store!r}.as_async()"

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore, AsyncSnapshotStore
-from ddbes.model import Commit, Snapshot
+from ddbes.model import Commit, ParkedCommit, Snapshot
 from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
 from ddbes.testing.contracts import CommitStoreFactory
 
@@ -182,6 +182,25 @@ class BlockingCheckpointStore(CheckpointStore):
 
     def advance(self, name: str, position: int, log_partition: int = 0, *, expected: int) -> None:
         self._runner.run(self.store.advance(name, position, log_partition, expected=expected))
+
+    def reset(self, name: str, log_partition: int = 0, *, position: int = 0) -> None:
+        self._runner.run(self.store.reset(name, log_partition, position=position))
+
+    def parked(self, name: str) -> list[ParkedCommit]:
+        return self._runner.run(self.store.parked(name))
+
+    def put_parked(self, name: str, parked: ParkedCommit, *, expected: int | None = None) -> bool:
+        return self._runner.run(self.store.put_parked(name, parked, expected=expected))
+
+    def hold(self, name: str, aggregate_type: str, aggregate_key: str, position: int) -> bool:
+        return self._runner.run(self.store.hold(name, aggregate_type, aggregate_key, position))
+
+    def delete_parked(
+        self, name: str, aggregate_type: str, aggregate_key: str, *, expected: int
+    ) -> bool:
+        return self._runner.run(
+            self.store.delete_parked(name, aggregate_type, aggregate_key, expected=expected)
+        )
 
 
 @contextmanager
