@@ -80,3 +80,27 @@ def test_without_a_span_or_a_handled_commit_metadata_is_only_what_was_given() ->
         )
     noted = list(store.read_commits("Order", "o2"))[-1]
     assert noted.metadata["by"] == "ops" and noted.metadata["causation_id"]
+
+
+def test_loads_snapshots_and_projector_lag_are_reported(otel: Otel) -> None:
+    from ddbes.memory import InMemorySnapshotStore
+
+    store, snapshots = InMemoryCommitStore(), InMemorySnapshotStore()
+    bound = Order.using(
+        commit_store=store, snapshot_store=snapshots, snapshots=True, snapshots_frequency=2
+    )
+    order = bound("o3")
+    order.commit({"type": "Placed"})
+    order.commit({"type": "Paid"})  # version 2: a snapshot is written
+    assert bound.load("o3") is not None  # reads the snapshot
+    Projector({"Order": lambda commit: None}, name="lagging", commit_store=store,
+              checkpoint_store=InMemoryCheckpointStore()).run()  # fmt: skip
+    names = [span.name for span in otel.spans()]
+    assert names.count("ddbes.commit") == 2
+    assert "ddbes.snapshot.write" in names and "ddbes.snapshot.read" in names
+    (load,) = [s for s in otel.spans() if s.name == "ddbes.load"]
+    assert load.attributes["ddbes.version"] == 2
+    (write,) = [s for s in otel.spans() if s.name == "ddbes.snapshot.write"]
+    assert write.attributes["db.system"] == "memory"
+    lags = otel.metrics()["ddbes.projector.lag"]
+    assert sum(point.count for point in lags) >= 1

@@ -29,6 +29,9 @@ class AsyncInMemoryCommitStore(AsyncCommitStore):
         store: the store whose data this view serves (a new empty one by default).
     """
 
+    db_system = "memory"
+    """The ``db.system`` of this store's telemetry spans."""
+
     def __init__(self, store: InMemoryCommitStore | None = None) -> None:
         self._store = InMemoryCommitStore() if store is None else store
 
@@ -88,6 +91,9 @@ class AsyncInMemoryCommitStore(AsyncCommitStore):
 class AsyncInMemorySnapshotStore(AsyncSnapshotStore):
     """An :class:`~ddbes.async_ports.AsyncSnapshotStore` over an :class:`InMemorySnapshotStore`'s
     data (a new empty one by default)."""
+
+    db_system = "memory"
+    """The ``db.system`` of this store's telemetry spans."""
 
     def __init__(self, store: InMemorySnapshotStore | None = None) -> None:
         self._store = InMemorySnapshotStore() if store is None else store

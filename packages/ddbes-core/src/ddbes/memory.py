@@ -80,6 +80,9 @@ class InMemoryCommitStore(CommitStore):
         log_partitions: how many global log partitions (fixed for the store's life).
     """
 
+    db_system = "memory"
+    """The ``db.system`` of this store's telemetry spans."""
+
     def __init__(self, *, log_partitions: int = 1) -> None:
         if not isinstance(log_partitions, int) or log_partitions < 1:
             raise ValueError(f"log_partitions must be a positive int, got {log_partitions!r}")
@@ -202,6 +205,9 @@ class InMemoryCommitStore(CommitStore):
 
 class InMemorySnapshotStore(SnapshotStore):
     """A :class:`~ddbes.ports.SnapshotStore` in memory; states are stored as JSON, like S3 does."""
+
+    db_system = "memory"
+    """The ``db.system`` of this store's telemetry spans."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

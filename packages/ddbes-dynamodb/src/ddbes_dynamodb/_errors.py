@@ -41,6 +41,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from ddbes import telemetry
 from ddbes.errors import ConfigurationError, DdbesError, StoreError, StoreUnavailable
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import DEFAULT_TIMEOUTS, current_deadline, deadline_within
@@ -321,6 +322,8 @@ class Caller:
         if now + delay + (now - attempts.began) > attempts.deadline:
             raise self._gave_up(exc, name, attempt, now - attempts.start) from exc
         attempts.number += 1
+        if telemetry.enabled():
+            _count_retry(exc, name, self._table)
         return delay
 
     def _gave_up(
@@ -331,6 +334,20 @@ class Caller:
             f"{cause} (gave up after {attempts} attempt{'s' if attempts > 1 else ''} in "
             f"{elapsed:.1f} s; the deadline of one operation is {self._total:g} s)"
         )
+
+
+def _count_retry(exc: BaseException, name: str, table: str) -> None:
+    """Report a retried call (and a throttled one) as metrics."""
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    attributes = {
+        "db.system": "dynamodb",
+        "db.operation.name": name,
+        "aws.dynamodb.table_names": table,
+        "error.type": code or type(exc).__name__,
+    }
+    telemetry.count("ddbes.retries", attributes=attributes)
+    if "Throttl" in code or code == "ProvisionedThroughputExceededException":
+        telemetry.count("ddbes.throttles", attributes=attributes)
 
 
 class AsyncCaller:

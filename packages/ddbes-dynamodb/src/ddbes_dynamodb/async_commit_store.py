@@ -59,6 +59,9 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         sync_client: the boto3 client of the background sequencer (by default one is built).
     """
 
+    db_system = "dynamodb"
+    """The ``db.system`` of this store's telemetry spans."""
+
     def __init__(
         self,
         table_name: str = "ddbes",

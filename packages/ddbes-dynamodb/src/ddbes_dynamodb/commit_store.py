@@ -60,6 +60,9 @@ class DynamoDBCommitStore(CommitStore):
     The store is thread-safe; share one instance (and so one connection pool) per process.
     """
 
+    db_system = "dynamodb"
+    """The ``db.system`` of this store's telemetry spans."""
+
     def __init__(
         self,
         table_name: str = "ddbes",

@@ -74,6 +74,9 @@ class DynamoDBSnapshotStore(TipSnapshotStore):
     :meth:`clear` scans the table (an administrative operation).
     """
 
+    db_system = "dynamodb"
+    """The ``db.system`` of this store's telemetry spans."""
+
     fetch_in_parallel = True  # get() waits on the network (GetItem, perhaps a GET)
 
     @classmethod

@@ -61,6 +61,9 @@ class S3SnapshotStore(SnapshotObjects, SnapshotStore):
     :class:`StoreUnavailable`; a body that cannot be decoded is :class:`SnapshotUnreadable`.
     """
 
+    db_system = "s3"
+    """The ``db.system`` of this store's telemetry spans."""
+
     fetch_in_parallel = True  # a GET waits on the network: loads read commits meanwhile
 
     def __init__(self, bucket: str, prefix: str = "", **options: Any) -> None:

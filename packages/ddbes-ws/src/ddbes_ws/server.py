@@ -48,6 +48,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from ddbes import telemetry
 from ddbes.async_ports import AsyncCommitStore
 from ddbes.errors import InvalidFilter
 from ddbes.filters import FilterLimits
@@ -369,6 +370,7 @@ class EventStreamServer:
         client = Session(ws, self._principals.pop(ws, None), budget)
         self._admitting.discard(ws)
         self._clients.add(client)
+        telemetry.record("ddbes.stream.clients", 1)
         self._log.info("client %s connected", client.peer)
         sender = asyncio.create_task(
             client.send_loop(
@@ -403,6 +405,7 @@ class EventStreamServer:
             pass
         finally:
             self._clients.discard(client)
+            telemetry.record("ddbes.stream.clients", -1)
             self._fanout.subscribers.discard(client)
             client.closing = True
             if client.catch_up is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
+from ddbes import telemetry
 from ddbes.aggregates._base import AggregateBase, Point
 from ddbes.aggregates._requests import ReadCommits, Steps
 from ddbes.aggregates.snapshot_loading import hydrating_from_snapshot
@@ -115,7 +116,17 @@ def loading(
     """
     instance = cls(key)
     checked, until = bounds(version, time)
-    yield from hydrating(instance, checked, until)
+    if telemetry.enabled():
+        attributes = {
+            "ddbes.aggregate.type": cls.aggregate_type,
+            "ddbes.aggregate.key": instance.key,
+        }
+        with telemetry.span("ddbes.load", attributes) as span:
+            yield from hydrating(instance, checked, until)
+            if span is not None:
+                span.set_attribute("ddbes.version", instance.version)
+    else:
+        yield from hydrating(instance, checked, until)
     if instance.version == 0 and cls._key_parts is not None:
         if fail:
             raise AggregateNotFound(cls.aggregate_type, instance.key)

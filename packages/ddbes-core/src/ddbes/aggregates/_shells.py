@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ddbes import telemetry
 from ddbes.aggregates._requests import (
     Append,
     Both,
@@ -85,14 +86,43 @@ def _call(r: Call) -> Any:
 _SYNC: dict[type[Any], Callable[[Any], Any]] = {
     ReadCommits: _read_commits,
     Append: lambda r: r.store.append(r.commit),
-    GetSnapshot: lambda r: r.store.get(r.aggregate_type, r.aggregate_key),
-    PutSnapshot: lambda r: r.store.put(r.snapshot),
+    GetSnapshot: lambda r: _traced(
+        r, "ddbes.snapshot.read", r.store.get, r.aggregate_type, r.aggregate_key
+    ),
+    PutSnapshot: lambda r: _traced(r, "ddbes.snapshot.write", r.store.put, r.snapshot),
     ReadTip: lambda r: r.store.read_tip(r.aggregate_type, r.aggregate_key, commits=r.commits),
     FetchTipSnapshot: lambda r: r.tip.snapshot(),
     Both: _both,
     Sleep: lambda r: r.clock.sleep(r.seconds),
     Call: _call,
 }
+
+
+def _span_attributes(request: Any) -> dict[str, Any]:
+    snapshot = getattr(request, "snapshot", None)
+    return {
+        "db.system": getattr(request.store, "db_system", None),
+        "ddbes.aggregate.type": getattr(request, "aggregate_type", None)
+        or getattr(snapshot, "aggregate_type", None),
+        "ddbes.aggregate.key": getattr(request, "aggregate_key", None)
+        or getattr(snapshot, "aggregate_key", None),
+    }
+
+
+def _traced(request: Any, name: str, operation: Callable[..., Any], *args: Any) -> Any:
+    """``operation(*args)``, in a span named ``name`` when an SDK is configured."""
+    if not telemetry.enabled():
+        return operation(*args)
+    with telemetry.span(name, _span_attributes(request), kind="client"):
+        return operation(*args)
+
+
+async def _atraced(request: Any, name: str, operation: Callable[..., Any], *args: Any) -> Any:
+    """``await operation(*args)``, in a span named ``name`` when an SDK is configured."""
+    if not telemetry.enabled():
+        return await operation(*args)
+    with telemetry.span(name, _span_attributes(request), kind="client"):
+        return await operation(*args)
 
 
 def _perform(request: Request) -> Any:
@@ -157,8 +187,10 @@ async def _acall(r: Call) -> Any:
 _ASYNC: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
     ReadCommits: _aread_commits,
     Append: lambda r: r.store.append(r.commit),
-    GetSnapshot: lambda r: r.store.get(r.aggregate_type, r.aggregate_key),
-    PutSnapshot: lambda r: r.store.put(r.snapshot),
+    GetSnapshot: lambda r: _atraced(
+        r, "ddbes.snapshot.read", r.store.get, r.aggregate_type, r.aggregate_key
+    ),
+    PutSnapshot: lambda r: _atraced(r, "ddbes.snapshot.write", r.store.put, r.snapshot),
     ReadTip: lambda r: r.store.read_tip(r.aggregate_type, r.aggregate_key, commits=r.commits),
     FetchTipSnapshot: _afetch_tip,
     Both: _aboth,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from ddbes import telemetry
 from ddbes.projection._partition import Partition
 
 __all__ = ["LOG_INTERVAL", "ProgressReporter", "ProjectorProgress", "measure_progress"]
@@ -108,9 +109,16 @@ class ProgressReporter:
     def report(self) -> None:
         """After a batch: tell ``on_progress``, and the log when a line is due."""
         due = time.monotonic() - self._last_log >= LOG_INTERVAL
-        if self._projector.on_progress is None and not due:
+        metering = telemetry.enabled()
+        if self._projector.on_progress is None and not due and not metering:
             return
         progress = self._projector.progress
+        if metering:
+            telemetry.record(
+                "ddbes.projector.lag",
+                progress.lag_commits,
+                {"ddbes.projector": self._projector.name},
+            )
         self.emit(progress)
         if due:
             self._last_log = time.monotonic()
