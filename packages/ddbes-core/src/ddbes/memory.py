@@ -50,7 +50,7 @@ class _Stored:
     commit: Commit  # events=() and no metadata here; decoded per read
     payload: bytes
     compressed: bool
-    metadata: str  # JSON text, "" for none
+    metadata: str = ""  # JSON text, "" for none
 
     def load(self) -> Commit:
         data = codec.decompress(self.payload, self.compressed) if self.compressed else self.payload
