@@ -58,6 +58,30 @@ def compare(
     return results
 
 
+def compare_timed(
+    variants: Sequence[tuple[str, Callable[[int], None]]],
+    rounds: int,
+    seconds: float,
+    probe: int = 1000,
+) -> list[Rate]:
+    """Interleaved rounds of every variant, each sized from a warm-up (and a probe of
+    ``probe`` operations) to take about ``seconds``."""
+    sizes = []
+    for _, action in variants:
+        action(200)
+        sizes.append(max(200, int(measure(action, probe) * seconds)))
+    results = [Rate(name, []) for name, _ in variants]
+    for _ in range(rounds):
+        for result, (_, action), size in zip(results, variants, sizes, strict=True):
+            result.rates.append(measure(action, size))
+    return results
+
+
+def rate_cell(rate: Rate) -> str:
+    """A rate as a table cell: the median, then the spread."""
+    return f"{rate.median:,.0f} ({rate.spread})"
+
+
 def machine() -> str:
     return (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "

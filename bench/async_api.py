@@ -26,7 +26,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import Rate, machine, measure, write_section
+from bench._harness import compare_timed, machine, rate_cell, write_section
 from ddbes import Aggregate, AsyncAggregate, Commit
 from ddbes.memory import InMemoryCommitStore
 
@@ -115,23 +115,6 @@ def async_actions(loop: asyncio.AbstractEventLoop) -> tuple[Action, Action]:
     )
 
 
-def compare(variants: list[tuple[str, Action]], rounds: int, seconds: float) -> list[Rate]:
-    """Interleaved rounds, each sized from a warm-up to take about ``seconds``."""
-    sizes = []
-    for _, action in variants:
-        action(200)
-        sizes.append(max(200, int(measure(action, 1000) * seconds)))
-    results = [Rate(name, []) for name, _ in variants]
-    for _ in range(rounds):
-        for result, (_, action), size in zip(results, variants, sizes, strict=True):
-            result.rates.append(measure(action, size))
-    return results
-
-
-def _cell(rate: Rate) -> str:
-    return f"{rate.median:,.0f} ({rate.spread})"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -144,10 +127,12 @@ def main() -> int:
     try:
         sync_commits, sync_loads = sync_actions()
         async_commits, async_loads = async_actions(loop)
-        commits = compare(
+        commits = compare_timed(
             [("sync", sync_commits), ("async", async_commits)], args.rounds, args.seconds
         )
-        loads = compare([("sync", sync_loads), ("async", async_loads)], args.rounds, args.seconds)
+        loads = compare_timed(
+            [("sync", sync_loads), ("async", async_loads)], args.rounds, args.seconds
+        )
     finally:
         loop.close()
     rows = []
@@ -158,7 +143,9 @@ def main() -> int:
     ):
         ratio = async_rate.median / sync_rate.median
         ratios[name] = ratio
-        rows.append(f"| {name} | {_cell(sync_rate)} | {_cell(async_rate)} | **{ratio:.2f}x** |")
+        rows.append(
+            f"| {name} | {rate_cell(sync_rate)} | {rate_cell(async_rate)} | **{ratio:.2f}x** |"
+        )
     commit_ratio = ratios["commits/s, one event per commit"]
     verdict = "meets" if commit_ratio >= TARGET else "misses"
     body = f"""

@@ -27,7 +27,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import Rate, machine, measure, write_section
+from bench._harness import compare_timed, machine, rate_cell, write_section
 from ddbes import Aggregate, Commit, telemetry
 from ddbes.memory import InMemoryCommitStore
 from ddbes.typed_events import EventTypes
@@ -145,22 +145,6 @@ def _with_sdk(action: Action) -> Action:
     return run
 
 
-def compare(variants: list[tuple[str, Action]], rounds: int, seconds: float) -> list[Rate]:
-    sizes = []
-    for _, action in variants:
-        action(200)
-        sizes.append(max(200, int(measure(action, 500) * seconds)))
-    results = [Rate(name, []) for name, _ in variants]
-    for _ in range(rounds):
-        for result, (_, action), size in zip(results, variants, sizes, strict=True):
-            result.rates.append(measure(action, size))
-    return results
-
-
-def _cell(rate: Rate) -> str:
-    return f"{rate.median:,.0f} ({rate.spread})"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -170,12 +154,15 @@ def main() -> int:
     started = time.monotonic()
     load = os.getloadavg()[0]
     dict_loads, typed_loads = load_actions()
-    loads = compare([("dict", dict_loads), ("typed", typed_loads)], args.rounds, args.seconds)
+    loads = compare_timed(
+        [("dict", dict_loads), ("typed", typed_loads)], args.rounds, args.seconds, probe=500
+    )
     commit = commit_action()
-    commits = compare(
+    commits = compare_timed(
         [("no API", _without_api(commit)), ("API, no SDK", commit), ("SDK", _with_sdk(commit))],
         args.rounds,
         args.seconds,
+        probe=500,
     )
     typed_time = loads[0].median / loads[1].median
     otel_rate = commits[1].median / commits[0].median
@@ -194,12 +181,13 @@ hence the spreads). Median of {args.rounds} interleaved rounds (spread = min-max
 
 | operation | rate (spread) | ratio |
 |---|---|---|
-| load 10 events, dicts | {_cell(loads[0])} loads/s | baseline |
-| load 10 events, dataclasses (`event_types`, msgspec) | {_cell(loads[1])} loads/s \
+| load 10 events, dicts | {rate_cell(loads[0])} loads/s | baseline |
+| load 10 events, dataclasses (`event_types`, msgspec) | {rate_cell(loads[1])} loads/s \
 | **{typed_time:.2f}x** the time |
-| commit, OpenTelemetry API absent | {_cell(commits[0])} commits/s | baseline |
-| commit, API installed, no SDK | {_cell(commits[1])} commits/s | **{otel_rate:.2f}x** the rate |
-| commit, SDK recording every span (in memory) | {_cell(commits[2])} commits/s \
+| commit, OpenTelemetry API absent | {rate_cell(commits[0])} commits/s | baseline |
+| commit, API installed, no SDK | {rate_cell(commits[1])} commits/s \
+| **{otel_rate:.2f}x** the rate |
+| commit, SDK recording every span (in memory) | {rate_cell(commits[2])} commits/s \
 | {sdk_rate:.2f}x the rate |
 """
     if not args.no_write:

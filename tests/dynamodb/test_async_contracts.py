@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ddbes.ports import CheckpointStore, CommitStore
+from ddbes.testing.blocking import BlockingCheckpointStore, BlockingCommitStore, EventLoopThread
 from ddbes.testing.contracts import (
     CHECKPOINT_STORE_CHECKS,
     COMMIT_STORE_CHECKS,
@@ -15,15 +16,14 @@ from ddbes.testing.contracts import (
 )
 from ddbes_dynamodb import AsyncDynamoDBCheckpointStore, AsyncDynamoDBCommitStore
 from ddbes_dynamodb.emulator import patch_moto_transactions
-from tests.async_bridge import BlockingCheckpointStore, BlockingCommitStore, LoopThread
 from tests.dynamodb.tables import DynamoDBTables
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    thread = LoopThread()
+def loop() -> Iterator[EventLoopThread]:
+    thread = EventLoopThread()
     yield thread
-    thread.stop()
+    thread.close()
 
 
 def _tables(request: pytest.FixtureRequest, param: str) -> DynamoDBTables:
@@ -36,7 +36,7 @@ def _tables(request: pytest.FixtureRequest, param: str) -> DynamoDBTables:
 
 @pytest.fixture
 def async_commit_store_factory(
-    request: pytest.FixtureRequest, loop: LoopThread
+    request: pytest.FixtureRequest, loop: EventLoopThread
 ) -> Iterator[CommitStoreFactory]:
     tables = _tables(request, request.param)
     made: list[AsyncDynamoDBCommitStore] = []
@@ -59,7 +59,7 @@ def async_commit_store_factory(
 
 @pytest.fixture(params=["dynamodb-local", "moto"])
 def async_checkpoint_store_factory(
-    request: pytest.FixtureRequest, loop: LoopThread
+    request: pytest.FixtureRequest, loop: EventLoopThread
 ) -> Iterator[Callable[[], CheckpointStore]]:
     tables = _tables(request, request.param)
     made: list[AsyncDynamoDBCheckpointStore] = []

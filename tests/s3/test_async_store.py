@@ -11,20 +11,20 @@ import pytest
 
 from ddbes.model import Snapshot
 from ddbes.ports import SnapshotStore
+from ddbes.testing.blocking import BlockingSnapshotStore, EventLoopThread
 from ddbes.testing.contracts import SNAPSHOT_STORE_CHECKS
 from ddbes_s3 import AsyncS3SnapshotStore, S3SnapshotStore
-from tests.async_bridge import BlockingSnapshotStore, LoopThread
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    thread = LoopThread()
+def loop() -> Iterator[EventLoopThread]:
+    thread = EventLoopThread()
     yield thread
-    thread.stop()
+    thread.close()
 
 
 @pytest.fixture
-def async_factory(s3_endpoint: str, loop: LoopThread) -> Iterator[Callable[[], SnapshotStore]]:
+def async_factory(s3_endpoint: str, loop: EventLoopThread) -> Iterator[Callable[[], SnapshotStore]]:
     made: list[AsyncS3SnapshotStore] = []
 
     def factory() -> SnapshotStore:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 
 import ddbes
-from ddbes.async_ports import AsyncCommitStore
 from ddbes.errors import ConfigurationError, InvalidEvent, StoreUnavailable
 from ddbes.memory import InMemoryCommitStore, InMemorySnapshotStore
 from ddbes.model import Commit, Snapshot
@@ -469,52 +467,9 @@ def test_no_snapshot_is_written_from_a_state_that_may_hold_a_forgotten_plaintext
     assert stale.seal_snapshot(snapshot) == snapshot
 
 
-class AsyncOver(AsyncCommitStore):
-    """A test adapter: the async port over an in-memory store."""
-
-    def __init__(self, inner: InMemoryCommitStore) -> None:
-        self.inner = inner
-
-    @property
-    def log_partitions(self) -> int:
-        return self.inner.log_partitions
-
-    async def append(self, commit: Commit) -> Commit:
-        return self.inner.append(commit)
-
-    async def read_commits(
-        self,
-        aggregate_type: str,
-        aggregate_key: str,
-        *,
-        from_version: int = 1,
-        to_version: int | None = None,
-        until: datetime | None = None,
-        descending: bool = False,
-        limit: int | None = None,
-    ) -> AsyncIterator[Commit]:
-        for c in self.inner.read_commits(
-            aggregate_type, aggregate_key, from_version=from_version, to_version=to_version
-        ):
-            yield c
-
-    async def read_log(
-        self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
-    ) -> AsyncIterator[Commit]:
-        for c in self.inner.read_log(after=after, log_partition=log_partition, limit=limit):
-            yield c
-
-    async def head_position(self, log_partition: int = 0) -> int:
-        return self.inner.head_position(log_partition)
-
-    async def aggregate_keys(self, aggregate_type: str) -> AsyncIterator[str]:
-        for key in self.inner.aggregate_keys(aggregate_type):
-            yield key
-
-
 async def test_the_async_twin_encrypts_and_forgets_alike(raw: InMemoryCommitStore) -> None:
     shred = shredder()
-    store = AsyncEncryptingCommitStore(AsyncOver(raw), shred)
+    store = AsyncEncryptingCommitStore(raw.as_async(), shred)
     once = commit("c1", 1, registered("c1"))
     stored = await store.append(once)
     assert stored.events == once.events and await store.append(once) == stored

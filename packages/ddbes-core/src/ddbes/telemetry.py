@@ -134,14 +134,16 @@ def enabled() -> bool:
     return _tracing() or _metering()
 
 
-@contextlib.contextmanager
+_NO_SPAN = contextlib.nullcontext(None)  # reusable: what span() gives when not tracing
+
+
 def span(
     name: str,
     attributes: Mapping[str, Any] | None = None,
     *,
     kind: str = "internal",
     links: list[Any] | None = None,
-) -> Iterator[Any]:
+) -> contextlib.AbstractContextManager[Any]:
     """A span around the block, current inside it; yields it (``None`` when not tracing).
 
     An exception leaving the block is recorded on the span, which ends with an error status.
@@ -153,8 +155,14 @@ def span(
         links: links to other spans (see :func:`link_from`).
     """
     if not _tracing():
-        yield None
-        return
+        return _NO_SPAN  # no generator, no frame: next to free on hot paths
+    return _span(name, attributes, kind, links)
+
+
+@contextlib.contextmanager
+def _span(
+    name: str, attributes: Mapping[str, Any] | None, kind: str, links: list[Any] | None
+) -> Iterator[Any]:
     trace = _otel()[0]
     tracer = trace.get_tracer_provider().get_tracer(SCOPE)
     with tracer.start_as_current_span(
