@@ -5,7 +5,16 @@ sans-I/O core), the projector, stream filters, and in-memory adapters. Adapters 
 ``ddbes_dynamodb``, ``ddbes_s3``, ``ddbes_ws``.
 """
 
-from ddbes.aggregates import Aggregate, AsyncAggregate, KeyPart, aggregate_command, create_method
+from ddbes.aggregates import (
+    Aggregate,
+    AsyncAggregate,
+    AsyncUnitOfWork,
+    KeyPart,
+    UnitOfWork,
+    aggregate_command,
+    create_method,
+    unit_command,
+)
 from ddbes.model import Commit, Snapshot
 from ddbes.projection import Projector
 from ddbes.retry import RetryPolicy
@@ -14,14 +23,17 @@ from ddbes.settings import config
 __all__ = [
     "Aggregate",
     "AsyncAggregate",
+    "AsyncUnitOfWork",
     "Commit",
     "KeyPart",
     "Projector",
     "RetryPolicy",
     "Snapshot",
+    "UnitOfWork",
     "aggregate_command",
     "config",
     "create_method",
+    "unit_command",
 ]
 
 __version__ = "0.1.0"

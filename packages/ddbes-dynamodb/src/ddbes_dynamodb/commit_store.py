@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -157,6 +157,15 @@ class DynamoDBCommitStore(CommitStore):
         if self.sequencing == "background":
             return run(self._log.append_unsequenced(prepared), self._table)
         return self._appended(self._writer(prepared.partition).append(self._log.inline(prepared)))
+
+    def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        unit = self._log.prepare_unit(commits, self.log_partitions)
+        if self.sequencing == "background":
+            return run(self._log.append_unit_unsequenced(unit), self._table)
+        return [
+            self._appended(commit)
+            for commit in run(self._log.append_unit_inline(unit), self._table)
+        ]
 
     def flush_log(self, timeout: float | None = None) -> None:
         if self.sequencing == "background":
