@@ -42,6 +42,7 @@ __all__ = [
     "enabled",
     "event",
     "link_from",
+    "metering",
     "recheck",
     "record",
     "span",
@@ -126,6 +127,12 @@ def _tracing() -> bool:
 
 
 def _metering() -> bool:
+    return bool(_check()[2])
+
+
+def metering() -> bool:
+    """Whether an SDK is configured for metrics (for work done only to be counted, such as
+    asking DynamoDB for the capacity a request consumed)."""
     return bool(_check()[2])
 
 
