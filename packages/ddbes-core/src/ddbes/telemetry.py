@@ -150,6 +150,7 @@ def span(
     *,
     kind: str = "internal",
     links: list[Any] | None = None,
+    start_time: int | None = None,
 ) -> contextlib.AbstractContextManager[Any]:
     """A span around the block, current inside it; yields it (``None`` when not tracing).
 
@@ -160,15 +161,21 @@ def span(
         attributes: its attributes; ``None`` values are left out.
         kind: ``internal``, ``client``, ``server``, ``producer`` or ``consumer``.
         links: links to other spans (see :func:`link_from`).
+        start_time: when the span began, in ``time.time_ns()`` nanoseconds (default: now),
+            for a span opened once it is known to be worth one.
     """
     if not _tracing():
         return _NO_SPAN  # no generator, no frame: next to free on hot paths
-    return _span(name, attributes, kind, links)
+    return _span(name, attributes, kind, links, start_time)
 
 
 @contextlib.contextmanager
 def _span(
-    name: str, attributes: Mapping[str, Any] | None, kind: str, links: list[Any] | None
+    name: str,
+    attributes: Mapping[str, Any] | None,
+    kind: str,
+    links: list[Any] | None,
+    start_time: int | None = None,
 ) -> Iterator[Any]:
     trace = _otel()[0]
     tracer = trace.get_tracer_provider().get_tracer(SCOPE)
@@ -177,6 +184,7 @@ def _span(
         kind=getattr(trace.SpanKind, kind.upper()),
         attributes={k: v for k, v in (attributes or {}).items() if v is not None},
         links=links or None,
+        start_time=start_time,
     ) as current:
         yield current
 

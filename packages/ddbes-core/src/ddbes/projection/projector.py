@@ -30,6 +30,7 @@ from ddbes.errors import (
 )
 from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, Clock, CommitStore
+from ddbes.projection._batch_span import open_batch
 from ddbes.projection._checkpoints import PartitionCheckpoints
 from ddbes.projection._group import Group
 from ddbes.projection._group_reading import GroupReading, by_log_partition
@@ -472,6 +473,8 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         keeper, dispatcher = self._keeper, self._dispatcher
         count = handled = 0
         last: Commit | None = None
+        batch = open_batch(self.stored_name, part.log_partition)
+        error: BaseException | None = None
         try:
             for commit in commits.read_log(
                 after=part.dispatched, log_partition=part.log_partition, limit=self._batch_size
@@ -479,6 +482,8 @@ class Projector(ProjectorOperations, GroupReading, Handling):
                 if self._stopping or (keeper is not None and not keeper.valid(part.number)):
                     break
                 count += 1
+                if batch is not None:
+                    batch.add(commit)
                 if dispatcher is not None:
                     dispatcher.submit(part, commit)
                     continue
@@ -489,10 +494,16 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         except Abandoned:
             pass
         except ProjectionFailed as exc:
-            self._failure = exc
+            self._failure = error = exc
         except StoreUnavailable as exc:  # keep what was handled; read again after a pause
             self._read_failed(exc)
+            error = exc
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
+            if batch is not None:
+                batch.close(error)
             if last is not None:
                 with self._cond:
                     part.position = part.dispatched = last.position or 0
