@@ -23,10 +23,8 @@ SLOW_RETRIES = RetryPolicy(max_attempts=5, initial_delay=10.0, backoff=1.0, max_
 
 def _projector(store: InMemoryCommitStore, handlers: dict[str, Any], **options: Any) -> Projector:
     options.setdefault("retry", SLOW_RETRIES)
-    return Projector(
-        handlers, name="typed", commit_store=store,
-        checkpoint_store=InMemoryCheckpointStore(), **options,
-    )  # fmt: skip
+    options.setdefault("checkpoint_store", InMemoryCheckpointStore())
+    return Projector(handlers, name="typed", commit_store=store, **options)
 
 
 def test_handlers_receive_instances_upcast_first() -> None:
@@ -84,16 +82,18 @@ def test_an_event_of_no_declared_class_stops_the_projector_naming_the_commit() -
     assert projector.progress.positions == {0: 1}
 
 
-def test_data_that_does_not_fit_its_class_is_parked_with_on_failure_park() -> None:
+def test_data_that_does_not_fit_its_class_is_parked_and_retried_once_fixed() -> None:
     store = InMemoryCommitStore()
     log = Log(store)
     bad = log.commit("Account", {"type": "Opened"}, key="a1")  # no owner
     log.commit("Account", {"type": "Opened", "owner": "bob"}, key="a2")
     log.commit("Account", {"type": "Deposited", "amount": "3"}, key="a1")  # held back
     seen: list[Commit] = []
+    checkpoints = InMemoryCheckpointStore()
     projector = _projector(
-        store, {"Account": seen.append}, event_types=Account.event_types, on_failure="park"
-    )
+        store, {"Account": seen.append}, event_types=Account.event_types, on_failure="park",
+        checkpoint_store=checkpoints,
+    )  # fmt: skip
 
     projector.run()
 
@@ -101,6 +101,17 @@ def test_data_that_does_not_fit_its_class_is_parked_with_on_failure_park() -> No
     (parked,) = projector.parked()
     assert (parked.commit_id, parked.held) == (bad.commit_id, 1)
     assert "does not fit Opened" in parked.error
+
+    fixed = _projector(
+        store, {"Account": seen.append}, event_types=Account.event_types, on_failure="park",
+        upcasters={"Opened": {0: lambda event: {"owner": "unknown", **event}}},
+        checkpoint_store=checkpoints,
+    )  # fmt: skip
+    assert fixed.retry() == []  # the class's data now fits: unparked
+    assert [(c.aggregate_key, c.events) for c in seen[1:]] == [
+        ("a1", (Opened("unknown"),)),
+        ("a1", (Deposited(Decimal(3)),)),
+    ]
 
 
 def test_bad_event_types_are_refused() -> None:

@@ -14,9 +14,10 @@ Spans
 
 Metrics
     ``ddbes.commit.duration`` (s), ``ddbes.commit.conflicts``, ``ddbes.retries``,
-    ``ddbes.throttles``, ``ddbes.consumed_capacity`` (capacity units, by table and kind),
-    ``ddbes.projector.lag`` (commits behind the head), ``ddbes.stream.clients`` and
-    ``ddbes.stream.queue_depth``.
+    ``ddbes.throttles``, ``ddbes.consumed_capacity`` (DynamoDB capacity units, by table,
+    operation and ``read`` or ``write``), ``ddbes.projector.lag`` (commits behind the head),
+    ``ddbes.stream.clients`` and ``ddbes.stream.queue_depth`` (each client's queued frames
+    after each fan-out).
 
 Importing ddbes never imports OpenTelemetry: the API is looked for at the first span or metric.
 Without the API installed, or with it but no SDK configured (its global providers are still
@@ -89,7 +90,7 @@ _KINDS = {
     "ddbes.consumed_capacity": ("counter", "1", "Capacity units the backend reported."),
     "ddbes.projector.lag": ("histogram", "1", "Commits between a projector and the head."),
     "ddbes.stream.clients": ("updown", "1", "Connected event stream clients."),
-    "ddbes.stream.queue_depth": ("histogram", "1", "Frames queued for a stream client."),
+    "ddbes.stream.queue_depth": ("histogram", "1", "A stream client's queued frames."),
 }
 
 
