@@ -84,7 +84,7 @@ def test_a_store_without_a_client_ends_each_call_by_its_timeouts(silent_port: in
     started = time.monotonic()
     with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{silent_port}"):
         store.get("Cart", "a")
-    assert time.monotonic() - started < 2 * timeouts.total
+    assert time.monotonic() - started < 3 * timeouts.total  # not the default 10 s reads, retried
 
 
 def test_the_default_client_retries_a_hung_read_only_within_the_default_total() -> None:
