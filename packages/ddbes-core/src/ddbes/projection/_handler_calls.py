@@ -22,7 +22,12 @@ from ddbes.projection._handler_retry import Handler, retry_handler
 from ddbes.projection._handler_timeout import TimedHandlers
 from ddbes.retry import RetryPolicy
 
-__all__ = ["HandlerCalls", "check_handler_timeout"]
+__all__ = ["HandlerCalls", "check_handler_timeout", "handlers_for"]
+
+
+def handlers_for(handlers: Mapping[str, Handler], aggregate_type: str) -> tuple[Handler, ...]:
+    """The handlers of a commit of ``aggregate_type``, in order: its type's, then ``"*"``."""
+    return tuple(h for h in (handlers.get(aggregate_type), handlers.get("*")) if h)
 
 
 def check_handler_timeout(value: object) -> float | None:
@@ -143,8 +148,7 @@ class HandlerCalls:
 
     def _handlers_for(self, commit: Commit) -> tuple[Handler, ...]:
         kind = commit.aggregate_type
-        found = tuple(h for h in (self.handlers.get(kind), self.handlers.get("*")) if h)
-        self._table[kind] = found
+        found = self._table[kind] = handlers_for(self.handlers, kind)
         return found
 
 
