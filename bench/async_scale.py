@@ -40,6 +40,7 @@ from bench.latency_proxy import start_proxy
 from ddbes.model import Commit
 from ddbes_dynamodb import AsyncDynamoDBCommitStore, DynamoDBCommitStore
 from ddbes_dynamodb._client import make_client
+from ddbes_dynamodb._table import DEFAULT_MAX_IN_FLIGHT
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "fakeKey1")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "fakeSecret1")
@@ -119,8 +120,10 @@ async def _ticker(lags: list[float], stop: asyncio.Event) -> None:
         lags.append(loop.time() - before - 0.001)
 
 
-async def _run_async(proxy: str, table: str, seconds: float) -> tuple[float, list[float]]:
-    store = AsyncDynamoDBCommitStore(table, endpoint_url=proxy)
+async def _run_async(
+    proxy: str, table: str, seconds: float, max_in_flight: int | None
+) -> tuple[float, list[float]]:
+    store = AsyncDynamoDBCommitStore(table, endpoint_url=proxy, max_in_flight=max_in_flight)
     await store.open()
     counts = [0] * AGGREGATES
     counting = False
@@ -153,10 +156,12 @@ async def _run_async(proxy: str, table: str, seconds: float) -> tuple[float, lis
     return total / elapsed, lags
 
 
-def run_async(proxy: str, direct: str, seconds: float) -> tuple[float, list[float]]:
+def run_async(
+    proxy: str, direct: str, seconds: float, max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT
+) -> tuple[float, list[float]]:
     admin = _table(direct)
     try:
-        return asyncio.run(_run_async(proxy, admin.table_name, seconds))
+        return asyncio.run(_run_async(proxy, admin.table_name, seconds, max_in_flight))
     finally:
         admin.delete_table(wait=False)
 
@@ -173,6 +178,12 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=5.0)
     parser.add_argument("--sequencing", choices=("background", "inline"), default="background")
     parser.add_argument("--only-async", action="store_true", help="skip the sync modes")
+    parser.add_argument(
+        "--max-in-flight",
+        type=lambda v: None if v == "none" else int(v),
+        default=DEFAULT_MAX_IN_FLIGHT,
+        help="the async store's bound on requests in flight ('none': unbounded)",
+    )
     args = parser.parse_args()
     global SEQUENCING
     SEQUENCING = args.sequencing
@@ -188,7 +199,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name, mode in modes.items():
                 rates[name].append(0.0 if args.only_async else mode())
-            rate, lags = run_async(proxy, direct, args.seconds)
+            rate, lags = run_async(proxy, direct, args.seconds, args.max_in_flight)
             rates["async x200"].append(rate)
             lag_p99.append(_p99(lags) * 1000)
             print(

@@ -25,6 +25,7 @@ The internal exceptions never leave the adapter: its stores catch them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -355,7 +356,7 @@ class AsyncCaller:
     asks a :class:`Caller` every decision); the pauses are ``await``-ed, so they never block
     the event loop."""
 
-    __slots__ = ("_decide", "_sleep")
+    __slots__ = ("_decide", "_in_flight", "_sleep")
 
     def __init__(
         self,
@@ -366,9 +367,15 @@ class AsyncCaller:
         total: float = DEFAULT_TIMEOUTS.total,
         clock: Callable[[], float] = time.monotonic,
         explain: Callable[[], DdbesError | None] | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self._decide = Caller(table, policy, total=total, clock=clock, explain=explain)
         self._sleep = sleep
+        # At most this many requests in flight; the others wait their turn, so the responses
+        # that one loop iteration handles, and the CPU it spends on them, stay bounded.
+        self._in_flight: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext() if max_in_flight is None else asyncio.Semaphore(max_in_flight)
+        )
 
     @property
     def total(self) -> float:
@@ -387,9 +394,10 @@ class AsyncCaller:
         decide = self._decide
         attempts = decide.begin()
         while True:
-            attempts.began = decide._clock()
             try:
-                return await operation(**kwargs)
+                async with self._in_flight:
+                    attempts.began = decide._clock()
+                    return await operation(**kwargs)
             except (ClientError, BotoCoreError) as exc:
                 pause = decide.retry_after(exc, name, attempts, tolerate)
                 if pause is None:
