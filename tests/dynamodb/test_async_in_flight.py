@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from ddbes_dynamodb import AsyncDynamoDBCommitStore
-from ddbes_dynamodb._client import make_async_client, make_client
+from ddbes_dynamodb._client import _user_agent, make_async_client, make_client
 from ddbes_dynamodb._errors import AsyncCaller
 
 
@@ -50,13 +50,15 @@ async def test_without_a_bound_every_request_goes_at_once() -> None:
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_a_bad_max_in_flight_is_refused(value: object) -> None:
     with pytest.raises(ValueError, match="max_in_flight"):
-        AsyncDynamoDBCommitStore("t", endpoint_url="http://127.0.0.1:1", max_in_flight=value)  # type: ignore[arg-type]
+        AsyncDynamoDBCommitStore("ddbes-t", endpoint_url="http://127.0.0.1:1", max_in_flight=value)  # type: ignore[arg-type]
 
 
 async def test_clients_send_a_fixed_user_agent() -> None:
-    options = {"table": "t", "endpoint_url": "http://127.0.0.1:1", "region_name": "us-east-1"}
+    options = {"table": "ddbes-t", "endpoint_url": "http://127.0.0.1:1", "region_name": "us-east-1"}
     sync = make_client("dynamodb", **options)
     async with make_async_client("dynamodb", **options) as client:
         agent = client.meta.config.user_agent
-    assert agent == sync.meta.config.user_agent
-    assert agent.startswith("Botocore/") and agent.endswith(" ddbes")
+    built_once = _user_agent()
+    assert built_once.startswith("Botocore/") and built_once.endswith(" ddbes")
+    assert agent.startswith(built_once)
+    assert sync.meta.config.user_agent.startswith(built_once)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,8 +31,9 @@ def check_options(
     inline: bool,
     slots: int | None,
     lease_store: object,
+    asynchronous: bool = False,
 ) -> None:
-    """Refuse a Projector's bad options.
+    """Refuse a Projector's (or with ``asynchronous``, an AsyncProjector's) bad options.
 
     Raises:
         ValueError, TypeError: saying which option is wrong, and how.
@@ -43,6 +45,12 @@ def check_options(
             raise ValueError(f"handler keys are aggregate types or '*', got {kind!r}")
         if not callable(handler):
             raise TypeError(f"the handler for {kind!r} is not callable: {handler!r}")
+        if not asynchronous and inspect.iscoroutinefunction(handler):
+            raise TypeError(
+                f"the handler for {kind!r} is an async def function, which a Projector would "
+                "call without awaiting: run it in a ddbes.AsyncProjector, or make it a plain "
+                "function"
+            )
     if not isinstance(name, str) or not name:
         raise ValueError(f"a Projector needs a non-empty name, got {name!r}")
     if not poll_interval > 0 or not lease_ttl > 0:

@@ -82,12 +82,16 @@ class AsyncProjector(AsyncProjectorOperations):
             is abandoned. Either counts as a failure of the handler.
         version: the projection's version, as for :class:`~ddbes.Projector`.
         on_failure: ``"stop"`` or ``"park"``, as for :class:`~ddbes.Projector`.
-        read_model_is_new, on_new_read_model: as for :class:`~ddbes.Projector`;
-            ``read_model_is_new`` may be ``async def``.
-        logger, clock: default to ``ddbes.config``'s.
+        read_model_is_new: as for :class:`~ddbes.Projector`; it may be ``async def``.
+        on_new_read_model: as for :class:`~ddbes.Projector`.
+        logger: where the projector logs (default: ``ddbes.config``'s).
+        clock: the time source (default: ``ddbes.config``'s).
         owner: this projector's identity in messages.
-        lease_store, slots, parallel, inline: sync-only for now; giving them raises
-            :class:`ValueError` (leases and consumer groups run on :class:`~ddbes.Projector`).
+        lease_store: sync-only for now: giving it raises :class:`ValueError` (leases run on
+            :class:`~ddbes.Projector`).
+        slots: sync-only for now (consumer groups), as ``lease_store``.
+        parallel: sync-only for now (worker threads); only 1 is accepted.
+        inline: sync-only for now (handling in the appending thread), as ``lease_store``.
 
     Errors: a handler that keeps failing stops the projector with
     :class:`~ddbes.errors.ProjectionFailed`, its checkpoint just before that commit.
@@ -132,6 +136,7 @@ class AsyncProjector(AsyncProjectorOperations):
             batch_size=batch_size, parallel=1, retry=retry, version=version,
             on_failure=on_failure, on_new_read_model=on_new_read_model,
             read_model_is_new=read_model_is_new, inline=False, slots=None, lease_store=None,
+            asynchronous=True,
         )  # fmt: skip
         self.name = name
         self.version = version

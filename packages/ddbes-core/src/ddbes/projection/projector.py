@@ -217,9 +217,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
             ConfigurationError: no commit or checkpoint store is given or configured.
             RetriesExhausted: the store kept failing (``errors`` lists every failure).
         """
-        store = self._options["commit_store"] or config.get("commit_store")
-        if store is not None:
-            store.flush_log()
+        self._stores()[0].flush_log()
         commits, checkpoints = self._begin()
         self._drive(commits, checkpoints, watch=False)
         return self.progress
