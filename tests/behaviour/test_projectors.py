@@ -257,6 +257,45 @@ async def test_a_new_version_builds_beside_the_old_one(api: Api, backend: Backen
     assert await api(backend.checkpoints(api).get("view@v2")) == 2
 
 
+async def test_a_projector_of_the_other_api_continues_from_the_same_checkpoint(
+    api: Api, backend: Backend
+) -> None:
+    await _history(api, {"a": 2})
+    await api(_projector(api, backend, {"*": lambda c: None}).run())
+    await _history(api, {"b": 1})
+    await api(backend.commits(api).flush_log())  # the writer's store has logged it
+    seen: list[tuple[str, int]] = []
+    other = api.other
+
+    handlers = {"*": lambda c: seen.append((c.aggregate_key, c.version))}
+    progress = await other(_projector(other, backend, handlers).run())
+
+    assert seen == [("b", 1)]
+    assert progress.positions == {0: 3}
+
+
+async def test_status_reads_positions_heads_lag_and_parked_commits(
+    api: Api, backend: Backend
+) -> None:
+    await _history(api, {"a": 1, "b": 2})
+
+    def handler(commit: Commit) -> None:
+        if commit.aggregate_key == "a":
+            raise RuntimeError("cannot project a")
+
+    await api(backend.commits(api).flush_log())  # in the log, on a background table too
+    projector = _projector(api, backend, {"Counter": handler}, on_failure="park")
+    before = await api(projector.status())
+    await api(projector.run())
+    after = await api(projector.status())
+
+    assert (before.positions, before.heads, before.lag_commits) == ({0: 0}, {0: 3}, 3)
+    assert not before.caught_up and before.lag_seconds >= 0
+    assert (after.positions, after.lag_commits, after.caught_up) == ({0: 3}, 0, True)
+    assert [p.aggregate_id for p in after.parked] == ["Counter:a"]
+    assert "cannot project a" in (after.last_error or "")
+
+
 # ------------------------------------------------------------------------------- helpers
 
 

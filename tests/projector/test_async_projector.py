@@ -170,3 +170,28 @@ def test_a_sync_projector_takes_the_sync_view_of_an_async_in_memory_store(
     ).run()  # fmt: skip
 
     assert len(seen) == 1 and checkpoints.get("p") == 1
+
+
+async def test_stop_from_another_task_ends_a_run_early_with_its_checkpoint_saved(
+    store: InMemoryCommitStore, checkpoints: InMemoryCheckpointStore
+) -> None:
+    for key in range(50):
+        store.append(_commit(str(key)))
+    started = asyncio.Event()
+
+    async def slow(commit: Commit) -> None:
+        started.set()
+        await asyncio.sleep(0.01)
+
+    projector = AsyncProjector(
+        {"Cart": slow}, name="p", commit_store=store.as_async(),
+        checkpoint_store=checkpoints.as_async(),
+    )  # fmt: skip
+    run = asyncio.create_task(projector.run())
+    await asyncio.wait_for(started.wait(), 5)
+
+    assert await projector.stop(timeout=5) is None
+    assert not projector.running
+    progress = await run
+    assert 0 < progress.handled < 50
+    assert checkpoints.get("p") == progress.positions[0] == progress.handled

@@ -1,10 +1,12 @@
-"""Operating an :class:`~ddbes.projection.async_projector.AsyncProjector`: read-your-writes
-(``wait_for``), parked commits (``parked``, ``retry``, ``skip``), ``reset``, and the check that
-a new read model does not meet an old checkpoint.
+"""Operating an :class:`~ddbes.projection.async_projector.AsyncProjector`: its stores (async
+ones, or the async view of a store that serves both APIs), ``status``, read-your-writes
+(``wait_for``), parked commits (``parked``, ``retry``, ``skip``), ``reset``, and the check
+that a new read model does not meet an old checkpoint.
 
 :class:`AsyncProjectorOperations` is a base of the async projector, whose attributes these are;
-releasing parked aggregates runs the same steps as the sync projector's
-(:func:`~ddbes.projection._parking.release_steps`).
+releasing parked aggregates and reading the status run the same steps as the sync projector's
+(:func:`~ddbes.projection._parking.release_steps`,
+:func:`~ddbes.projection.status.read_status_steps`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore
-from ddbes.errors import CommitParked, ProjectionFailed, StaleCheckpoint
+from ddbes.errors import CommitParked, ConfigurationError, ProjectionFailed, StaleCheckpoint
 from ddbes.model import Commit, ParkedCommit
+from ddbes.ports import CheckpointStore, CommitStore
 from ddbes.projection._async_handler_calls import AsyncHandlerCalls
 from ddbes.projection._parking import Parking, release_steps
 from ddbes.projection._partition import Partition
 from ddbes.projection._steps import run_async
+from ddbes.projection.status import ProjectorStatus, read_status_steps
 from ddbes.settings import config
 
 __all__ = ["AsyncProjectorOperations"]
@@ -45,9 +49,38 @@ class AsyncProjectorOperations:
     _is_new: Callable[[], Any] | None
     _on_new: str
     _log: Any
+    _last_error: str | None
 
     def _stores(self) -> tuple[AsyncCommitStore, AsyncCheckpointStore]:
-        raise NotImplementedError
+        """The async commit and checkpoint stores, given or configured.
+
+        Raises:
+            ConfigurationError: one is missing, or sync with no async view.
+        """
+        found = []
+        for option, port, sync_port, example in (
+            ("commit_store", AsyncCommitStore, CommitStore, "AsyncDynamoDBCommitStore"),
+            ("checkpoint_store", AsyncCheckpointStore, CheckpointStore,
+             "AsyncDynamoDBCheckpointStore"),
+        ):  # fmt: skip
+            store = self._options[option] or config.get(option)
+            if store is None:
+                raise ConfigurationError(
+                    f"projector {self.name!r} has no {option}: pass {option}=... to "
+                    f"AsyncProjector() or call ddbes.config.update({option}=...) at startup "
+                    "(store.as_async() of a ddbes.memory store serves tests)"
+                )
+            if isinstance(store, sync_port) and not isinstance(store, port):
+                view = getattr(store, "as_async", None)
+                if not callable(view):
+                    raise ConfigurationError(
+                        f"AsyncProjector {self.name!r} got a sync {option} {store!r}: give it "
+                        f"an async one (ddbes.async_ports.{port.__name__}, such as "
+                        f"ddbes_dynamodb.{example}), or use ddbes.Projector with this store"
+                    )
+                store = view()
+            found.append(store)
+        return found[0], found[1]
 
     def _notify(self) -> None:
         raise NotImplementedError
@@ -105,6 +138,25 @@ class AsyncProjectorOperations:
                 position=position, aggregate_id=commit.aggregate_id,
                 version=commit.version, log_partition=part_number,
             )  # fmt: skip
+
+    async def status(self) -> ProjectorStatus:
+        """Where this projector stands, as :meth:`ddbes.Projector.status` says it: per log
+        partition its position and the head, lag in commits and seconds, parked commits, the
+        last error; for ``version > 1`` the previous version's status too.
+
+        Raises:
+            ConfigurationError: no async commit or checkpoint store is given or configured.
+            StoreUnavailable: a store cannot be reached.
+        """
+        commits, checkpoints = self._stores()
+        await self._store_call(commits.head_position, 0)  # opens the store
+        live = {p.number: p.position for p in self._parts} if self._running else None
+        steps = read_status_steps(
+            self.name, version=self.version, commits=commits, checkpoints=checkpoints,
+            clock=self._options["clock"] or config.get("clock"), positions=live,
+            running=self._running, error=self._last_error,
+        )  # fmt: skip
+        return await run_async(steps)
 
     async def parked(self) -> list[ParkedCommit]:
         """The commits this projector parked (``on_failure="park"``), one per aggregate."""

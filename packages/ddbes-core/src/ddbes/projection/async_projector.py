@@ -22,13 +22,12 @@ from typing import Any
 
 from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore
 from ddbes.errors import (
-    ConfigurationError,
     ProjectionFailed,
     ProjectorConflict,
     StoreUnavailable,
 )
 from ddbes.model import Commit
-from ddbes.ports import CheckpointStore, Clock, CommitStore
+from ddbes.ports import Clock
 from ddbes.projection._async_handler_calls import AsyncHandlerCalls
 from ddbes.projection._async_operations import AsyncProjectorOperations
 from ddbes.projection._batching import Move, next_move, read_failed, read_through
@@ -164,6 +163,7 @@ class AsyncProjector(AsyncProjectorOperations):
         self._log: Any = logger or config.get("logger")
         self._reporter = ProgressReporter(self, self._log)
         self._task: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[Any] | None = None  # the task in _drive
         self._wake: asyncio.Event | None = None
         self._moved: asyncio.Condition | None = None
         self._running = self._stopping = False
@@ -226,22 +226,28 @@ class AsyncProjector(AsyncProjectorOperations):
         """
         self._stopping = True
         self._notify()
-        task = self._task
-        if task is not None and task is not asyncio.current_task():
-            try:
+        task, current, moved = self._task, asyncio.current_task(), self._moved
+        try:
+            if task is not None and task is not current:
                 await asyncio.wait_for(asyncio.shield(task), timeout)
-            except TimeoutError:
-                running = self._calls.running
-                where = "" if running is None else (
-                    f": its handler has been on the commit at position {running[0].position} "
-                    f"for {time.monotonic() - running[2]:.1f} s"
-                )  # fmt: skip
-                raise TimeoutError(
-                    f"projector {self.name!r} still runs after {timeout} s{where}"
-                ) from None
-            except Exception:  # kept in self._error, returned below
-                pass
+            elif self._running and self._runner is not current and moved is not None:
+                await asyncio.wait_for(self._stopped(moved), timeout)  # a run() in another task
+        except TimeoutError:
+            running = self._calls.running
+            where = "" if running is None else (
+                f": its handler has been on the commit at position {running[0].position} "
+                f"for {time.monotonic() - running[2]:.1f} s"
+            )  # fmt: skip
+            raise TimeoutError(
+                f"projector {self.name!r} still runs after {timeout} s{where}"
+            ) from None
+        except Exception:  # kept in self._error, returned below
+            pass
         return self._error
+
+    async def _stopped(self, moved: asyncio.Condition) -> None:
+        async with moved:
+            await moved.wait_for(lambda: not self._running)
 
     async def join(self, timeout: float | None = None) -> None:
         """Wait for the task to end; raise the error that stopped it, if any.
@@ -283,32 +289,6 @@ class AsyncProjector(AsyncProjectorOperations):
 
     # ---------------------------------------------------------------- the loop
 
-    def _stores(self) -> tuple[AsyncCommitStore, AsyncCheckpointStore]:
-        found = []
-        for option, port, sync_port, example in (
-            ("commit_store", AsyncCommitStore, CommitStore, "AsyncDynamoDBCommitStore"),
-            ("checkpoint_store", AsyncCheckpointStore, CheckpointStore,
-             "AsyncDynamoDBCheckpointStore"),
-        ):  # fmt: skip
-            store = self._options[option] or config.get(option)
-            if store is None:
-                raise ConfigurationError(
-                    f"projector {self.name!r} has no {option}: pass {option}=... to "
-                    f"AsyncProjector() or call ddbes.config.update({option}=...) at startup "
-                    "(store.as_async() of a ddbes.memory store serves tests)"
-                )
-            if isinstance(store, sync_port) and not isinstance(store, port):
-                view = getattr(store, "as_async", None)
-                if not callable(view):
-                    raise ConfigurationError(
-                        f"AsyncProjector {self.name!r} got a sync {option} {store!r}: give it "
-                        f"an async one (ddbes.async_ports.{port.__name__}, such as "
-                        f"ddbes_dynamodb.{example}), or use ddbes.Projector with this store"
-                    )
-                store = view()
-            found.append(store)
-        return found[0], found[1]
-
     async def _begin(self, commits: AsyncCommitStore, checkpoints: AsyncCheckpointStore) -> None:
         if self._running:
             raise RuntimeError(f"projector {self.name!r} is already running")
@@ -329,6 +309,7 @@ class AsyncProjector(AsyncProjectorOperations):
         self, commits: AsyncCommitStore, store: AsyncCheckpointStore, *, watch: bool
     ) -> None:
         self._reporter = ProgressReporter(self, self._log)
+        self._runner = asyncio.current_task()
         checkpoints = PartitionCheckpoints(
             store, name=self.stored_name, owner=self.owner, retry=self._retry, nap=self._nap,
             log=self._log, on_save=self._reporter.report,
@@ -371,10 +352,12 @@ class AsyncProjector(AsyncProjectorOperations):
             self._last_error = repr(exc)
             if not isinstance(exc, ProjectionFailed | ProjectorConflict | asyncio.CancelledError):
                 self._log.exception("projector %r stopped by an unexpected error", self.name)
-            if self._task is None or self._task is not asyncio.current_task():
+            in_task = self._task is not None and self._task is asyncio.current_task()
+            if not in_task or isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
             self._running = False
+            self._runner = None
             self._task = None if self._task is asyncio.current_task() else self._task
             await self._moved_on()
 
@@ -469,7 +452,8 @@ class AsyncProjector(AsyncProjectorOperations):
         if loop is not None:
             wake.set()
         elif self._task is not None:
-            self._task.get_loop().call_soon_threadsafe(wake.set)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to wake
+                self._task.get_loop().call_soon_threadsafe(wake.set)
 
     def _notify(self) -> None:
         if self._wake is not None:
@@ -482,9 +466,12 @@ class AsyncProjector(AsyncProjectorOperations):
                 moved.notify_all()
 
     async def _nap(self, seconds: float) -> None:
-        """Sleep, cut short when the projector is told to stop."""
+        """Sleep, cut short when the running projector is told to stop."""
         wake = self._wake
-        if wake is None or self._stopping:
+        if not self._running or wake is None:  # retry() or skip() outside a run
+            await asyncio.sleep(seconds)
+            return
+        if self._stopping:
             return
         deadline = time.monotonic() + seconds
         while not self._stopping and (left := deadline - time.monotonic()) > 0:
