@@ -16,7 +16,7 @@ production (see ``docs/reliability.md``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ddbes._event_shape import MAX_EVENT_DEPTH, check_event_shapes, check_nesting
 from ddbes.codec import COMPRESSION_THRESHOLD, compress, encode_events, encode_text
@@ -30,10 +30,13 @@ __all__ = [
     "MAX_KEY_BYTES",
     "MAX_METADATA_BYTES",
     "MAX_TYPE_AND_KEY_BYTES",
+    "MAX_UNIT_BYTES",
+    "MAX_UNIT_COMMITS",
     "MAX_VERSION",
     "check_commit",
     "check_event_shapes",
     "check_log_partition",
+    "check_unit",
     "encoded_events",
     "encoded_metadata",
     "stored_size",
@@ -61,6 +64,15 @@ not for data (that belongs in events)."""
 
 MAX_VERSION = 10**12 - 1
 """The largest version a store holds (the DynamoDB adapter's sort keys have 12 digits)."""
+
+MAX_UNIT_COMMITS = 33
+"""The most commits one atomic unit (:meth:`CommitStore.append_all`) holds: DynamoDB's limit of
+100 actions per transaction, at up to three per commit (the commit item, its log entry or key
+registration, and the check that its previous version exists)."""
+
+MAX_UNIT_BYTES = 4 * 1024 * 1024
+"""The most bytes one atomic unit holds, counted as each commit's :func:`stored_size` twice
+(the commit item and its log entry): DynamoDB's limit of 4 MB per transaction."""
 
 
 def check_commit(commit: Commit) -> None:
@@ -195,6 +207,56 @@ def encoded_events(commit: Commit) -> tuple[bytes, bool]:
     if size > MAX_ITEM_BYTES:
         raise CommitTooLarge(commit.aggregate_id, size, MAX_ITEM_BYTES)
     return payload, compressed
+
+
+def check_unit(commits: Sequence[Commit]) -> list[tuple[bytes, bool]]:
+    """Check the commits of one atomic unit, and return each one's encoded events.
+
+    Raises:
+        ValueError: no commit, or two commits of one aggregate (a unit holds one commit per
+            aggregate: put all of its events in that commit), or a malformed commit.
+        InvalidEvent: as for a single commit.
+        CommitTooLarge: a commit is over :data:`MAX_ITEM_BYTES`, or the unit is over
+            :data:`MAX_UNIT_COMMITS` commits or :data:`MAX_UNIT_BYTES` (the message names
+            the limit).
+    """
+    if not commits:
+        raise ValueError("an atomic unit needs at least one commit")
+    seen: set[tuple[str, str]] = set()
+    for commit in commits:
+        check_commit(commit)
+        ident = (commit.aggregate_type, commit.aggregate_key)
+        if ident in seen:
+            raise ValueError(
+                f"an atomic unit holds one commit per aggregate, and {commit.aggregate_id} has "
+                "two: put all of its events in one commit"
+            )
+        seen.add(ident)
+    first = commits[0].aggregate_id
+    if len(commits) > MAX_UNIT_COMMITS:
+        raise CommitTooLarge(
+            first,
+            len(commits),
+            MAX_UNIT_COMMITS,
+            f"an atomic unit of {len(commits)} commits (starting with {first}) is over the limit "
+            f"of {MAX_UNIT_COMMITS} commits per unit (DynamoDB's 100 actions per transaction, "
+            "up to 3 per commit): split the action, or use a process manager",
+        )
+    encoded = [encoded_events(commit) for commit in commits]
+    size = sum(
+        2 * stored_size(commit, payload)
+        for commit, (payload, _) in zip(commits, encoded, strict=True)
+    )
+    if size > MAX_UNIT_BYTES:
+        raise CommitTooLarge(
+            first,
+            size,
+            MAX_UNIT_BYTES,
+            f"an atomic unit of {len(commits)} commits (starting with {first}) is {size} bytes, "
+            f"over the limit of {MAX_UNIT_BYTES} bytes per unit (DynamoDB's 4 MB per "
+            "transaction, each commit counted twice: its item and its log entry)",
+        )
+    return encoded
 
 
 def check_log_partition(log_partition: int, log_partitions: int) -> None:

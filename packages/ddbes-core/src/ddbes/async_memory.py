@@ -11,7 +11,7 @@ sync store's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
 from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore, AsyncSnapshotStore
@@ -45,6 +45,9 @@ class AsyncInMemoryCommitStore(AsyncCommitStore):
 
     async def append(self, commit: Commit) -> Commit:
         return self._store.append(commit)
+
+    async def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        return self._store.append_all(commits)
 
     async def read_commits(
         self,

@@ -13,7 +13,7 @@ at once with an error that says which to use.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from ddbes.model import Commit, ParkedCommit, Snapshot
@@ -34,6 +34,16 @@ class AsyncCommitStore(AppendListeners, ABC):
     @abstractmethod
     async def append(self, commit: Commit) -> Commit:
         """Store ``commit`` atomically: :meth:`ddbes.ports.CommitStore.append`."""
+
+    async def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        """Store ``commits`` on different aggregates, all or none:
+        :meth:`ddbes.ports.CommitStore.append_all` (this default raises
+        ``NotImplementedError``)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot append atomic units: implement "
+            "AsyncCommitStore.append_all, or use the in-memory store's as_async() or "
+            "ddbes_dynamodb.AsyncDynamoDBCommitStore"
+        )
 
     @abstractmethod
     def read_commits(

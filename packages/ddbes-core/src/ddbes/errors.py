@@ -160,14 +160,19 @@ class RetriesExhausted(DdbesError):
 
 
 class CommitTooLarge(DdbesError):
-    """A commit is larger than the store can hold in one item; nothing was written."""
+    """A commit is larger than the store can hold in one item, or an atomic unit of commits
+    is over a transaction's limits (``size`` and ``limit`` are then commits or bytes, as the
+    message says); nothing was written."""
 
-    def __init__(self, aggregate_id: str, size: int, limit: int) -> None:
+    def __init__(
+        self, aggregate_id: str, size: int, limit: int, message: str | None = None
+    ) -> None:
         self.aggregate_id = aggregate_id
         self.size = size
         self.limit = limit
         super().__init__(
-            f"commit to {aggregate_id} is {size} bytes after encoding, over the limit of "
+            message
+            or f"commit to {aggregate_id} is {size} bytes after encoding, over the limit of "
             f"{limit} bytes: split it into several commits or keep large payloads elsewhere"
         )
 

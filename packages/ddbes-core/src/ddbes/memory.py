@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from ddbes import codec
 from ddbes._validation import (
     check_commit,
     check_log_partition,
+    check_unit,
     encoded_events,
     encoded_metadata,
 )
@@ -110,45 +111,80 @@ class InMemoryCommitStore(CommitStore):
         check_commit(commit)
         payload, compressed = encoded_events(commit)
         metadata = encoded_metadata(commit)
+        with self._lock:
+            existing = self._stored_already(commit)
+            if existing is not None:
+                return existing
+            stored = self._store(commit, payload, compressed, metadata)
+        return self._appended(_with_events(stored, commit.events, dict(commit.metadata)))
+
+    def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        encoded = check_unit(commits)
+        metadata = [encoded_metadata(commit) for commit in commits]
+        with self._lock:
+            existing = [self._stored_already(commit) for commit in commits]
+            if all(found is not None for found in existing):
+                return [found for found in existing if found is not None]
+            for commit, found in zip(commits, existing, strict=True):
+                if found is not None:  # stored by another unit with the same commit id
+                    raise VersionConflict(commit.aggregate_id, commit.version)
+            stored = [
+                self._store(commit, payload, compressed, meta)
+                for commit, (payload, compressed), meta in zip(
+                    commits, encoded, metadata, strict=True
+                )
+            ]
+        return [
+            self._appended(_with_events(one, commit.events, dict(commit.metadata)))
+            for one, commit in zip(stored, commits, strict=True)
+        ]
+
+    def _stored_already(self, commit: Commit) -> Commit | None:
+        """The stored commit when this one is a retry of it; raise when the version is taken
+        by another commit or would leave a gap. Call with the lock held."""
+        history = self._aggregates.get((commit.aggregate_type, commit.aggregate_key))
+        if history is not None and commit.version <= len(history):
+            existing = history[commit.version - 1]
+            if existing.commit.commit_id == commit.commit_id:
+                return existing.load()
+            raise VersionConflict(commit.aggregate_id, commit.version)
+        head = len(history) if history else 0
+        if commit.version != head + 1:
+            raise VersionConflict(
+                commit.aggregate_id,
+                commit.version,
+                f"version {commit.version} of {commit.aggregate_id} does not follow its "
+                f"newest version {head}: versions are dense",
+            )
+        return None
+
+    def _store(self, commit: Commit, payload: bytes, compressed: bool, metadata: str) -> Commit:
+        """Store a checked commit at the next position of its log. Call with the lock held."""
         ident = (commit.aggregate_type, commit.aggregate_key)
         partition = log_partition_for(
             commit.aggregate_type, commit.aggregate_key, self._log_partitions
         )
-        with self._lock:
-            history = self._aggregates.get(ident)
-            if history is not None and commit.version <= len(history):
-                existing = history[commit.version - 1]
-                if existing.commit.commit_id == commit.commit_id:
-                    return existing.load()
-                raise VersionConflict(commit.aggregate_id, commit.version)
-            head = len(history) if history else 0
-            if commit.version != head + 1:
-                raise VersionConflict(
-                    commit.aggregate_id,
-                    commit.version,
-                    f"version {commit.version} of {commit.aggregate_id} does not follow its "
-                    f"newest version {head}: versions are dense",
-                )
-            log = self._logs[partition]
-            stored_commit = Commit(
-                commit_id=commit.commit_id,
-                aggregate_type=commit.aggregate_type,
-                aggregate_key=commit.aggregate_key,
-                version=commit.version,
-                committed_at=commit.committed_at,
-                events=(),
-                position=len(log) + 1,
-                log_partition=partition,
-            )
-            stored = _Stored(stored_commit, payload, compressed, metadata)
-            if history is None:
-                history = self._aggregates[ident] = []
-                self._times[ident] = []
-                self._keys.setdefault(commit.aggregate_type, set()).add(commit.aggregate_key)
-            history.append(stored)
-            self._times[ident].append(commit.committed_at)
-            log.append(stored)
-        return self._appended(_with_events(stored_commit, commit.events, dict(commit.metadata)))
+        log = self._logs[partition]
+        stored_commit = Commit(
+            commit_id=commit.commit_id,
+            aggregate_type=commit.aggregate_type,
+            aggregate_key=commit.aggregate_key,
+            version=commit.version,
+            committed_at=commit.committed_at,
+            events=(),
+            position=len(log) + 1,
+            log_partition=partition,
+        )
+        stored = _Stored(stored_commit, payload, compressed, metadata)
+        history = self._aggregates.get(ident)
+        if history is None:
+            history = self._aggregates[ident] = []
+            self._times[ident] = []
+            self._keys.setdefault(commit.aggregate_type, set()).add(commit.aggregate_key)
+        history.append(stored)
+        self._times[ident].append(commit.committed_at)
+        log.append(stored)
+        return stored_commit
 
     def read_commits(
         self,

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from ddbes.errors import CheckpointConflict
@@ -120,6 +120,41 @@ class CommitStore(AppendListeners, ABC):
                 to, DynamoDB's: not valid Unicode, a key over 1024 UTF-8 bytes, or type and key
                 over 2040 bytes together.
         """
+
+    def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        """Store ``commits``, each on a different aggregate, **atomically**: all or none.
+
+        Every guarantee of :meth:`append` holds for each commit; in addition:
+
+        * **All or nothing.** When any commit conflicts, none is written, and the
+          :class:`VersionConflict` names that commit's aggregate.
+        * **Together in the log.** The commits of the unit that share a log partition take
+          consecutive positions there, in the order given, with no other commit between them
+          (commits in different partitions are in their own partitions' logs).
+        * **Idempotent** by the commits' ids: appending the same unit again after an unknown
+          outcome returns the stored commits and writes nothing.
+
+        The limits are DynamoDB's for one transaction, held by every store:
+        :data:`ddbes._validation.MAX_UNIT_COMMITS` commits and
+        :data:`ddbes._validation.MAX_UNIT_BYTES` (each commit counted twice).
+
+        Returns:
+            The commits as stored, in the order given (see :meth:`append`).
+
+        Raises:
+            VersionConflict: a commit's version is taken or would leave a gap; nothing was
+                written. Its ``aggregate_id`` names the aggregate.
+            CommitTooLarge: a commit or the unit is over a limit (the message names it);
+                nothing was written.
+            ValueError: no commit, two commits of one aggregate, or a malformed commit.
+            NotImplementedError: the store does not support atomic units (this default).
+            StoreUnavailable, ConfigurationError, InvalidEvent: as for :meth:`append`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot append atomic units: implement "
+            "CommitStore.append_all (ddbes.testing.contracts checks it), or use "
+            "ddbes.memory.InMemoryCommitStore or ddbes_dynamodb.DynamoDBCommitStore"
+        )
 
     @abstractmethod
     def read_commits(

@@ -7,16 +7,18 @@ library. ddbes then reports, through the global tracer and meter providers (scop
 Spans
     ``ddbes.load`` and ``ddbes.commit`` (one per aggregate load and commit, with the
     aggregate's type, key and version; a commit's version conflicts and retries are span
-    events), ``ddbes.snapshot.read`` and ``ddbes.snapshot.write``, ``ddbes.projector.batch``
+    events), ``ddbes.commit_unit`` (an atomic unit saved: its commit count and aggregate ids),
+    ``ddbes.snapshot.read`` and ``ddbes.snapshot.write``, ``ddbes.projector.batch``
     and ``ddbes.projector.handle`` (linked to the trace that made the commit), and
     ``ddbes.stream.fanout``. Store spans carry ``db.system`` (``dynamodb``, ``s3``,
     ``memory``).
 
 Metrics
     ``ddbes.commit.duration`` (s), ``ddbes.commit.conflicts``, ``ddbes.retries``,
-    ``ddbes.throttles``, ``ddbes.consumed_capacity`` (capacity units, by table and kind),
-    ``ddbes.projector.lag`` (commits behind the head), ``ddbes.stream.clients`` and
-    ``ddbes.stream.queue_depth``.
+    ``ddbes.throttles``, ``ddbes.consumed_capacity`` (DynamoDB capacity units, by table,
+    operation and ``read`` or ``write``), ``ddbes.projector.lag`` (commits behind the head),
+    ``ddbes.stream.clients`` and ``ddbes.stream.queue_depth`` (each client's queued frames
+    after each fan-out).
 
 Importing ddbes never imports OpenTelemetry: the API is looked for at the first span or metric.
 Without the API installed, or with it but no SDK configured (its global providers are still
@@ -42,6 +44,7 @@ __all__ = [
     "enabled",
     "event",
     "link_from",
+    "metering",
     "recheck",
     "record",
     "span",
@@ -88,7 +91,7 @@ _KINDS = {
     "ddbes.consumed_capacity": ("counter", "1", "Capacity units the backend reported."),
     "ddbes.projector.lag": ("histogram", "1", "Commits between a projector and the head."),
     "ddbes.stream.clients": ("updown", "1", "Connected event stream clients."),
-    "ddbes.stream.queue_depth": ("histogram", "1", "Frames queued for a stream client."),
+    "ddbes.stream.queue_depth": ("histogram", "1", "A stream client's queued frames."),
 }
 
 
@@ -129,6 +132,12 @@ def _metering() -> bool:
     return bool(_check()[2])
 
 
+def metering() -> bool:
+    """Whether an SDK is configured for metrics (for work done only to be counted, such as
+    asking DynamoDB for the capacity a request consumed)."""
+    return bool(_check()[2])
+
+
 def enabled() -> bool:
     """Whether an SDK is configured for tracing or for metrics (else ddbes reports nothing)."""
     return _tracing() or _metering()
@@ -143,6 +152,7 @@ def span(
     *,
     kind: str = "internal",
     links: list[Any] | None = None,
+    start_time: int | None = None,
 ) -> contextlib.AbstractContextManager[Any]:
     """A span around the block, current inside it; yields it (``None`` when not tracing).
 
@@ -153,15 +163,21 @@ def span(
         attributes: its attributes; ``None`` values are left out.
         kind: ``internal``, ``client``, ``server``, ``producer`` or ``consumer``.
         links: links to other spans (see :func:`link_from`).
+        start_time: when the span began, in ``time.time_ns()`` nanoseconds (default: now),
+            for a span opened once it is known to be worth one.
     """
     if not _tracing():
         return _NO_SPAN  # no generator, no frame: next to free on hot paths
-    return _span(name, attributes, kind, links)
+    return _span(name, attributes, kind, links, start_time)
 
 
 @contextlib.contextmanager
 def _span(
-    name: str, attributes: Mapping[str, Any] | None, kind: str, links: list[Any] | None
+    name: str,
+    attributes: Mapping[str, Any] | None,
+    kind: str,
+    links: list[Any] | None,
+    start_time: int | None = None,
 ) -> Iterator[Any]:
     trace = _otel()[0]
     tracer = trace.get_tracer_provider().get_tracer(SCOPE)
@@ -170,6 +186,7 @@ def _span(
         kind=getattr(trace.SpanKind, kind.upper()),
         attributes={k: v for k, v in (attributes or {}).items() if v is not None},
         links=links or None,
+        start_time=start_time,
     ) as current:
         yield current
 

@@ -163,8 +163,9 @@ class EventTypes:
         decoders = self._decoders
         try:  # the fast path: no per-event bookkeeping
             return tuple([decoders[event["type"]](event) for event in events])
-        except Exception:  # find the event at fault, for an error that names it
-            return tuple(self.decode(event, commit, index) for index, event in enumerate(events))
+        except Exception:  # the slow path below names the event at fault, chained to nothing
+            pass
+        return tuple(self.decode(event, commit, index) for index, event in enumerate(events))
 
     def encode(self, event: Any) -> Event:
         """The stored form of an event: an instance of one of these classes becomes its JSON

@@ -7,12 +7,12 @@ stores only drive these steps, with boto3 or aiobotocore, and hold the same tabl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ddbes._validation import check_commit, encoded_events, encoded_metadata
+from ddbes._validation import check_commit, check_unit, encoded_events, encoded_metadata
 from ddbes.codec import format_time
 from ddbes.errors import CorruptItem, VersionConflict
 from ddbes.model import Commit, log_partition_for
@@ -33,6 +33,7 @@ from ddbes_dynamodb._items import (
 )
 from ddbes_dynamodb._log_writer import Pending, inline_pending
 from ddbes_dynamodb._steps import Reads, Request, Steps
+from ddbes_dynamodb._unit_writer import append_unit_inline
 
 __all__ = ["CommitLog", "PreparedAppend"]
 
@@ -90,6 +91,30 @@ class CommitLog:
             prepared.commit_item,
             prepared.registry,
             prepared.size,
+        )
+
+    def prepare_unit(self, commits: Sequence[Commit], log_partitions: int) -> list[PreparedAppend]:
+        """Check an atomic unit (:func:`ddbes._validation.check_unit`) and build its items.
+
+        Raises:
+            ValueError, InvalidEvent, CommitTooLarge: as :meth:`CommitStore.append_all`.
+        """
+        check_unit(commits)
+        return [self.prepare(commit, log_partitions) for commit in commits]
+
+    def append_unit_unsequenced(self, unit: list[PreparedAppend]) -> Steps[list[Commit]]:
+        """A background-sequenced atomic unit: the commit items alone, in one transaction."""
+        return self.writer.append_all(
+            [(one.commit, one.partition, one.commit_item, one.registry) for one in unit]
+        )
+
+    def append_unit_inline(self, unit: list[PreparedAppend]) -> Steps[list[Commit]]:
+        """An inline atomic unit: items, log entries and checks in one transaction."""
+        return append_unit_inline(
+            self.table,
+            [(self.inline(one), one.partition) for one in unit],
+            read_head=self.read_head,
+            resolve_taken=self.stored_or_conflict,
         )
 
     def inline(self, prepared: PreparedAppend) -> Pending:

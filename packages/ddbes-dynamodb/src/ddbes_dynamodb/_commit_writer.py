@@ -16,6 +16,7 @@ The commit item is written with ``u`` (its log partition) and no position; the s
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -105,6 +106,100 @@ class CommitWriter:
         self.saw(pk, version)
         self._stored(pk, version, partition)
         return replace(commit, position=None, log_partition=partition)
+
+    def append_all(self, unit: list[tuple[Commit, int, Item, Item]]) -> Steps[list[Commit]]:
+        """Store an atomic unit of commits (each ``(commit, partition, commit_item,
+        registry)``, on different aggregates) in one ``TransactWriteItems``, without
+        positions. Each commit item carries the unit's id ``g`` (its first commit's id) and
+        ``gn``, how many of the unit's commits share its log partition, and ``gi``, its place in
+        the unit: the sequencer gives those consecutive positions in that order, once all of
+        them show in its to-do index."""
+        group = unit[0][0].commit_id
+        counts = Counter(partition for _, partition, _, _ in unit)
+        actions: list[dict[str, Any]] = []
+        owners: list[tuple[int, bool]] = []  # per action: (commit index, is the commit put)
+        for index, (commit, partition, item, registry) in enumerate(unit):
+            item["u"] = {"S": str(partition)}
+            item["g"] = {"S": group}
+            item["gn"] = {"N": str(counts[partition])}
+            item["gi"] = {"N": str(index)}
+            actions.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": item,
+                        "ConditionExpression": _NOT_EXISTS,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+            owners.append((index, True))
+            pk = item["p"]["S"]
+            if commit.version == 1 or self._known.get(pk, 0) < commit.version - 1:
+                actions.append(self._second_action(pk, commit.version, registry))
+                owners.append((index, False))
+        try:
+            yield Request("transact_write_items", "append", {"TransactItems": actions})
+        except TransactionCancelled as cancelled:
+            stored = yield from self._unit_cancelled(unit, owners, cancelled.reasons)
+            return [
+                self._retried(one, item["p"]["S"])
+                for one, (_, _, item, _) in zip(stored, unit, strict=True)
+            ]
+        except ItemTooLarge as exc:
+            commit = unit[0][0]
+            raise CommitTooLarge(commit.aggregate_id, MAX_ITEM_BYTES + 1, MAX_ITEM_BYTES) from exc
+        except StoreError:
+            for _, _, item, _ in unit:
+                self._known.pop(item["p"]["S"], None)
+            raise
+        for commit, partition, item, _ in unit:
+            self.saw(item["p"]["S"], commit.version)
+            self._stored(item["p"]["S"], commit.version, partition)
+        return [
+            replace(commit, position=None, log_partition=partition)
+            for commit, partition, _, _ in unit
+        ]
+
+    def _unit_cancelled(
+        self,
+        unit: list[tuple[Commit, int, Item, Item]],
+        owners: list[tuple[int, bool]],
+        reasons: list[dict[str, Any]],
+    ) -> Steps[list[Commit]]:
+        """The stored unit when every commit of it was stored by an earlier attempt (an
+        idempotent retry); else the :class:`VersionConflict` of the first commit that failed."""
+        failed = [
+            (owner, reason)
+            for owner, reason in zip(owners, reasons, strict=False)
+            if reason.get("Code") == _FAILED
+        ]
+        for (index, is_put), _ in failed:
+            if not is_put:
+                commit = unit[index][0]
+                raise VersionConflict(
+                    commit.aggregate_id,
+                    commit.version,
+                    f"version {commit.version} of {commit.aggregate_id} does not follow its "
+                    "newest version: versions are dense; hydrate the aggregate and try again",
+                )
+        taken = {index: reason.get("Item") for (index, _), reason in failed}
+        if taken:
+            stored: list[Commit] = []
+            for index, (commit, partition, _, _) in enumerate(unit):
+                if index not in taken:  # the others were stored: it never was, so a conflict
+                    continue
+                stored.append((yield from self._resolve_taken(commit, taken[index], partition)))
+            if len(stored) == len(unit):
+                return stored
+            raise StoreError(
+                f"DynamoDB holds only part of an atomic unit in table {self._table!r} (another "
+                "unit reused its commit ids?): the commits of a unit need ids of their own"
+            )
+        raise StoreError(
+            f"DynamoDB cancelled an atomic unit in table {self._table!r} for an unexpected "
+            f"reason: {[reason.get('Code') for reason in reasons]}"
+        )
 
     def _retried(self, stored: Commit, pk: str) -> Commit:
         """An earlier attempt stored this commit: it may still wait for its position."""

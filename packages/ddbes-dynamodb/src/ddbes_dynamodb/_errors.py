@@ -46,6 +46,7 @@ from ddbes import telemetry
 from ddbes.errors import ConfigurationError, DdbesError, StoreError, StoreUnavailable
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import DEFAULT_TIMEOUTS, current_deadline, deadline_within
+from ddbes_dynamodb import _capacity
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",
@@ -240,6 +241,9 @@ class Caller:
     ) -> Any:
         """``operation(**kwargs)``; ``name`` says what it was for in error messages.
 
+        While an OpenTelemetry SDK collects metrics, a call that can report the capacity it
+        consumed is asked to, and the units are counted (:mod:`ddbes_dynamodb._capacity`).
+
         An error whose code is in ``tolerate`` returns ``None`` instead (a missing table for a
         delete, say).
 
@@ -251,10 +255,14 @@ class Caller:
                 :class:`StoreUnavailable` when the deadline leaves no time for a retry.
         """
         attempts = self.begin()
+        counted = _capacity.ask(operation, kwargs)
         while True:
             attempts.began = self._clock()
             try:
-                return operation(**kwargs)
+                response = operation(**kwargs)
+                if counted is not None:
+                    _capacity.report(response, counted, name)
+                return response
             except (ClientError, BotoCoreError) as exc:
                 pause = self.retry_after(exc, name, attempts, tolerate)
                 if pause is None:
@@ -393,11 +401,15 @@ class AsyncCaller:
         """``await operation(**kwargs)``, as :meth:`Caller.__call__`."""
         decide = self._decide
         attempts = decide.begin()
+        counted = _capacity.ask(operation, kwargs)
         while True:
             try:
                 async with self._in_flight:
                     attempts.began = decide._clock()
-                    return await operation(**kwargs)
+                    response = await operation(**kwargs)
+                if counted is not None:
+                    _capacity.report(response, counted, name)
+                return response
             except (ClientError, BotoCoreError) as exc:
                 pause = decide.retry_after(exc, name, attempts, tolerate)
                 if pause is None:

@@ -19,6 +19,10 @@ versions in order, and an aggregate's first version in a batch is sequenced only
 predecessor is known to be in the log (sequenced here before, or read with a strongly
 consistent ``BatchGetItem``; an unsequenced predecessor joins the batch first).
 
+The commits of an atomic unit (``CommitStore.append_all``) carry the unit's id ``g`` and how
+many of them share this partition, ``gn``: a batch takes them all, at consecutive positions
+in the unit's order (``gi``), or none of them (the index may show some before the others).
+
 Several sequencers of one partition (processes, or a lease changing hands) are safe together:
 the conditions decide, and the loser of a race re-reads the head. The lease in
 :mod:`ddbes_dynamodb._sequencing` only keeps them from racing.
@@ -85,6 +89,14 @@ def _entry(item: Item, table: str) -> _Entry:
         return _Entry(item, item["p"]["S"], decode_position(item, table=table))
     except KeyError as exc:
         raise corrupt(table, item, exc) from exc
+
+
+def _place(entry: _Entry) -> int:
+    """An atomic unit's commit's place in its unit."""
+    try:
+        return int(entry.item["gi"]["N"])
+    except (KeyError, ValueError):
+        return 0
 
 
 def _is_commit(item: Item) -> bool:
@@ -218,14 +230,53 @@ class Sequencer:
                 latest = max(latest, entry.item["t"]["S"])
                 keyed.append((latest, pk, entry.version, entry))
         ordered = [entry for *_, entry in sorted(keyed, key=lambda k: k[:3])]
+        return self._filled(ordered)
+
+    def _filled(self, ordered: list[_Entry]) -> list[_Entry]:
+        """The batch: ``ordered`` up to the limits, with the commits of an atomic unit
+        together at the place of its first one, or all held back until every one of them
+        shows in the index with its predecessor in the log (an aggregate held back takes
+        none of its later versions either)."""
+        units: dict[str, list[_Entry]] = {}
+        for entry in ordered:
+            group = entry.item.get("g")
+            if group is not None:
+                units.setdefault(group["S"], []).append(entry)
+        for members in units.values():
+            members.sort(key=_place)
         batch: list[_Entry] = []
+        placed: set[tuple[str, int]] = set()
+        held: dict[str, int] = {}  # pk -> the lowest version held back
         size = 0
         for entry in ordered:
-            if len(batch) == MAX_BATCH or (batch and size + entry.size > MAX_BATCH_BYTES):
+            if (entry.pk, entry.version) in placed or entry.version >= held.get(entry.pk, 1 << 62):
+                continue
+            group = entry.item.get("g")
+            members = [entry] if group is None else units[group["S"]]
+            if group is not None and not self._complete(members, placed):
+                for member in members:
+                    held[member.pk] = min(held.get(member.pk, member.version), member.version)
+                continue
+            grown = sum(member.size for member in members)
+            if len(batch) + len(members) > MAX_BATCH or (batch and size + grown > MAX_BATCH_BYTES):
                 break
-            batch.append(entry)
-            size += entry.size
+            batch.extend(members)
+            placed.update((member.pk, member.version) for member in members)
+            size += grown
         return batch
+
+    def _complete(self, members: list[_Entry], placed: set[tuple[str, int]]) -> bool:
+        """Whether an atomic unit's commits in this partition can all go now."""
+        try:
+            wanted = int(members[0].item["gn"]["N"])
+        except (KeyError, ValueError):
+            return False
+        return len(members) == wanted and all(
+            member.version == 1
+            or self.in_log(member.pk, member.version - 1)
+            or (member.pk, member.version - 1) in placed
+            for member in members
+        )
 
     def _get_items(self, keys: dict[str, int]) -> dict[str, Item]:
         """The commit items at ``keys`` (pk -> version), read strongly consistently."""

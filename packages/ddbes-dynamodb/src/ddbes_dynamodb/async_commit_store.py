@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -207,6 +207,18 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             return await run_async(self._log.append_unsequenced(prepared), self._handle)
         writer = self._writer(prepared.partition)
         return self._appended(await writer.append(self._log.inline(prepared)))
+
+    async def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        layout = await self._layout()
+        unit = self._log.prepare_unit(commits, layout.log_partitions)
+        if layout.sequencing == "background":
+            return await run_async(self._log.append_unit_unsequenced(unit), self._handle)
+        stored = await run_async(self._log.append_unit_inline(unit), self._handle)
+        for partition in {one.partition for one in unit}:  # past the writers' cached heads
+            writer = self._writers.get(partition)
+            if writer is not None:
+                writer.head = None
+        return [self._appended(commit) for commit in stored]
 
     def _writer(self, partition: int) -> AsyncLogWriter:
         writer = self._writers.get(partition)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,7 @@ from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
 from ddbes_dynamodb import admin, autoscaling
-from ddbes_dynamodb._commit_log import CommitLog
+from ddbes_dynamodb._commit_log import CommitLog, PreparedAppend
 from ddbes_dynamodb._log_writer import LogWriter
 from ddbes_dynamodb._sequencing import SequencingService
 from ddbes_dynamodb._settings import table_handle
@@ -157,6 +157,21 @@ class DynamoDBCommitStore(CommitStore):
         if self.sequencing == "background":
             return run(self._log.append_unsequenced(prepared), self._table)
         return self._appended(self._writer(prepared.partition).append(self._log.inline(prepared)))
+
+    def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        unit = self._log.prepare_unit(commits, self.log_partitions)
+        if self.sequencing == "background":
+            return run(self._log.append_unit_unsequenced(unit), self._table)
+        stored = run(self._log.append_unit_inline(unit), self._table)
+        self._heads_moved(unit)
+        return [self._appended(commit) for commit in stored]
+
+    def _heads_moved(self, unit: list[PreparedAppend]) -> None:
+        """A unit took positions past the heads the partitions' log writers cache."""
+        for partition in {one.partition for one in unit}:
+            writer = self._writers.get(partition)
+            if writer is not None:
+                writer.head = None
 
     def flush_log(self, timeout: float | None = None) -> None:
         if self.sequencing == "background":

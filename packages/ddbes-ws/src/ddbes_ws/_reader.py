@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from ddbes import telemetry
 from ddbes.async_ports import AsyncCommitStore
 from ddbes.errors import CorruptItem
 from ddbes.model import Commit
@@ -162,8 +163,8 @@ class LogReader:
                 batches = await self._read(list(self.head), self._batch_size)
                 self.store_reads += self.partitions
                 for p, commits in enumerate(batches):
-                    for commit in commits:
-                        self._publish(p, commit)
+                    if commits:
+                        self._fan_out(p, commits)
             except Exception:
                 # The reader must outlive any failure: log it, back off, try again.
                 failures += 1
@@ -180,6 +181,31 @@ class LogReader:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll_delay):
                     await self.wake.wait()
+
+    def _fan_out(self, p: int, commits: list[Commit]) -> None:
+        """Hand a batch of partition ``p`` to the fan-out: one ``ddbes.stream.fanout`` span
+        for the batch (none per client or frame), then each subscribed client's queue depth."""
+        if not telemetry.enabled():
+            for commit in commits:
+                self._publish(p, commit)
+            return
+        subscribers = self._fanout.subscribers
+        with telemetry.span(
+            "ddbes.stream.fanout",
+            {
+                "ddbes.log_partition": p,
+                "ddbes.position.from": commits[0].position,
+                "ddbes.position.to": commits[-1].position,
+                "ddbes.commits": len(commits),
+                "ddbes.stream.clients": len(subscribers),
+            },
+            kind="producer",
+        ):
+            for commit in commits:
+                self._publish(p, commit)
+        if telemetry.metering():
+            for session in list(subscribers):
+                telemetry.record("ddbes.stream.queue_depth", len(session.frames))
 
     def _publish(self, p: int, commit: Commit) -> None:
         position = commit.position or 0

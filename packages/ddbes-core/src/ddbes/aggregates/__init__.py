@@ -14,5 +14,15 @@ from ddbes.aggregates.async_aggregate import AsyncAggregate
 from ddbes.aggregates.commands import aggregate_command
 from ddbes.aggregates.creation import create_method
 from ddbes.aggregates.keys import KeyPart
+from ddbes.aggregates.unit_of_work import AsyncUnitOfWork, UnitOfWork, unit_command
 
-__all__ = ["Aggregate", "AsyncAggregate", "KeyPart", "aggregate_command", "create_method"]
+__all__ = [
+    "Aggregate",
+    "AsyncAggregate",
+    "AsyncUnitOfWork",
+    "KeyPart",
+    "UnitOfWork",
+    "aggregate_command",
+    "create_method",
+    "unit_command",
+]

@@ -19,7 +19,7 @@ from ddbes.errors import DdbesError, ReducerFailed
 from ddbes.model import Commit
 from ddbes.typed_events import EventTypes
 
-__all__ = ["Reducer", "fold_commit"]
+__all__ = ["Reducer", "decoded_events", "fold_commit"]
 
 Reducer = Callable[[Any, Any, Commit], Any]
 
@@ -45,11 +45,7 @@ def fold_commit(
             commit), or an event does not fit its declared class (the message names it).
         TypeError: the reducer returned a coroutine (an ``async def`` reducer).
     """
-    if upcasters:
-        commit = _upcast(commit, upcasters, stored=stored)
-    events: tuple[Any, ...] = commit.events
-    if event_types is not None:
-        events = event_types.decode_all(commit, events)
+    commit, events = decoded_events(commit, upcasters, event_types, stored=stored)
     for index, event in enumerate(events):
         try:
             state = reducer(state, event, commit)
@@ -58,6 +54,30 @@ def fold_commit(
         if type(state) is CoroutineType:  # an async def reducer, or a forgotten await
             refuse_coroutine(state, reducer)
     return state
+
+
+def decoded_events(
+    commit: Commit,
+    upcasters: Upcasters,
+    event_types: EventTypes | None,
+    *,
+    stored: bool = True,
+) -> tuple[Commit, tuple[Any, ...]]:
+    """``commit`` with its events upcast, and those events decoded into ``event_types``'
+    classes (the upcast dicts when ``event_types`` is ``None``): what a reducer or a projector
+    handler is given.
+
+    Raises:
+        ReducerFailed: an upcaster raised (the cause is chained).
+        InvalidEvent: an upcaster chain cannot bring an event up to date (a note names the
+            commit), or an event does not fit its declared class (the message names it).
+    """
+    if upcasters:
+        commit = _upcast(commit, upcasters, stored=stored)
+    events: tuple[Any, ...] = commit.events
+    if event_types is not None:
+        events = event_types.decode_all(commit, events)
+    return commit, events
 
 
 def _upcast(commit: Commit, upcasters: Upcasters, *, stored: bool) -> Commit:

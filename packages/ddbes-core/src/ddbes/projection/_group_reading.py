@@ -21,6 +21,7 @@ from typing import Any
 from ddbes.errors import ProjectionFailed, StoreUnavailable
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
+from ddbes.projection._batch_span import open_batch
 from ddbes.projection._checkpoints import PartitionCheckpoints
 from ddbes.projection._group import Group, slot_of
 from ddbes.projection._handler_retry import Abandoned
@@ -37,6 +38,7 @@ class GroupReading:
     attributes these are)."""
 
     name: str
+    stored_name: str
     owner: str
     _log: Any
     _parts: list[Partition]
@@ -82,12 +84,16 @@ class GroupReading:
             return False  # the shared poll of the heads saw nothing new: no read
         by_slot = {unit.slot: unit for unit in active}
         count = handled = 0
+        batch = open_batch(self.stored_name, log_partition)
+        error: BaseException | None = None
         try:
             for commit in commits.read_log(
                 after=after, log_partition=log_partition, limit=self._batch_size
             ):
                 if self._stopping:
                     break
+                if batch is not None:
+                    batch.add(commit)
                 position = commit.position or 0
                 owner = by_slot.get(slot_of(commit, slots))
                 if owner is not None and position > owner.dispatched:
@@ -105,10 +111,16 @@ class GroupReading:
         except Abandoned:
             pass
         except ProjectionFailed as exc:
-            self._failure = exc
+            self._failure = error = exc
         except StoreUnavailable as exc:
             self._read_failed(exc)
+            error = exc
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
+            if batch is not None:
+                batch.close(error)
             with self._cond:
                 self._handled += handled
                 self._cond.notify_all()

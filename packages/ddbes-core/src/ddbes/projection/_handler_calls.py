@@ -17,9 +17,11 @@ from functools import partial
 from typing import Any
 
 from ddbes import causation, telemetry
+from ddbes.errors import InvalidEvent, ReducerFailed
 from ddbes.model import Commit
 from ddbes.projection._handler_retry import Handler, retry_handler
 from ddbes.projection._handler_timeout import TimedHandlers
+from ddbes.projection._typed_handlers import CommitDecoder, undecodable
 from ddbes.retry import RetryPolicy
 
 __all__ = ["HandlerCalls", "check_handler_timeout", "handlers_for"]
@@ -56,6 +58,7 @@ class HandlerCalls:
         pause: sleeps between attempts; raises ``Abandoned`` when the projector stops.
         on_thread: run first on every thread that calls handlers for the projector.
         stops: whether a handler that keeps failing stops the projector (else it is parked).
+        decode: upcasts and decodes a commit's events for the handlers (``event_types``).
     """
 
     def __init__(
@@ -68,8 +71,10 @@ class HandlerCalls:
         pause: Callable[[float], None],
         on_thread: Callable[[], None],
         stops: bool = True,
+        decode: CommitDecoder | None = None,
     ) -> None:
         self.handlers = dict(handlers)
+        self._decode = decode
         self.timeout = timeout
         self.running: dict[int, tuple[Commit, int, float]] = {}
         """Thread id -> (commit, log partition, monotonic start) of the commits in hand."""
@@ -131,7 +136,19 @@ class HandlerCalls:
         # Handlers on another thread (a timeout) run in this thread's context: they see the
         # commit being handled (ddbes.causation) and the active span.
         captured = contextvars.copy_context() if timed is not None else None
-        for found in handlers if handlers is not None else self._handlers_for(commit):
+        if handlers is None:
+            handlers = self._handlers_for(commit)
+        if self._decode is not None and handlers:
+            try:
+                commit = self._decode(commit)
+            except (InvalidEvent, ReducerFailed) as exc:
+                failure = undecodable(
+                    self._projector, commit, log_partition, exc, stops=self._stops
+                )
+                if self._stops:
+                    self._log.error("%s", failure, exc_info=exc)
+                raise failure from exc
+        for found in handlers:
             handler = found if captured is None else _in_context(captured, found)
             try:
                 if timed is None:

@@ -17,11 +17,12 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
 from ddbes._aggregate_dispatch import AggregateDispatcher
+from ddbes.aggregates.upcasting import Upcasters
 from ddbes.errors import (
     ProjectionFailed,
     ProjectorConflict,
@@ -29,6 +30,7 @@ from ddbes.errors import (
 )
 from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, Clock, CommitStore
+from ddbes.projection._batch_span import open_batch
 from ddbes.projection._batching import Move, next_move, read_failed, read_through
 from ddbes.projection._checkpoints import PartitionCheckpoints
 from ddbes.projection._group import Group
@@ -44,10 +46,12 @@ from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
 from ddbes.projection._progress import ProgressReporter, ProjectorProgress, measure_progress
 from ddbes.projection._steps import run_sync, store_call
+from ddbes.projection._typed_handlers import commit_decoder
 from ddbes.projection.leases import LeaseKeeper, LeaseStore
 from ddbes.projection.status import ProjectorStatus, stored_name
 from ddbes.retry import RetryPolicy
 from ddbes.settings import config
+from ddbes.typed_events import EventTypes
 
 __all__ = ["DEFAULT_RETRY", "Handler", "Projector", "ProjectorProgress", "ProjectorStatus"]
 
@@ -107,6 +111,15 @@ class Projector(ProjectorOperations, GroupReading, Handling):
             this commit store object in the appending thread, right after the append, so that
             the read model is current when the command returns (see ``docs/projectors.md`` for
             what it does not guarantee). Needs ``parallel=1``.
+        event_types: typed events for the handlers, which then receive each commit with its
+            events as instances of their classes: an
+            :class:`~ddbes.typed_events.EventTypes` or the event classes (for every commit
+            handled), or a mapping of aggregate type (or ``"*"``) to one of those or to an
+            aggregate class (its ``event_types`` and ``upcasters``). An event that fits no
+            class fails its commit like a handler that keeps failing, at once (it stops the
+            projector, or with ``on_failure="park"`` parks the commit), naming the commit.
+        upcasters: upcasters run on the stored events before they are decoded (or given to
+            the handlers as dicts), as an aggregate's ``upcasters``.
 
     Errors: a handler that keeps failing stops the projector with
     :class:`~ddbes.errors.ProjectionFailed`, chained to the handler's exception, its checkpoint
@@ -138,6 +151,8 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         on_new_read_model: str = "refuse",
         inline: bool = False,
         slots: int | None = None,
+        event_types: EventTypes | Iterable[type] | Mapping[str, Any] | None = None,
+        upcasters: Upcasters | None = None,
     ) -> None:
         check_options(
             handlers, name=name, poll_interval=poll_interval, lease_ttl=lease_ttl,
@@ -176,7 +191,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         self._calls = HandlerCalls(
             handlers, projector=self.stored_name, timeout=check_handler_timeout(handler_timeout),
             policy=self._retry, pause=self._pause, on_thread=self._mark_inside,
-            stops=on_failure == "stop",
+            stops=on_failure == "stop", decode=commit_decoder(event_types, upcasters),
         )  # fmt: skip
         self._lease_store = lease_store
         self._lease_ttl = float(lease_ttl)
@@ -466,6 +481,8 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         keeper, dispatcher = self._keeper, self._dispatcher
         count = handled = 0
         last: Commit | None = None
+        batch = open_batch(self.stored_name, part.log_partition)
+        error: BaseException | None = None
         try:
             for commit in commits.read_log(
                 after=part.dispatched, log_partition=part.log_partition, limit=self._batch_size
@@ -473,6 +490,8 @@ class Projector(ProjectorOperations, GroupReading, Handling):
                 if self._stopping or (keeper is not None and not keeper.valid(part.number)):
                     break
                 count += 1
+                if batch is not None:
+                    batch.add(commit)
                 if dispatcher is not None:
                     dispatcher.submit(part, commit)
                     continue
@@ -483,10 +502,16 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         except Abandoned:
             pass
         except ProjectionFailed as exc:
-            self._failure = exc
+            self._failure = error = exc
         except StoreUnavailable as exc:  # keep what was handled; read again after a pause
             self._read_failed(exc)
+            error = exc
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
+            if batch is not None:
+                batch.close(error)
             with self._cond:
                 stale = read_through(
                     part, None if last is None else (last.position or 0, last.committed_at),

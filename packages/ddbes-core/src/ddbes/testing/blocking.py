@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -99,6 +99,9 @@ class BlockingCommitStore(CommitStore):
 
     def append(self, commit: Commit) -> Commit:
         return self._runner.run(self.store.append(commit))
+
+    def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        return self._runner.run(self.store.append_all(commits))
 
     def read_commits(
         self,

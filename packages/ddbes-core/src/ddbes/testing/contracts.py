@@ -33,6 +33,7 @@ from ddbes.testing._checkpoint_checks import CHECKPOINT_OPERATIONS_CHECKS, CHECK
 from ddbes.testing._key_store_checks import KEY_STORE_CHECKS
 from ddbes.testing._limits import LIMIT_CHECKS
 from ddbes.testing._snapshot_checks import SNAPSHOT_STORE_CHECKS
+from ddbes.testing._unit_checks import UNIT_CHECKS
 
 __all__ = [
     "CHECKPOINT_OPERATIONS_CHECKS",
@@ -457,10 +458,15 @@ def _fields(commit: Commit) -> dict[str, Any]:
     return {name: getattr(commit, name) for name in Commit.__dataclass_fields__}
 
 
-COMMIT_STORE_CHECKS: dict[str, Callable[[CommitStoreFactory], None]] = {
-    name.removeprefix("check_"): check
-    for name, check in list(globals().items())
-    if name.startswith("check_")
-} | LIMIT_CHECKS
-"""Every check of the commit store port: the ones above, and :mod:`ddbes.testing._limits`'s
-checks that a store refuses exactly what DynamoDB refuses."""
+COMMIT_STORE_CHECKS: dict[str, Callable[[CommitStoreFactory], None]] = (
+    {
+        name.removeprefix("check_"): check
+        for name, check in list(globals().items())
+        if name.startswith("check_")
+    }
+    | LIMIT_CHECKS
+    | UNIT_CHECKS
+)
+"""Every check of the commit store port: the ones above, :mod:`ddbes.testing._limits`'s
+checks that a store refuses exactly what DynamoDB refuses, and
+:mod:`ddbes.testing._unit_checks`'s of atomic units (``append_all``)."""
