@@ -296,6 +296,25 @@ async def test_status_reads_positions_heads_lag_and_parked_commits(
     assert "cannot project a" in (after.last_error or "")
 
 
+async def test_handlers_receive_typed_events_and_an_undecodable_one_parks_its_commit(
+    api: Api, backend: Backend
+) -> None:
+    from tests.typed.test_typed_aggregates import Deposited, Opened
+
+    await _history(api, {"a": 1})  # "Created": no class for it
+    await api(backend.commits(api).append(_typed_commit("x", {"type": "Opened", "owner": "ann"})))
+    seen: list[Any] = []
+
+    projector = _projector(
+        api, backend, {"*": lambda c: seen.extend(c.events)}, on_failure="park",
+        event_types=[Opened, Deposited],
+    )  # fmt: skip
+    progress = await api(projector.run())
+
+    assert seen == [Opened("ann")]
+    assert progress.parked == 1 and "Created" in (progress.last_error or "")
+
+
 # ------------------------------------------------------------------------------- helpers
 
 
@@ -305,6 +324,15 @@ def _other_commit() -> Commit:
     return Commit(
         commit_id="other-1", aggregate_type="Other", aggregate_key="x", version=1,
         committed_at=datetime.now(UTC), events=({"type": "Happened"},),
+    )  # fmt: skip
+
+
+def _typed_commit(key: str, event: dict[str, Any]) -> Commit:
+    from datetime import UTC, datetime
+
+    return Commit(
+        commit_id=f"typed-{key}", aggregate_type="Account", aggregate_key=key, version=1,
+        committed_at=datetime.now(UTC), events=(event,),
     )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from ddbes.model import Commit
 from ddbes.projection._handler_calls import handlers_for
 from ddbes.projection._handler_retry import Handler, commit_label, handler_label, retry_steps
 from ddbes.projection._steps import run_async
+from ddbes.projection._typed_handlers import CommitDecoder, decoded
 from ddbes.retry import RetryPolicy
 
 __all__ = ["AsyncHandlerCalls"]
@@ -40,6 +41,7 @@ class AsyncHandlerCalls:
         pause: a coroutine function that sleeps between attempts; it raises ``Abandoned``
             when the projector stops.
         stops: whether a handler that keeps failing stops the projector (else it is parked).
+        decode: upcasts and decodes a commit's events for the handlers (``event_types``).
     """
 
     def __init__(
@@ -51,8 +53,10 @@ class AsyncHandlerCalls:
         policy: RetryPolicy,
         pause: Callable[[float], Awaitable[None]],
         stops: bool = True,
+        decode: CommitDecoder | None = None,
     ) -> None:
         self.handlers = dict(handlers)
+        self._decode = decode
         self.timeout = timeout
         self.running: tuple[Commit, int, float] | None = None
         """(commit, log partition, monotonic start) of the commit in hand, if any."""
@@ -75,6 +79,11 @@ class AsyncHandlerCalls:
         if handlers is None:
             handlers = self._table[kind] = handlers_for(self.handlers, kind)
         self.running = (commit, log_partition, time.monotonic())
+        if self._decode is not None and handlers:
+            commit = decoded(
+                self._decode, commit, projector=self._projector, log_partition=log_partition,
+                stops=self._stops, log=self.log,
+            )  # fmt: skip
         try:
             with (
                 causation.handling(commit),

@@ -9,7 +9,7 @@ from typing import Any
 from ddbes.projection._parking import POLICIES
 from ddbes.retry import RetryPolicy
 
-__all__ = ["NEW_READ_MODEL_ACTIONS", "check_options"]
+__all__ = ["NEW_READ_MODEL_ACTIONS", "check_options", "refuse_sync_only"]
 
 NEW_READ_MODEL_ACTIONS = ("refuse", "warn", "reset")
 """The values of ``Projector(on_new_read_model=...)``."""
@@ -79,3 +79,28 @@ def check_options(
             raise ValueError(
                 "a consumer group (slots=N) needs a lease_store, parallel=1 and no inline"
             )
+
+
+_SYNC_ONLY = (
+    "{option} is not supported by AsyncProjector yet: {what} run only on the sync "
+    "ddbes.Projector for now (in a thread of its own, beside the event loop). Run one "
+    "AsyncProjector per name, or use ddbes.Projector(..., {option}=...)"
+)
+
+
+def refuse_sync_only(
+    *, lease_store: object, slots: object, parallel: object, inline: object
+) -> None:
+    """Refuse the options only the sync Projector has, for now, when given to AsyncProjector.
+
+    Raises:
+        ValueError: naming the option, and what to use instead.
+    """
+    for option, given, what in (
+        ("lease_store", lease_store is not None, "leases shared by many processes"),
+        ("slots", slots is not None, "consumer groups"),
+        ("parallel", parallel != 1, "parallel handler workers"),
+        ("inline", bool(inline), "inline handling in the appending thread"),
+    ):
+        if given:
+            raise ValueError(_SYNC_ONLY.format(option=option, what=what))

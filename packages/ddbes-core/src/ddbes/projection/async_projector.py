@@ -17,9 +17,10 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ddbes.aggregates.upcasting import Upcasters
 from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore
 from ddbes.errors import (
     ProjectionFailed,
@@ -30,28 +31,25 @@ from ddbes.model import Commit
 from ddbes.ports import Clock
 from ddbes.projection._async_handler_calls import AsyncHandlerCalls
 from ddbes.projection._async_operations import AsyncProjectorOperations
+from ddbes.projection._batch_span import open_batch
 from ddbes.projection._batching import Move, next_move, read_failed, read_through
 from ddbes.projection._checkpoints import PartitionCheckpoints
 from ddbes.projection._handler_calls import check_handler_timeout
 from ddbes.projection._handler_retry import Abandoned, Handler
 from ddbes.projection._handling import handling_steps
-from ddbes.projection._options import check_options
+from ddbes.projection._options import check_options, refuse_sync_only
 from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
 from ddbes.projection._progress import ProgressReporter, ProjectorProgress, measure_progress
 from ddbes.projection._steps import collect, run_async, store_call
+from ddbes.projection._typed_handlers import commit_decoder
 from ddbes.projection.projector import DEFAULT_RETRY
 from ddbes.projection.status import stored_name
 from ddbes.retry import RetryPolicy
 from ddbes.settings import config
+from ddbes.typed_events import EventTypes
 
 __all__ = ["AsyncProjector"]
-
-_SYNC_ONLY = (
-    "{option} is not supported by AsyncProjector yet: {what} run only on the sync "
-    "ddbes.Projector for now (in a thread of its own, beside the event loop). Run one "
-    "AsyncProjector per name, or use ddbes.Projector(..., {option}=...)"
-)
 
 
 class AsyncProjector(AsyncProjectorOperations):
@@ -86,6 +84,8 @@ class AsyncProjector(AsyncProjectorOperations):
         logger: where the projector logs (default: ``ddbes.config``'s).
         clock: the time source (default: ``ddbes.config``'s).
         owner: this projector's identity in messages.
+        event_types: typed events for the handlers, as for :class:`~ddbes.Projector`.
+        upcasters: upcasters run on the stored events first, as for :class:`~ddbes.Projector`.
         lease_store: sync-only for now: giving it raises :class:`ValueError` (leases run on
             :class:`~ddbes.Projector`).
         slots: sync-only for now (consumer groups), as ``lease_store``.
@@ -117,19 +117,14 @@ class AsyncProjector(AsyncProjectorOperations):
         read_model_is_new: Callable[[], Any] | None = None,
         on_new_read_model: str = "refuse",
         owner: str | None = None,
+        event_types: EventTypes | Iterable[type] | Mapping[str, Any] | None = None,
+        upcasters: Upcasters | None = None,
         lease_store: object = None,
         slots: int | None = None,
         parallel: int = 1,
         inline: bool = False,
     ) -> None:
-        for option, given, what in (
-            ("lease_store", lease_store is not None, "leases shared by many processes"),
-            ("slots", slots is not None, "consumer groups"),
-            ("parallel", parallel != 1, "parallel handler workers"),
-            ("inline", inline, "inline handling in the appending thread"),
-        ):
-            if given:
-                raise ValueError(_SYNC_ONLY.format(option=option, what=what))
+        refuse_sync_only(lease_store=lease_store, slots=slots, parallel=parallel, inline=inline)
         check_options(
             handlers, name=name, poll_interval=poll_interval, lease_ttl=1.0,
             batch_size=batch_size, parallel=1, retry=retry, version=version,
@@ -158,6 +153,7 @@ class AsyncProjector(AsyncProjectorOperations):
         self._calls = AsyncHandlerCalls(
             handlers, projector=self.stored_name, timeout=check_handler_timeout(handler_timeout),
             policy=self._retry, pause=self._pause, stops=on_failure == "stop",
+            decode=commit_decoder(event_types, upcasters),
         )  # fmt: skip
         self._clock: Clock = clock or config.get("clock")
         self._log: Any = logger or config.get("logger")
@@ -392,7 +388,7 @@ class AsyncProjector(AsyncProjectorOperations):
     async def _pump(self, part: Partition, commits: AsyncCommitStore) -> int:
         """Read one batch of a partition and handle it; the number of commits read."""
         try:
-            batch: list[Commit] = await collect(  # type: ignore[misc]
+            read: list[Commit] = await collect(  # type: ignore[misc]
                 commits.read_log(
                     after=part.dispatched,
                     log_partition=part.log_partition,
@@ -409,10 +405,14 @@ class AsyncProjector(AsyncProjectorOperations):
         last: Commit | None = None
         handled = 0
         parking, park = self._parking, self._on_failure == "park"
+        span = open_batch(self.stored_name, part.log_partition)
+        error: BaseException | None = None
         try:
-            for commit in batch:
+            for commit in read:
                 if self._stopping:
                     break
+                if span is not None:
+                    span.add(commit)
                 steps = handling_steps(
                     commit, part.log_partition, call=self._calls.handle, parking=parking,
                     park=park,
@@ -424,18 +424,23 @@ class AsyncProjector(AsyncProjectorOperations):
         except Abandoned:
             pass
         except ProjectionFailed as exc:
-            self._failure = exc
+            self._failure = error = exc
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
+            if span is not None:
+                span.close(error)
             stale = read_through(
                 part, None if last is None else (last.position or 0, last.committed_at),
-                count=len(batch), batch_size=self._batch_size,
+                count=len(read), batch_size=self._batch_size,
             )  # fmt: skip
             self._handled += handled
             if last is not None:
                 await self._moved_on()
         if stale:
             part.head = await self._store_call(commits.head_position, part.log_partition)
-        return len(batch)
+        return len(read)
 
     # ---------------------------------------------------------------- helpers
 
