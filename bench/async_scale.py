@@ -40,6 +40,7 @@ from bench.latency_proxy import start_proxy
 from ddbes.model import Commit
 from ddbes_dynamodb import AsyncDynamoDBCommitStore, DynamoDBCommitStore
 from ddbes_dynamodb._client import make_client
+from ddbes_dynamodb._table import DEFAULT_MAX_IN_FLIGHT
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "fakeKey1")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "fakeSecret1")
@@ -119,8 +120,10 @@ async def _ticker(lags: list[float], stop: asyncio.Event) -> None:
         lags.append(loop.time() - before - 0.001)
 
 
-async def _run_async(proxy: str, table: str, seconds: float) -> tuple[float, list[float]]:
-    store = AsyncDynamoDBCommitStore(table, endpoint_url=proxy)
+async def _run_async(
+    proxy: str, table: str, seconds: float, max_in_flight: int | None
+) -> tuple[float, list[float]]:
+    store = AsyncDynamoDBCommitStore(table, endpoint_url=proxy, max_in_flight=max_in_flight)
     await store.open()
     counts = [0] * AGGREGATES
     counting = False
@@ -153,10 +156,12 @@ async def _run_async(proxy: str, table: str, seconds: float) -> tuple[float, lis
     return total / elapsed, lags
 
 
-def run_async(proxy: str, direct: str, seconds: float) -> tuple[float, list[float]]:
+def run_async(
+    proxy: str, direct: str, seconds: float, max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT
+) -> tuple[float, list[float]]:
     admin = _table(direct)
     try:
-        return asyncio.run(_run_async(proxy, admin.table_name, seconds))
+        return asyncio.run(_run_async(proxy, admin.table_name, seconds, max_in_flight))
     finally:
         admin.delete_table(wait=False)
 
@@ -173,13 +178,23 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=5.0)
     parser.add_argument("--sequencing", choices=("background", "inline"), default="background")
     parser.add_argument("--only-async", action="store_true", help="skip the sync modes")
+    parser.add_argument(
+        "--max-in-flight",
+        type=lambda v: [None if x == "none" else int(x) for x in v.split(",")],
+        default=[DEFAULT_MAX_IN_FLIGHT],
+        help="the async store's bound on requests in flight ('none': unbounded); several, "
+        "comma-separated, are each run in every round",
+    )
     args = parser.parse_args()
     global SEQUENCING
     SEQUENCING = args.sequencing
     direct, local = dynamodb_endpoint()
     proxy, stop_proxy = start_proxy(direct, args.delay_ms)
-    rates: dict[str, list[float]] = {"sync x1": [], "sync x16": [], "async x200": []}
-    lag_p99: list[float] = []
+    bounds: list[int | None] = args.max_in_flight
+    named = {bound: "async x200" + ("" if len(bounds) == 1 else f" /{bound}") for bound in bounds}
+    rates: dict[str, list[float]] = {"sync x1": [], "sync x16": []}
+    rates.update({name: [] for name in named.values()})
+    lag_p99: dict[str, list[float]] = {name: [] for name in named.values()}
     modes: dict[str, Callable[[], float]] = {
         "sync x1": lambda: run_sync(proxy, direct, 1, args.seconds),
         "sync x16": lambda: run_sync(proxy, direct, THREADS, args.seconds),
@@ -188,13 +203,16 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name, mode in modes.items():
                 rates[name].append(0.0 if args.only_async else mode())
-            rate, lags = run_async(proxy, direct, args.seconds)
-            rates["async x200"].append(rate)
-            lag_p99.append(_p99(lags) * 1000)
+            for bound, name in named.items():
+                rate, lags = run_async(proxy, direct, args.seconds, bound)
+                rates[name].append(rate)
+                lag_p99[name].append(_p99(lags) * 1000)
             print(
                 f"round {round_ + 1}: "
                 + ", ".join(f"{name} {values[-1]:.0f}/s" for name, values in rates.items())
-                + f", loop lag p99 {lag_p99[-1]:.1f} ms",
+                + ", loop lag p99 "
+                + ", ".join(f"{lags[-1]:.1f}" for lags in lag_p99.values())
+                + " ms",
                 flush=True,
             )
     finally:
@@ -209,15 +227,18 @@ def main() -> None:
     )
     for name in rates:
         low, high = spread[name]
-        print(f"  {name:11} {median[name]:7.0f} commits/s ({low:.0f}-{high:.0f})")
-    if not args.only_async:
-        for base, target in (("sync x1", 4.0), ("sync x16", 1.0)):
-            ratio = median["async x200"] / median[base]
-            print(f"  async x200 / {base}: {ratio:.2f}x (target >= {target:g})")
-    print(
-        f"  event-loop lag p99: {statistics.median(lag_p99):.1f} ms "
-        f"({min(lag_p99):.1f}-{max(lag_p99):.1f}; target < 10)"
-    )
+        print(f"  {name:15} {median[name]:7.0f} commits/s ({low:.0f}-{high:.0f})")
+    for bound, name in named.items():
+        print(f"  {name} (max_in_flight={bound}):")
+        if not args.only_async:
+            for base, target in (("sync x1", 4.0), ("sync x16", 1.0)):
+                ratio = median[name] / median[base]
+                print(f"    / {base}: {ratio:.2f}x (target >= {target:g})")
+        lags = lag_p99[name]
+        print(
+            f"    event-loop lag p99: {statistics.median(lags):.1f} ms "
+            f"({min(lags):.1f}-{max(lags):.1f}; target < 10)"
+        )
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 import ddbes
-from ddbes.memory import InMemoryCommitStore, InMemorySnapshotStore
+from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore, InMemorySnapshotStore
 from ddbes.testing import ManualClock
 from tests.behaviour.kit import ASYNC, SYNC, Api
 
@@ -27,6 +27,7 @@ class Backend:
 
     commit_stores: dict[str, Any]
     snapshot_stores: dict[str, Any]
+    checkpoint_stores: dict[str, Any] = field(default_factory=dict)
 
     def commits(self, api: Api) -> Any:
         return self.commit_stores[api.name]
@@ -34,13 +35,18 @@ class Backend:
     def snapshots(self, api: Api) -> Any:
         return self.snapshot_stores[api.name]
 
+    def checkpoints(self, api: Api) -> Any:
+        return self.checkpoint_stores[api.name]
+
 
 @contextlib.contextmanager
 def memory_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     commits, snapshots = InMemoryCommitStore(), InMemorySnapshotStore()
+    checkpoints = InMemoryCheckpointStore()
     yield Backend(
         commit_stores={"sync": commits, "async": commits.as_async()},
         snapshot_stores={"sync": snapshots, "async": snapshots.as_async()},
+        checkpoint_stores={"sync": checkpoints, "async": checkpoints.as_async()},
     )
 
 

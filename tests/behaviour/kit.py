@@ -11,11 +11,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddbes import Aggregate, AsyncAggregate, RetryPolicy, aggregate_command
+from ddbes import (
+    Aggregate,
+    AsyncAggregate,
+    AsyncProjector,
+    Projector,
+    RetryPolicy,
+    aggregate_command,
+)
 
 Decide = Callable[..., Any]
 """``decide(state, *args, **kwargs) -> event or events``: what a command commits."""
@@ -97,6 +105,23 @@ class Api:
             namespace[command_name] = aggregate_command(method, retry=command.retry)
         return type(name, (self.base,), namespace)
 
+    def projector(self, handlers: Mapping[str, Callable[[Any], Any]], **options: Any) -> Any:
+        """A projector of this API (``Projector`` or ``AsyncProjector``) whose handlers call
+        each plain function of ``handlers``: from an ``async def`` handler for the async API."""
+        if not self.asynchronous:
+            return Projector(handlers, **options)
+        return AsyncProjector({kind: _awaited(h) for kind, h in handlers.items()}, **options)
+
+    def slow_handler(self, seconds: float) -> Callable[[Any], Any]:
+        """A handler that takes ``seconds``: it sleeps (sync), or awaits a sleep (async)."""
+        if not self.asynchronous:
+            return lambda commit: time.sleep(seconds)
+
+        async def slow(commit: Any) -> None:
+            await asyncio.sleep(seconds)
+
+        return slow
+
     def _method(self, decide: Decide) -> Callable[..., Any]:
         if self.asynchronous:
 
@@ -109,6 +134,18 @@ class Api:
             return self.commit(decide(self.state, *args, **kwargs))
 
         return run_sync
+
+
+def _awaited(handler: Callable[[Any], Any]) -> Callable[[Any], Awaitable[Any]]:
+    if inspect.iscoroutinefunction(handler):
+        return handler
+
+    async def handle(commit: Any) -> Any:
+        await asyncio.sleep(0)  # a real await: the loop may run other tasks meanwhile
+        return handler(commit)
+
+    handle.__qualname__ = getattr(handler, "__qualname__", "handler")
+    return handle
 
 
 SYNC = Api("sync", Aggregate)

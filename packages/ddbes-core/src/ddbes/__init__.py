@@ -1,7 +1,7 @@
 """ddbes: an event store for Python applications on Amazon DynamoDB.
 
-This is the pure core (standard library only): ports, aggregates (sync and asyncio, on one
-sans-I/O core), the projector, stream filters, and in-memory adapters. Adapters live in
+This is the pure core (standard library only): ports, aggregates and projectors (sync and
+asyncio, each pair on one sans-I/O core), stream filters, and in-memory adapters. Adapters live in
 ``ddbes_dynamodb``, ``ddbes_s3``, ``ddbes_ws``.
 """
 
@@ -16,13 +16,14 @@ from ddbes.aggregates import (
     unit_command,
 )
 from ddbes.model import Commit, Snapshot
-from ddbes.projection import Projector
+from ddbes.projection import AsyncProjector, Projector
 from ddbes.retry import RetryPolicy
 from ddbes.settings import config
 
 __all__ = [
     "Aggregate",
     "AsyncAggregate",
+    "AsyncProjector",
     "AsyncUnitOfWork",
     "Commit",
     "KeyPart",

@@ -25,6 +25,7 @@ The internal exceptions never leave the adapter: its stores catch them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -363,7 +364,7 @@ class AsyncCaller:
     asks a :class:`Caller` every decision); the pauses are ``await``-ed, so they never block
     the event loop."""
 
-    __slots__ = ("_decide", "_sleep")
+    __slots__ = ("_decide", "_in_flight", "_sleep")
 
     def __init__(
         self,
@@ -374,9 +375,15 @@ class AsyncCaller:
         total: float = DEFAULT_TIMEOUTS.total,
         clock: Callable[[], float] = time.monotonic,
         explain: Callable[[], DdbesError | None] | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self._decide = Caller(table, policy, total=total, clock=clock, explain=explain)
         self._sleep = sleep
+        # At most this many requests in flight; the others wait their turn, so the responses
+        # that one loop iteration handles, and the CPU it spends on them, stay bounded.
+        self._in_flight: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext() if max_in_flight is None else asyncio.Semaphore(max_in_flight)
+        )
 
     @property
     def total(self) -> float:
@@ -396,9 +403,10 @@ class AsyncCaller:
         attempts = decide.begin()
         counted = _capacity.ask(operation, kwargs)
         while True:
-            attempts.began = decide._clock()
             try:
-                response = await operation(**kwargs)
+                async with self._in_flight:
+                    attempts.began = decide._clock()
+                    response = await operation(**kwargs)
                 if counted is not None:
                     _capacity.report(response, counted, name)
                 return response

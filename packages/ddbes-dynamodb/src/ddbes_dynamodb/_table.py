@@ -106,6 +106,17 @@ class TableHandle:
         )
 
 
+DEFAULT_MAX_IN_FLIGHT = 8
+"""Requests an async table handle keeps in flight at most, by default (see
+``AsyncDynamoDBCommitStore(max_in_flight=...)``)."""
+
+
+def check_max_in_flight(value: object) -> None:
+    """Refuse a ``max_in_flight`` that is neither ``None`` nor an int >= 1."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"max_in_flight must be None or an int >= 1, got {value!r}")
+
+
 class AsyncTableHandle:
     """:class:`TableHandle` for aiobotocore: the client is opened on first use, inside the
     event loop that uses it (an aiobotocore client belongs to one loop), and closed by
@@ -122,15 +133,20 @@ class AsyncTableHandle:
         region_name: str | None = None,
         retry_policy: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
+        max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         check_table_name(table_name)
+        check_max_in_flight(max_in_flight)
         self.name = table_name
         self.endpoint_url = endpoint_url
         self.region_name = region_name
         self.timeouts = timeouts or DEFAULT_TIMEOUTS
         self._client = AsyncClient(self._context, client)
         self.call = AsyncCaller(
-            table_name, retry_policy or DEFAULT_RETRY_POLICY, total=self.timeouts.total
+            table_name,
+            retry_policy or DEFAULT_RETRY_POLICY,
+            total=self.timeouts.total,
+            max_in_flight=max_in_flight,
         )
 
     def _context(self) -> Any:

@@ -6,9 +6,10 @@ from typing import Any
 
 from ddbes.async_ports import AsyncCheckpointStore
 from ddbes.composition import Resources, Settings
+from ddbes.model import ParkedCommit
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
-from ddbes_dynamodb import _checkpoints
+from ddbes_dynamodb import _checkpoints, _parked
 from ddbes_dynamodb._settings import async_table_handle
 from ddbes_dynamodb._steps import run_async
 from ddbes_dynamodb._table import AsyncTableHandle
@@ -19,8 +20,8 @@ __all__ = ["AsyncDynamoDBCheckpointStore"]
 class AsyncDynamoDBCheckpointStore(AsyncCheckpointStore):
     """An :class:`~ddbes.async_ports.AsyncCheckpointStore` on aiobotocore: the items, requests
     and conditions of :class:`~ddbes_dynamodb.DynamoDBCheckpointStore` (the same code), so a
-    sync and an async projector see one checkpoint. It has ``get``, ``save`` and ``advance``,
-    the async port; operations the sync store adds beyond the port are sync only.
+    sync and an async projector see one checkpoint. It has every operation of the port:
+    checkpoints, resets and parked commits (for ``AsyncProjector(on_failure="park")``).
 
     Args:
         table_name: the table; this and the following as for
@@ -92,3 +93,27 @@ class AsyncDynamoDBCheckpointStore(AsyncCheckpointStore):
             self._table.name, name, position, log_partition, expected=expected
         )
         await run_async(steps, self._table)
+
+    async def reset(self, name: str, log_partition: int = 0, *, position: int = 0) -> None:
+        await run_async(_parked.reset(self._table.name, name, log_partition, position), self._table)
+
+    async def parked(self, name: str) -> list[ParkedCommit]:
+        return await run_async(_parked.parked(self._table.name, name), self._table)
+
+    async def put_parked(
+        self, name: str, parked: ParkedCommit, *, expected: int | None = None
+    ) -> bool:
+        steps = _parked.put_parked(self._table.name, name, parked, expected=expected)
+        return await run_async(steps, self._table)
+
+    async def hold(self, name: str, aggregate_type: str, aggregate_key: str, position: int) -> bool:
+        steps = _parked.hold(self._table.name, name, aggregate_type, aggregate_key, position)
+        return await run_async(steps, self._table)
+
+    async def delete_parked(
+        self, name: str, aggregate_type: str, aggregate_key: str, *, expected: int
+    ) -> bool:
+        steps = _parked.delete_parked(
+            self._table.name, name, aggregate_type, aggregate_key, expected=expected
+        )
+        return await run_async(steps, self._table)

@@ -20,7 +20,7 @@ from ddbes_dynamodb._log_writer import AsyncLogWriter
 from ddbes_dynamodb._sequencing import SequencingService
 from ddbes_dynamodb._settings import async_table_handle, table_handle
 from ddbes_dynamodb._steps import iterate_async, run, run_async
-from ddbes_dynamodb._table import AsyncTableHandle, TableHandle
+from ddbes_dynamodb._table import DEFAULT_MAX_IN_FLIGHT, AsyncTableHandle, TableHandle
 from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 
 __all__ = ["AsyncDynamoDBCommitStore"]
@@ -57,6 +57,13 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         client: an aiobotocore DynamoDB client to use (already entered; this store never
             closes it); by default one is built, with ddbes's retry handling.
         sync_client: the boto3 client of the background sequencer (by default one is built).
+        max_in_flight: requests this store keeps in flight at most (default 8); more wait
+            their turn in the loop. botocore builds and parses each request on the loop's
+            thread (about 1.5 ms of CPU on a busy 2-core machine), and one event-loop
+            iteration handles every response that has arrived: the bound keeps iterations
+            short, so the loop stays responsive under hundreds of concurrent commands. Once
+            the loop is busy, more requests in flight add lag, not throughput
+            (``bench/async_scale.py``). ``None``: no bound.
     """
 
     db_system = "dynamodb"
@@ -72,6 +79,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         region_name: str | None = None,
         retry_policy: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
+        max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         handle = AsyncTableHandle(
             table_name,
@@ -80,6 +88,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             region_name=region_name,
             retry_policy=retry_policy,
             timeouts=timeouts,
+            max_in_flight=max_in_flight,
         )
         sync = TableHandle(
             table_name,

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime
 from typing import Any
 
 from ddbes.composition import Resources, Settings
-from ddbes.model import PARKED_ERROR_CHARS, ParkedCommit
-from ddbes.ports import CheckpointStore, check_operation
+from ddbes.model import ParkedCommit
+from ddbes.ports import CheckpointStore
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
-from ddbes_dynamodb import _checkpoints
-from ddbes_dynamodb._errors import ConditionFailed
-from ddbes_dynamodb._items import Item, checkpoint_key, corrupt
+from ddbes_dynamodb import _checkpoints, _parked
 from ddbes_dynamodb._settings import table_handle
 from ddbes_dynamodb._steps import run
 from ddbes_dynamodb._table import TableHandle
@@ -94,127 +90,23 @@ class DynamoDBCheckpointStore(CheckpointStore):
         run(steps, self._table)
 
     def reset(self, name: str, log_partition: int = 0, *, position: int = 0) -> None:
-        check_operation(name, position)
-        table = self._table
-        key = checkpoint_key(name, log_partition)
-        if position:
-            table.call(
-                table.client.put_item,
-                "reset_checkpoint",
-                TableName=table.name,
-                Item={**key, "n": {"N": str(position)}},
-            )
-        else:
-            table.call(table.client.delete_item, "reset_checkpoint", TableName=table.name, Key=key)
+        run(_parked.reset(self._table.name, name, log_partition, position), self._table)
 
     def parked(self, name: str) -> list[ParkedCommit]:
-        table = self._table
-        found: list[ParkedCommit] = []
-        start: dict[str, Any] | None = None
-        while True:
-            page: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
-            response = table.call(
-                table.client.query,
-                "read_parked",
-                TableName=table.name,
-                KeyConditionExpression="p = :p",
-                ExpressionAttributeValues={":p": {"S": _parked_pk(name)}},
-                ConsistentRead=True,
-                **page,
-            )
-            for item in response.get("Items", []):
-                try:
-                    found.append(_decode_parked(item))
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise corrupt(table.name, item, exc) from exc
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                break
-        return sorted(found, key=lambda p: (p.log_partition, p.position, p.aggregate_id))
+        return run(_parked.parked(self._table.name, name), self._table)
 
     def put_parked(self, name: str, parked: ParkedCommit, *, expected: int | None = None) -> bool:
-        check_operation(name, parked.position, parked.version, parked.held_through, parked.held)
-        table = self._table
-        item = {
-            **_parked_key(name, parked.aggregate_type, parked.aggregate_key),
-            "t": {"S": parked.aggregate_type},
-            "k": {"S": parked.aggregate_key},
-            "lp": {"N": str(parked.log_partition)},
-            "n": {"N": str(parked.position)},
-            "v": {"N": str(parked.version)},
-            "c": {"S": parked.commit_id},
-            "e": {"S": parked.error[:PARKED_ERROR_CHARS]},
-            "at": {"S": parked.parked_at.isoformat()},
-            "h": {"N": str(parked.held_through)},
-            "hc": {"N": str(parked.held)},
-        }
-        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(p)"}
-        if expected is not None:
-            condition = {
-                "ConditionExpression": "h = :e",
-                "ExpressionAttributeValues": {":e": {"N": str(expected)}},
-            }
-        try:
-            table.call(table.client.put_item, "park_commit", TableName=table.name, Item=item,
-                       **condition)  # fmt: skip
-        except ConditionFailed:
-            return False
-        return True
+        steps = _parked.put_parked(self._table.name, name, parked, expected=expected)
+        return run(steps, self._table)
 
     def hold(self, name: str, aggregate_type: str, aggregate_key: str, position: int) -> bool:
-        table = self._table
-        try:
-            table.call(
-                table.client.update_item,
-                "hold_commit",
-                TableName=table.name,
-                Key=_parked_key(name, aggregate_type, aggregate_key),
-                UpdateExpression="SET h = :n ADD hc :one",
-                ConditionExpression="attribute_exists(p) AND h < :n",
-                ExpressionAttributeValues={":n": {"N": str(position)}, ":one": {"N": "1"}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ConditionFailed as failed:
-            return bool(failed.item)  # held already (a commit handled again), or not parked
-        return True
+        steps = _parked.hold(self._table.name, name, aggregate_type, aggregate_key, position)
+        return run(steps, self._table)
 
     def delete_parked(
         self, name: str, aggregate_type: str, aggregate_key: str, *, expected: int
     ) -> bool:
-        table = self._table
-        try:
-            table.call(
-                table.client.delete_item,
-                "unpark_commit",
-                TableName=table.name,
-                Key=_parked_key(name, aggregate_type, aggregate_key),
-                ConditionExpression="h = :e",
-                ExpressionAttributeValues={":e": {"N": str(expected)}},
-            )
-        except ConditionFailed:
-            return False
-        return True
-
-
-def _parked_pk(name: str) -> str:
-    return f"parked#{name}"
-
-
-def _parked_key(name: str, aggregate_type: str, aggregate_key: str) -> Item:
-    digest = hashlib.sha256(f"{aggregate_type}\x1f{aggregate_key}".encode()).hexdigest()
-    return {"p": {"S": _parked_pk(name)}, "s": {"S": digest}}
-
-
-def _decode_parked(item: Item) -> ParkedCommit:
-    return ParkedCommit(
-        aggregate_type=item["t"]["S"],
-        aggregate_key=item["k"]["S"],
-        log_partition=int(item["lp"]["N"]),
-        position=int(item["n"]["N"]),
-        version=int(item["v"]["N"]),
-        commit_id=item["c"]["S"],
-        error=item["e"]["S"],
-        parked_at=datetime.fromisoformat(item["at"]["S"]),
-        held_through=int(item["h"]["N"]),
-        held=int(item["hc"]["N"]),
-    )
+        steps = _parked.delete_parked(
+            self._table.name, name, aggregate_type, aggregate_key, expected=expected
+        )
+        return run(steps, self._table)

@@ -1,23 +1,27 @@
-"""Projector checkpoints: read when a projector takes a log partition, saved as it moves on."""
+"""Projector checkpoints: read when a projector takes a log partition, saved as it moves on.
+
+Each operation is written once as steps (:mod:`ddbes.projection._steps`): the sync projector
+runs them on a :class:`~ddbes.ports.CheckpointStore`, the async one on an
+:class:`~ddbes.async_ports.AsyncCheckpointStore`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from ddbes.errors import CheckpointConflict, ProjectorConflict, StoreUnavailable
-from ddbes.ports import CheckpointStore
+from ddbes.errors import CheckpointConflict, ProjectorConflict
 from ddbes.projection._partition import Partition
+from ddbes.projection._steps import Steps, run_sync, store_call
 from ddbes.projection.leases import LeaseKeeper
-from ddbes.retry import RetryPolicy, call_with_retries
+from ddbes.retry import RetryPolicy
 
 __all__ = ["PartitionCheckpoints"]
 
-T = TypeVar("T")
-
 
 class PartitionCheckpoints:
-    """One projector run's checkpoints in a :class:`~ddbes.ports.CheckpointStore`.
+    """One projector run's checkpoints in a :class:`~ddbes.ports.CheckpointStore` (or, through
+    the ``*_steps`` methods only, an :class:`~ddbes.async_ports.AsyncCheckpointStore`).
 
     Store calls are retried by ``retry`` while the store is unavailable, sleeping with ``nap``.
     A checkpoint is saved only forward, only from where this run last read or saved it, and
@@ -29,7 +33,8 @@ class PartitionCheckpoints:
         store: the checkpoint store.
         name: the projector's name, under which its checkpoints are saved.
         owner: the projector's identity, for error messages.
-        retry, nap: the retry policy for store calls, and how to sleep between attempts.
+        retry, nap: the retry policy for store calls, and how to sleep between attempts (a
+            coroutine function for an async store).
         log: the projector's logger.
         on_save: called after every save attempt (the projector reports its progress).
         seed_name: in a consumer group, the projector's own name: a unit without a checkpoint
@@ -39,12 +44,12 @@ class PartitionCheckpoints:
 
     def __init__(
         self,
-        store: CheckpointStore,
+        store: Any,
         *,
         name: str,
         owner: str,
         retry: RetryPolicy,
-        nap: Callable[[float], None],
+        nap: Callable[[float], Any],
         log: Any,
         on_save: Callable[[], None],
         seed_name: str | None = None,
@@ -61,22 +66,34 @@ class PartitionCheckpoints:
 
     def read(self, log_partition: int) -> int:
         """The saved checkpoint of a log partition."""
-        return self._call(lambda: self._store.get(self._name, log_partition))
+        return run_sync(self.read_steps(log_partition))
 
     def take(self, part: Partition, *, leased: bool = False) -> None:
         """Start on a partition from its saved checkpoint (``leased``: its lease is held, so
         a consumer group's unit may be seeded)."""
-        saved = self.read(part.number)
+        run_sync(self.take_steps(part, leased=leased))
+
+    def save(self, part: Partition, keeper: LeaseKeeper | None) -> None:
+        """Save the partition's ``position`` if it moved on and the lease is still held:
+        :meth:`save_steps`."""
+        run_sync(self.save_steps(part, keeper))
+
+    def read_steps(self, log_partition: int) -> Steps[int]:
+        """The saved checkpoint of a log partition."""
+        return (yield from self._call(self._store.get, self._name, log_partition))  # type: ignore[no-any-return]
+
+    def take_steps(self, part: Partition, *, leased: bool = False) -> Steps[None]:
+        """Start on a partition from its saved checkpoint."""
+        saved = yield from self.read_steps(part.number)
         if not saved and leased and self._seed_name is not None:
-            seed_name = self._seed_name
-            saved = self._call(lambda: self._store.get(seed_name, part.log_partition))
+            saved = yield from self._call(self._store.get, self._seed_name, part.log_partition)
             if saved:
-                self._call(lambda: self._store.reset(self._name, part.number, position=saved))
+                yield from self._call(self._reset, part.number, saved)
         part.position = part.saved = part.dispatched = saved
         part.head = max(part.head, saved)
         part.done.clear()
 
-    def save(self, part: Partition, keeper: LeaseKeeper | None) -> None:
+    def save_steps(self, part: Partition, keeper: LeaseKeeper | None) -> Steps[None]:
         """Save the partition's ``position`` if it moved on and the lease is still held.
 
         The save succeeds only from the position last read or saved (``part.saved``), so a
@@ -93,13 +110,13 @@ class PartitionCheckpoints:
             return
         expected = part.saved
         try:
-            self._call(
-                lambda: self._store.advance(self._name, position, part.number, expected=expected)
-            )
+            yield from self._call(self._advance, position, part.number, expected)
             part.saved = position
         except CheckpointConflict as conflict:
             current = conflict.current
-            part.saved = self.read(part.number) if current is None else current
+            if current is None:
+                current = yield from self.read_steps(part.number)
+            part.saved = current
             if keeper is None:
                 self.conflict = self._duplicate(part, expected)
                 self._log.error("%s", self.conflict)
@@ -111,6 +128,12 @@ class PartitionCheckpoints:
             )  # fmt: skip
             keeper.lose(part.number)
         self._on_save()
+
+    def _reset(self, number: int, position: int) -> Any:
+        return self._store.reset(self._name, number, position=position)
+
+    def _advance(self, position: int, number: int, expected: int) -> Any:
+        return self._store.advance(self._name, position, number, expected=expected)
 
     def _duplicate(self, part: Partition, expected: int) -> ProjectorConflict:
         name = self._name
@@ -126,5 +149,5 @@ class PartitionCheckpoints:
             current=part.saved,
         )
 
-    def _call(self, action: Callable[[], T]) -> T:
-        return call_with_retries(action, self._retry, retry_on=StoreUnavailable, sleep=self._nap)
+    def _call(self, function: Callable[..., Any], *args: Any) -> Steps[Any]:
+        return store_call(function, *args, policy=self._retry, nap=self._nap)

@@ -17,14 +17,18 @@ from functools import partial
 from typing import Any
 
 from ddbes import causation, telemetry
-from ddbes.errors import InvalidEvent, ReducerFailed
 from ddbes.model import Commit
 from ddbes.projection._handler_retry import Handler, retry_handler
 from ddbes.projection._handler_timeout import TimedHandlers
-from ddbes.projection._typed_handlers import CommitDecoder, undecodable
+from ddbes.projection._typed_handlers import CommitDecoder, decoded
 from ddbes.retry import RetryPolicy
 
-__all__ = ["HandlerCalls", "check_handler_timeout"]
+__all__ = ["HandlerCalls", "check_handler_timeout", "handlers_for"]
+
+
+def handlers_for(handlers: Mapping[str, Handler], aggregate_type: str) -> tuple[Handler, ...]:
+    """The handlers of a commit of ``aggregate_type``, in order: its type's, then ``"*"``."""
+    return tuple(h for h in (handlers.get(aggregate_type), handlers.get("*")) if h)
 
 
 def check_handler_timeout(value: object) -> float | None:
@@ -134,15 +138,10 @@ class HandlerCalls:
         if handlers is None:
             handlers = self._handlers_for(commit)
         if self._decode is not None and handlers:
-            try:
-                commit = self._decode(commit)
-            except (InvalidEvent, ReducerFailed) as exc:
-                failure = undecodable(
-                    self._projector, commit, log_partition, exc, stops=self._stops
-                )
-                if self._stops:
-                    self._log.error("%s", failure, exc_info=exc)
-                raise failure from exc
+            commit = decoded(
+                self._decode, commit, projector=self._projector, log_partition=log_partition,
+                stops=self._stops, log=self._log,
+            )  # fmt: skip
         for found in handlers:
             handler = found if captured is None else _in_context(captured, found)
             try:
@@ -160,8 +159,7 @@ class HandlerCalls:
 
     def _handlers_for(self, commit: Commit) -> tuple[Handler, ...]:
         kind = commit.aggregate_type
-        found = tuple(h for h in (self.handlers.get(kind), self.handlers.get("*")) if h)
-        self._table[kind] = found
+        found = self._table[kind] = handlers_for(self.handlers, kind)
         return found
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ddbes.errors import ProjectionFailed
 from ddbes.model import Commit
+from ddbes.projection._steps import Call, Steps, run_sync
 from ddbes.retry import RetryPolicy
 
 __all__ = [
@@ -19,11 +20,13 @@ __all__ = [
     "commit_label",
     "handler_label",
     "retry_handler",
+    "retry_steps",
     "worker_failure",
 ]
 
 Handler = Callable[[Commit], object]
-"""A projection handler: receives one stored :class:`~ddbes.model.Commit`; its result is ignored."""
+"""A projection handler: receives one stored :class:`~ddbes.model.Commit`; its result is ignored
+(an :class:`~ddbes.AsyncProjector` awaits it first when it is awaitable)."""
 
 
 class Abandoned(Exception):
@@ -56,10 +59,33 @@ def retry_handler(
     call: Callable[[Handler, Commit], object],
     stops: bool = True,
 ) -> None:
+    """Retry a failed handler by the policy, in this thread: :func:`retry_steps`."""
+    run_sync(
+        retry_steps(
+            handler, commit, log_partition, error, projector=projector, policy=policy, log=log,
+            pause=pause, call=call, stops=stops,
+        )
+    )  # fmt: skip
+
+
+def retry_steps(
+    handler: Handler,
+    commit: Commit,
+    log_partition: int,
+    error: Exception,
+    *,
+    projector: str,
+    policy: RetryPolicy,
+    log: Any,
+    pause: Callable[[float], Any],
+    call: Callable[[Handler, Commit], object],
+    stops: bool = True,
+) -> Steps[None]:
     """Retry a failed handler by the policy; raise ProjectionFailed when it keeps failing.
 
     ``pause`` sleeps between attempts and raises :class:`Abandoned` when the projector stops;
-    ``call`` calls the handler (under the projector's handler timeout, if it has one).
+    ``call`` calls the handler (under the projector's handler timeout, if it has one). Either
+    may be a coroutine function, in the async projector.
     With ``stops=False`` (``on_failure="park"``) the error says so and is not logged here: the
     projector logs the parking.
     """
@@ -72,9 +98,9 @@ def retry_handler(
             "retrying in %.3f s",
             projector, label, where, attempt, policy.max_attempts, error, delay,
         )  # fmt: skip
-        pause(delay)
+        yield Call(pause, (delay,))
         try:
-            call(handler, commit)
+            yield Call(call, (handler, commit))
             return
         except Exception as exc:
             error = exc

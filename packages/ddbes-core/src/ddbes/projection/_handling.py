@@ -2,6 +2,7 @@
 parking it when its handler keeps failing (``on_failure="park"``), and the bookkeeping of the
 worker threads in parallel mode.
 
+:func:`handling_steps` is that decision, written once for both projectors;
 :class:`Handling` is a base of :class:`~ddbes.projection.projector.Projector`, whose attributes
 these are.
 """
@@ -9,6 +10,7 @@ these are.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ddbes.errors import ProjectionFailed
@@ -17,9 +19,41 @@ from ddbes.projection._handler_calls import HandlerCalls
 from ddbes.projection._handler_retry import Abandoned, worker_failure
 from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
+from ddbes.projection._steps import Call, Steps, run_sync
 from ddbes.projection.leases import LeaseKeeper
 
-__all__ = ["Handling"]
+__all__ = ["Handling", "handling_steps"]
+
+
+def handling_steps(
+    commit: Commit,
+    log_partition: int,
+    *,
+    call: Callable[[Commit, int], Any],
+    parking: Parking | None,
+    park: bool,
+) -> Steps[bool]:
+    """Hand one commit to its handlers with ``call(commit, log_partition)``, or hold it back
+    behind its parked aggregate; with ``park`` a handler that keeps failing parks the commit
+    instead of raising.
+
+    Returns:
+        ``True`` if the handlers ran to the end; ``False`` if the commit was held back or
+        parked.
+
+    Raises:
+        ProjectionFailed: a handler kept failing, and ``park`` is off.
+    """
+    if parking is not None and parking.count and (yield from parking.holds_steps(commit)):
+        return False
+    try:
+        yield Call(call, (commit, log_partition))
+        return True
+    except ProjectionFailed as failure:
+        if not park or parking is None:
+            raise
+        yield from parking.park_steps(commit, log_partition, failure)
+        return False
 
 
 class Handling:
@@ -43,14 +77,14 @@ class Handling:
         ``on_failure="park"`` a handler that keeps failing parks the commit instead of raising.
         """
         parking = self._parking
-        if parking is not None and parking.holds(commit):
+        if self._on_failure != "park" and (parking is None or not parking.count):
+            self._calls.handle(commit, log_partition)  # the usual case: no generator per commit
             return
-        try:
-            self._calls.handle(commit, log_partition)
-        except ProjectionFailed as failure:
-            if self._on_failure != "park" or parking is None:
-                raise
-            parking.park(commit, log_partition, failure)
+        steps = handling_steps(
+            commit, log_partition, call=self._calls.handle, parking=parking,
+            park=self._on_failure == "park",
+        )  # fmt: skip
+        if not run_sync(steps) and parking is not None:
             self._last_error = parking.last_error
 
     def _handle_on_worker(self, part: Partition, commit: Commit) -> bool:

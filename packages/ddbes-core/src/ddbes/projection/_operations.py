@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore
 from ddbes.errors import CommitParked, ConfigurationError, ProjectionFailed, StaleCheckpoint
 from ddbes.model import Commit, ParkedCommit
 from ddbes.ports import CheckpointStore, CommitStore
@@ -233,14 +234,25 @@ class ProjectorOperations:
     def _stores(self) -> tuple[CommitStore, CheckpointStore]:
         commits = self._options["commit_store"] or config.get("commit_store")
         checkpoints = self._options["checkpoint_store"] or config.get("checkpoint_store")
-        for option, value in (("commit_store", commits), ("checkpoint_store", checkpoints)):
+        found = []
+        for option, given in (("commit_store", commits), ("checkpoint_store", checkpoints)):
+            value = given
             if value is None:
                 raise ConfigurationError(
                     f"projector {self.name!r} has no {option}: pass {option}=... to Projector() "
                     f"or call ddbes.config.update({option}=...) at startup "
                     "(ddbes.memory has in-memory stores for tests)"
                 )
-        return commits, checkpoints
+            if isinstance(value, AsyncCommitStore | AsyncCheckpointStore):
+                view = getattr(value, "as_sync", None)
+                if not callable(view):
+                    raise ConfigurationError(
+                        f"Projector {self.name!r} got an async {option} {value!r}: run an "
+                        "ddbes.AsyncProjector with it, or give this one a sync store"
+                    )
+                value = view()
+            found.append(value)
+        return found[0], found[1]
 
     def _work_units(self, commits: CommitStore) -> list[tuple[str, int]]:
         """The (lease and checkpoint name, number) of every unit of work."""

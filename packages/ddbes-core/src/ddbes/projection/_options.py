@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ddbes.projection._parking import POLICIES
 from ddbes.retry import RetryPolicy
 
-__all__ = ["NEW_READ_MODEL_ACTIONS", "check_options"]
+__all__ = ["NEW_READ_MODEL_ACTIONS", "check_options", "refuse_sync_only"]
 
 NEW_READ_MODEL_ACTIONS = ("refuse", "warn", "reset")
 """The values of ``Projector(on_new_read_model=...)``."""
@@ -30,8 +31,9 @@ def check_options(
     inline: bool,
     slots: int | None,
     lease_store: object,
+    asynchronous: bool = False,
 ) -> None:
-    """Refuse a Projector's bad options.
+    """Refuse a Projector's (or with ``asynchronous``, an AsyncProjector's) bad options.
 
     Raises:
         ValueError, TypeError: saying which option is wrong, and how.
@@ -43,6 +45,12 @@ def check_options(
             raise ValueError(f"handler keys are aggregate types or '*', got {kind!r}")
         if not callable(handler):
             raise TypeError(f"the handler for {kind!r} is not callable: {handler!r}")
+        if not asynchronous and inspect.iscoroutinefunction(handler):
+            raise TypeError(
+                f"the handler for {kind!r} is an async def function, which a Projector would "
+                "call without awaiting: run it in a ddbes.AsyncProjector, or make it a plain "
+                "function"
+            )
     if not isinstance(name, str) or not name:
         raise ValueError(f"a Projector needs a non-empty name, got {name!r}")
     if not poll_interval > 0 or not lease_ttl > 0:
@@ -71,3 +79,28 @@ def check_options(
             raise ValueError(
                 "a consumer group (slots=N) needs a lease_store, parallel=1 and no inline"
             )
+
+
+_SYNC_ONLY = (
+    "{option} is not supported by AsyncProjector yet: {what} run only on the sync "
+    "ddbes.Projector for now (in a thread of its own, beside the event loop). Run one "
+    "AsyncProjector per name, or use ddbes.Projector(..., {option}=...)"
+)
+
+
+def refuse_sync_only(
+    *, lease_store: object, slots: object, parallel: object, inline: object
+) -> None:
+    """Refuse the options only the sync Projector has, for now, when given to AsyncProjector.
+
+    Raises:
+        ValueError: naming the option, and what to use instead.
+    """
+    for option, given, what in (
+        ("lease_store", lease_store is not None, "leases shared by many processes"),
+        ("slots", slots is not None, "consumer groups"),
+        ("parallel", parallel != 1, "parallel handler workers"),
+        ("inline", bool(inline), "inline handling in the appending thread"),
+    ):
+        if given:
+            raise ValueError(_SYNC_ONLY.format(option=option, what=what))

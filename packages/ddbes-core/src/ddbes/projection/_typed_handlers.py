@@ -32,7 +32,7 @@ from ddbes.model import Commit
 from ddbes.projection._handler_retry import commit_label
 from ddbes.typed_events import EventTypes
 
-__all__ = ["CommitDecoder", "commit_decoder", "undecodable"]
+__all__ = ["CommitDecoder", "commit_decoder", "decoded", "undecodable"]
 
 _Decoding = tuple[Upcasters, EventTypes | None]
 
@@ -99,6 +99,30 @@ def commit_decoder(event_types: Any, upcasters: Upcasters | None) -> CommitDecod
         default = by_type.pop("*", (shared, None) if shared else None)
         return CommitDecoder(by_type, default)
     return CommitDecoder({}, (shared, _event_types(event_types, "event_types")))
+
+
+def decoded(
+    decode: CommitDecoder,
+    commit: Commit,
+    *,
+    projector: str,
+    log_partition: int,
+    stops: bool,
+    log: Any,
+) -> Commit:
+    """``commit`` with its events as the handlers take them (upcast, then decoded).
+
+    Raises:
+        ProjectionFailed: an event fits no class (logged first when it ``stops`` the
+            projector); chained to the decoding error.
+    """
+    try:
+        return decode(commit)
+    except (InvalidEvent, ReducerFailed) as exc:
+        failure = undecodable(projector, commit, log_partition, exc, stops=stops)
+        if stops:
+            log.error("%s", failure, exc_info=exc)
+        raise failure from exc
 
 
 def undecodable(

@@ -26,12 +26,12 @@ from ddbes.aggregates.upcasting import Upcasters
 from ddbes.errors import (
     ProjectionFailed,
     ProjectorConflict,
-    RetriesExhausted,
     StoreUnavailable,
 )
 from ddbes.model import Commit
 from ddbes.ports import CheckpointStore, Clock, CommitStore
 from ddbes.projection._batch_span import open_batch
+from ddbes.projection._batching import Move, next_move, read_failed, read_through
 from ddbes.projection._checkpoints import PartitionCheckpoints
 from ddbes.projection._group import Group
 from ddbes.projection._group_reading import GroupReading, by_log_partition
@@ -45,10 +45,11 @@ from ddbes.projection._options import check_options
 from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
 from ddbes.projection._progress import ProgressReporter, ProjectorProgress, measure_progress
+from ddbes.projection._steps import run_sync, store_call
 from ddbes.projection._typed_handlers import commit_decoder
 from ddbes.projection.leases import LeaseKeeper, LeaseStore
 from ddbes.projection.status import ProjectorStatus, stored_name
-from ddbes.retry import RetryPolicy, call_with_retries
+from ddbes.retry import RetryPolicy
 from ddbes.settings import config
 from ddbes.typed_events import EventTypes
 
@@ -231,9 +232,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
             ConfigurationError: no commit or checkpoint store is given or configured.
             RetriesExhausted: the store kept failing (``errors`` lists every failure).
         """
-        store = self._options["commit_store"] or config.get("commit_store")
-        if store is not None:
-            store.flush_log()
+        self._stores()[0].flush_log()
         commits, checkpoints = self._begin()
         self._drive(commits, checkpoints, watch=False)
         return self.progress
@@ -363,8 +362,9 @@ class Projector(ProjectorOperations, GroupReading, Handling):
             seed_name=None if slots is None else self.stored_name,
         )  # fmt: skip
         self._parking = Parking(
-            store, name=self.stored_name, clock=self._clock, log=self._log, call=self._store_call
-        )
+            store, name=self.stored_name, clock=self._clock, log=self._log, retry=self._retry,
+            nap=self._nap,
+        )  # fmt: skip
         try:
             if self._on_failure == "park":
                 self._parking.load()
@@ -461,22 +461,16 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         keeper = self._keeper
         if not self._hold(part, checkpoints):
             return False
-        if part.target is not None and part.dispatched >= part.target:
-            if part.in_flight == 0:
-                checkpoints.save(part, keeper)
-                part.finished = True
-                if keeper is not None:
-                    keeper.release(part.number)
-            return False
-        if part.in_flight > self._batch_size:
-            return False
         heads = self._heads
-        if (
-            heads is not None
-            and heads.polls
-            and part.dispatched >= max(part.head, heads.head(part.log_partition))
-        ):
-            return False  # the shared poll of the heads saw nothing new: no read
+        polled = heads.head(part.log_partition) if heads is not None and heads.polls else None
+        move = next_move(part, batch_size=self._batch_size, polled_head=polled)
+        if move is Move.FINISH:
+            checkpoints.save(part, keeper)
+            part.finished = True
+            if keeper is not None:
+                keeper.release(part.number)
+        if move is not Move.READ:
+            return False
         with part.reading:
             read = self._pump(part, commits)
         checkpoints.save(part, keeper)
@@ -518,14 +512,15 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         finally:
             if batch is not None:
                 batch.close(error)
-            if last is not None:
-                with self._cond:
-                    part.position = part.dispatched = last.position or 0
-                    part.last_at = last.committed_at
+            with self._cond:
+                stale = read_through(
+                    part, None if last is None else (last.position or 0, last.committed_at),
+                    count=count, batch_size=self._batch_size,
+                )  # fmt: skip
+                if last is not None:
                     self._handled += handled
                     self._cond.notify_all()
-        part.head = max(part.head, part.dispatched)
-        if count >= self._batch_size and part.head == part.dispatched:  # it has moved on
+        if stale:
             part.head = self._store_call(lambda: commits.head_position(part.log_partition))
         return count
 
@@ -536,10 +531,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
                 raise Abandoned
 
     def _read_failed(self, error: StoreUnavailable) -> None:
-        self._read_errors.append(error)
-        if len(self._read_errors) >= self._retry.max_attempts:
-            raise RetriesExhausted(self._read_errors) from error
-        delay = self._retry.delay(len(self._read_errors))
+        delay = read_failed(self._read_errors, error, self._retry)
         self._log.warning("projector %r: reading the log failed (%s); again in %.3f s",
                           self.name, error, delay)  # fmt: skip
         self._nap(delay)
@@ -574,7 +566,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
 
     def _store_call(self, action: Callable[[], T]) -> T:
         """Call a store, retried by the policy while it is unavailable."""
-        return call_with_retries(action, self._retry, retry_on=StoreUnavailable, sleep=self._nap)
+        return run_sync(store_call(action, policy=self._retry, nap=self._nap))  # type: ignore[no-any-return]
 
     def _nap(self, seconds: float) -> None:
         with self._cond:

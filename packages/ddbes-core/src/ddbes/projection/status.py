@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ddbes.model import ParkedCommit
 from ddbes.ports import CheckpointStore, Clock, CommitStore
+from ddbes.projection._steps import Call, Steps, collect, run_sync
 
-__all__ = ["ProjectorStatus", "read_status", "stored_name"]
+__all__ = ["ProjectorStatus", "read_status", "read_status_steps", "stored_name"]
 
 
 def stored_name(name: str, version: int) -> str:
@@ -75,9 +77,34 @@ def read_status(
     with_previous: bool = True,
     slots: int | None = None,
 ) -> ProjectorStatus:
+    """Read a projector's status from sync stores: :func:`read_status_steps`."""
+    return run_sync(
+        read_status_steps(
+            name, version=version, commits=commits, checkpoints=checkpoints, clock=clock,
+            positions=positions, running=running, error=error, with_previous=with_previous,
+            slots=slots,
+        )
+    )  # fmt: skip
+
+
+def read_status_steps(
+    name: str,
+    *,
+    version: int = 1,
+    commits: Any,
+    checkpoints: Any,
+    clock: Clock,
+    positions: Mapping[int, int] | None = None,
+    running: bool = False,
+    error: str | None = None,
+    with_previous: bool = True,
+    slots: int | None = None,
+) -> Steps[ProjectorStatus]:
     """Read a projector's status: per log partition its checkpoint (or ``positions``) and the
     head, the first unhandled commit's age when behind, and its parked commits. About two
-    reads per log partition, and one query of the parked commits.
+    reads per log partition, and one query of the parked commits. The stores are both sync or
+    both async (:mod:`ddbes.projection._steps`); an async commit store must be open (its
+    ``log_partitions`` known).
     """
     key = stored_name(name, version)
     now = clock.now()
@@ -88,18 +115,24 @@ def read_status(
         if positions is not None:
             position = positions.get(part, 0)
         elif slots is None:
-            position = checkpoints.get(key, part)
+            position = yield Call(checkpoints.get, (key, part))
         else:  # a consumer group: the slowest of the partition's slots (seeded from ``key``)
-            seed = checkpoints.get(key, part)
+            seed = yield Call(checkpoints.get, (key, part))
             group = f"{key}#g{slots}"
-            position = min(checkpoints.get(group, part * slots + s) or seed for s in range(slots))
-        head = max(commits.head_position(part), position)
+            found = []
+            for s in range(slots):
+                found.append((yield Call(checkpoints.get, (group, part * slots + s))) or seed)
+            position = min(found)
+        head = max((yield Call(commits.head_position, (part,))), position)
         at[part], heads[part] = position, head
         if head > position:
-            for first in commits.read_log(after=position, log_partition=part, limit=1):
-                waited = max(waited, (now - first.committed_at).total_seconds())
+            first: list[Any] = yield Call(
+                collect, (commits.read_log(after=position, log_partition=part, limit=1),)
+            )
+            for commit in first:
+                waited = max(waited, (now - commit.committed_at).total_seconds())
     try:
-        parked = tuple(checkpoints.parked(key))
+        parked = tuple((yield Call(checkpoints.parked, (key,))))
     except NotImplementedError:
         parked = ()
     if error is None and parked:
@@ -107,7 +140,7 @@ def read_status(
     lag = sum(heads.values()) - sum(at.values())
     previous = None
     if with_previous and version > 1:
-        previous = read_status(
+        previous = yield from read_status_steps(
             name, version=version - 1, commits=commits, checkpoints=checkpoints, clock=clock,
             with_previous=False, slots=slots,
         )  # fmt: skip
