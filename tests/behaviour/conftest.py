@@ -1,15 +1,16 @@
 """Fixtures of the shared behaviour suite: every test runs on each API and each backend.
 
-A backend gives the stores of both APIs over the same data. To run the suite on another
-backend (DynamoDB Local with ``DynamoDBCommitStore`` and ``AsyncDynamoDBCommitStore`` on one
-table, say), add a context-manager factory to :data:`BACKENDS` and a param to ``backend``.
+A backend gives the stores of both APIs over the same data: in memory, and on DynamoDB Local
+(``DynamoDBCommitStore`` and ``AsyncDynamoDBCommitStore`` on one table). To run the suite on
+another backend, add an async context-manager factory to :data:`BACKENDS`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,14 @@ class Backend:
     def checkpoints(self, api: Api) -> Any:
         return self.checkpoint_stores[api.name]
 
+    async def flush_log(self) -> None:
+        """Wait until the commits appended through either API's store are in the log (a
+        DynamoDB table sequences it in the background)."""
+        self.commit_stores["sync"].flush_log(timeout=30)
+        flushed = self.commit_stores["async"].flush_log(timeout=30)
+        if inspect.isawaitable(flushed):
+            await flushed
+
 
 @contextlib.contextmanager
 def memory_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
@@ -50,8 +59,52 @@ def memory_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     )
 
 
-BACKENDS: dict[str, Callable[[pytest.FixtureRequest], AbstractContextManager[Backend]]] = {
-    "memory": memory_backend,
+@contextlib.asynccontextmanager
+async def dynamodb_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """DynamoDB Local: ``DynamoDBCommitStore`` and ``AsyncDynamoDBCommitStore`` (and the
+    checkpoint stores) on one table. Snapshots stay in memory here: the snapshot adapters have
+    their own contract suites."""
+    from ddbes_dynamodb import (
+        AsyncDynamoDBCheckpointStore,
+        AsyncDynamoDBCommitStore,
+        DynamoDBCheckpointStore,
+    )
+    from tests.dynamodb.tables import DynamoDBTables
+
+    tables = DynamoDBTables(request.getfixturevalue("dynamodb_local").endpoint_url)
+    commits = tables.commit_store()
+    name, endpoint = commits.table_name, tables.endpoint_url
+    snapshots = InMemorySnapshotStore()
+    made = Backend(
+        commit_stores={
+            "sync": commits,
+            "async": AsyncDynamoDBCommitStore(
+                name, sync_client=tables.client, endpoint_url=endpoint
+            ),
+        },
+        snapshot_stores={"sync": snapshots, "async": snapshots.as_async()},
+        checkpoint_stores={
+            "sync": DynamoDBCheckpointStore(name, client=tables.client),
+            "async": AsyncDynamoDBCheckpointStore(name, endpoint_url=endpoint),
+        },
+    )
+    try:
+        yield made
+    finally:
+        await made.commit_stores["async"].close()
+        await made.checkpoint_stores["async"].close()
+        tables.delete_all()
+
+
+@contextlib.asynccontextmanager
+async def _memory(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    with memory_backend(request) as made:
+        yield made
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[Backend]]] = {
+    "memory": _memory,
+    "dynamodb": dynamodb_backend,
 }
 
 
@@ -61,8 +114,8 @@ def api(request: pytest.FixtureRequest) -> Api:
 
 
 @pytest.fixture(params=list(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    with BACKENDS[request.param](request) as made:
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    async with BACKENDS[request.param](request) as made:
         yield made
 
 

@@ -281,6 +281,7 @@ async def test_an_unreachable_snapshot_store_never_fails_a_commit_or_a_load(
         for _ in range(10):
             await api(counter.increment())
         loaded = await api(counter_class.load())
+    await backend.flush_log()
     assert counter.version == 10 and backend.commit_stores["sync"].head_position() == 10
     assert loaded.state == counter.state == 10
     assert "could not write the snapshot of Counter:@ at version 10" in caplog.text

@@ -4,60 +4,16 @@ on one table)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from ddbes import Commit, RetryPolicy
 from ddbes.errors import CommitParked, ProjectionFailed
-from tests.behaviour.conftest import Backend, memory_backend
+from tests.behaviour.conftest import Backend
 from tests.behaviour.kit import Api, Command
 
 QUICK = RetryPolicy(max_attempts=3, initial_delay=0.001, max_delay=0.002)
-
-
-def _dynamodb_backend(request: pytest.FixtureRequest) -> tuple[Backend, Any]:
-    from ddbes_dynamodb import (
-        AsyncDynamoDBCheckpointStore,
-        AsyncDynamoDBCommitStore,
-        DynamoDBCheckpointStore,
-    )
-    from tests.dynamodb.tables import DynamoDBTables
-
-    tables = DynamoDBTables(request.getfixturevalue("dynamodb_local").endpoint_url)
-    commits = tables.commit_store()
-    name, endpoint = commits.table_name, tables.endpoint_url
-    backend = Backend(
-        commit_stores={
-            "sync": commits,
-            "async": AsyncDynamoDBCommitStore(
-                name, sync_client=tables.client, endpoint_url=endpoint
-            ),
-        },
-        snapshot_stores={"sync": None, "async": None},
-        checkpoint_stores={
-            "sync": DynamoDBCheckpointStore(name, client=tables.client),
-            "async": AsyncDynamoDBCheckpointStore(name, endpoint_url=endpoint),
-        },
-    )
-    return backend, tables
-
-
-@pytest.fixture(params=["memory", "dynamodb"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
-    """Overrides the suite's backends for projectors: in memory and on DynamoDB Local."""
-    if request.param == "memory":
-        with memory_backend(request) as made:
-            yield made
-        return
-    made, tables = _dynamodb_backend(request)
-    try:
-        yield made
-    finally:
-        await made.commit_stores["async"].close()
-        await made.checkpoint_stores["async"].close()
-        tables.delete_all()
 
 
 def _counter(api: Api) -> type[Any]:

@@ -63,7 +63,7 @@ async def test_a_unit_saves_every_commit_together_and_advances_each_aggregate(
     )
     assert await _balances(api, account, "alice", "bob") == [6, 4]
     store = backend.commit_stores["sync"]
-    store.flush_log(timeout=30)
+    await backend.flush_log()
     log = [(c.aggregate_key, c.version) for c in store.read_log()]
     assert log[-2:] == [("alice", 2), ("bob", 2)], log
     (bob_commit,) = store.read_commits("Account", "bob", from_version=2)
