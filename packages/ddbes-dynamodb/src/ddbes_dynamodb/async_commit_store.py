@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from ddbes._validation import check_log_partition
+from ddbes.archiving import ArchivedRef, ArchiveReader, ArchiveStore
 from ddbes.async_ports import AsyncCommitStore
 from ddbes.composition import Resources, Settings
 from ddbes.model import Commit
@@ -57,6 +58,8 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         client: an aiobotocore DynamoDB client to use (already entered; this store never
             closes it); by default one is built, with ddbes's retry handling.
         sync_client: the boto3 client of the background sequencer (by default one is built).
+        archive: where archived commits are read from, as for
+            :class:`~ddbes_dynamodb.DynamoDBCommitStore` (fetched in a worker thread).
     """
 
     db_system = "dynamodb"
@@ -72,6 +75,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         region_name: str | None = None,
         retry_policy: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
+        archive: ArchiveStore | None = None,
     ) -> None:
         handle = AsyncTableHandle(
             table_name,
@@ -89,7 +93,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             retry_policy=retry_policy,
             timeouts=timeouts,
         )
-        self._setup(handle, sync, retry_policy)
+        self._setup(handle, sync, retry_policy, archive)
 
     @classmethod
     def _on(
@@ -109,8 +113,13 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         return cls._on(async_table_handle(settings, resources), table_handle(settings, resources))
 
     def _setup(
-        self, handle: AsyncTableHandle, sync: TableHandle, retry_policy: RetryPolicy | None
+        self,
+        handle: AsyncTableHandle,
+        sync: TableHandle,
+        retry_policy: RetryPolicy | None,
+        archive: ArchiveStore | None = None,
     ) -> None:
+        self._archived = ArchiveReader(archive, store=f"DynamoDB table {handle.name!r}")
         self._handle = handle
         self._sync = sync
         self._name = handle.name
@@ -257,7 +266,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             limit=limit,
         )
         async for commit in iterate_async(reads, self._handle):
-            yield commit
+            yield commit if isinstance(commit, Commit) else await self._unarchived(commit)
 
     async def _reading(self, log_partition: int) -> None:
         layout = await self._layout()
@@ -271,7 +280,11 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         await self._reading(log_partition)
         reads = self._log.log(after=after, log_partition=log_partition, limit=limit)
         async for commit in iterate_async(reads, self._handle):
-            yield commit
+            yield commit if isinstance(commit, Commit) else await self._unarchived(commit)
+
+    async def _unarchived(self, ref: ArchivedRef) -> Commit:
+        """An archived commit, fetched in a thread (archive stores are sync)."""
+        return await asyncio.to_thread(self._archived.commit, ref)
 
     async def head_position(self, log_partition: int = 0) -> int:
         await self._reading(log_partition)
