@@ -8,9 +8,10 @@ Per aggregate, in this order, each step safe to interrupt (``docs/archiving.md``
 2. read the whole history (archived versions through the archive), apply the predicate;
 3. put the archive object of versions 1..v under a key fixed by (type, key, v), read it back
    and compare it byte for byte;
-4. replace each commit and log entry by a stub pointing to that object
-   (:meth:`ArchivableCommitStore.stub_commits`);
-5. record it for ``ddbes archive status``.
+4. record it for ``ddbes archive status`` (before the stubs: a run killed after the last
+   stub would otherwise leave an archived aggregate that no later run records);
+5. replace each commit and log entry by a stub pointing to that object
+   (:meth:`ArchivableCommitStore.stub_commits`).
 
 A run interrupted anywhere is completed by the next run: the aggregate is still selected (its
 newest version is not a stub), its object is rewritten with the same bytes, and the stubs
@@ -199,7 +200,6 @@ class Archiver:
         if not dry_run:
             self._archive.put(location, body)
             self._verify(location, body, commits)
-            rewritten = self._store.stub_commits(commits, location)
             self._store.record_archive(
                 ArchiveRecord(
                     aggregate_type=first.aggregate_type,
@@ -211,6 +211,7 @@ class Archiver:
                     archived_at=self._clock.now(),
                 )
             )
+            rewritten = self._store.stub_commits(commits, location)
         return ArchivedAggregate(
             aggregate_type=first.aggregate_type,
             aggregate_key=first.aggregate_key,
