@@ -25,7 +25,7 @@ class InMemoryArchiveStore(ArchiveStore):
         with self._lock:
             return self._objects.get(key)
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         """Every key stored, sorted."""
         with self._lock:
             return sorted(self._objects)
