@@ -3,7 +3,12 @@ commits together even when its to-do index shows them one at a time."""
 
 from __future__ import annotations
 
+import random
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -14,6 +19,7 @@ from ddbes.errors import VersionConflict
 from ddbes_dynamodb import DynamoDBLeaseStore
 from ddbes_dynamodb._items import commit_pk, pad
 from ddbes_dynamodb._sequencing import LEASE_NAME
+from tests.dynamodb import unit_worker
 from tests.dynamodb.helpers import commit
 from tests.dynamodb.tables import DynamoDBTables
 
@@ -142,3 +148,61 @@ def test_a_units_version_gap_is_a_conflict_naming_the_aggregate(tables: DynamoDB
         fresh.append_all([commit("b", 1), commit("a", 3)])
     assert conflict.value.aggregate_id == "Cart:a"
     assert list(fresh.read_commits("Cart", "b")) == []
+
+
+def test_writers_killed_mid_transfer_leave_every_unit_whole_and_logged_once(
+    dynamodb_local: Any,
+) -> None:
+    """Transfer processes SIGKILLed at random moments: the money stays whole (every unit was
+    stored entirely or not at all), and every stored commit enters the log exactly once, a
+    unit's commits of one partition side by side."""
+    tables = DynamoDBTables(dynamodb_local.endpoint_url)
+    try:
+        store = tables.commit_store(log_partitions=2)
+        accounts = unit_worker.Account.using(commit_store=store)
+        with ddbes.UnitOfWork() as unit:
+            for key in unit_worker.ACCOUNTS:
+                unit.commit(accounts(key), {"type": "Opened", "amount": unit_worker.OPENING})
+        rng = random.Random(12)
+        for round_ in range(8):
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "tests.dynamodb.unit_worker",
+                 dynamodb_local.endpoint_url, store.table_name, str(round_)],
+                stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.2, 1.0))
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(30)
+            worker.stdout.close()
+        total = len(unit_worker.ACCOUNTS) * unit_worker.OPENING
+        balances = [accounts.get_state(key)["balance"] for key in unit_worker.ACCOUNTS]
+        assert sum(balances) == total, balances
+        stored = {
+            c.commit_id: c
+            for key in unit_worker.ACCOUNTS
+            for c in store.read_commits("Account", key)
+        }
+        assert len(stored) > len(unit_worker.ACCOUNTS) + 8, "the workers committed nothing"
+        deadline = time.monotonic() + 60
+        while True:  # the killed workers' commits are sequenced by this process's store
+            logs = [list(store.read_log(log_partition=p)) for p in range(2)]
+            if sum(map(len, logs)) >= len(stored) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        logged = [c.commit_id for log in logs for c in log]
+        assert sorted(logged) == sorted(stored), "a stored commit missing from the log, or twice"
+        transfers: dict[str, list[tuple[int, int, str]]] = {}
+        for partition, log in enumerate(logs):
+            assert [c.position for c in log] == list(range(1, len(log) + 1))
+            for c in log:
+                if "transfer" in c.metadata:
+                    transfers.setdefault(c.metadata["transfer"], []).append(
+                        (partition, c.position or 0, c.events[0]["type"])
+                    )
+        assert transfers and all(len(halves) == 2 for halves in transfers.values())
+        for (first, at, kind), (second, then, other) in transfers.values():
+            if first == second:  # one partition: side by side, in the unit's order
+                assert (then, kind, other) == (at + 1, "Debited", "Credited"), transfers
+    finally:
+        tables.delete_all()

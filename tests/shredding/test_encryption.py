@@ -505,3 +505,28 @@ def test_commit_metadata_passes_through_in_clear(raw: InMemoryCommitStore) -> No
     (read,) = store.read_log()
     assert read.metadata == meta and read.events == once.events
     assert next(raw.read_log()).metadata == meta
+
+
+def test_an_atomic_unit_is_encrypted_stored_once_and_forgotten_alike(
+    raw: InMemoryCommitStore,
+) -> None:
+    shred = shredder()
+    store = shred.commit_store(raw)
+    unit = [commit("c1", 1, registered("c1")), commit("c2", 1, {"type": "Upgraded"})]
+    stored = store.append_all(unit)
+    assert [c.events for c in stored] == [c.events for c in unit]
+    assert store.append_all(unit) == stored  # a retry: the unit once, its plaintext back
+    assert "Ada" not in raw_text(raw)
+    assert [c.aggregate_key for c in raw.read_log()] == ["c1", "c2"]
+    shred.forget("c1")
+    assert next(store.read_log()).events[0]["name"] == ERASED
+
+
+async def test_the_async_twin_encrypts_atomic_units(raw: InMemoryCommitStore) -> None:
+    shred = shredder()
+    store = AsyncEncryptingCommitStore(raw.as_async(), shred)
+    unit = [commit("c1", 1, registered("c1")), commit("c2", 1, {"type": "Upgraded"})]
+    stored = await store.append_all(unit)
+    assert [c.events for c in stored] == [c.events for c in unit]
+    assert await store.append_all(unit) == stored
+    assert "Ada" not in raw_text(raw)

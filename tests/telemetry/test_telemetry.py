@@ -72,3 +72,27 @@ def test_metrics_reach_the_sdk(otel: Otel) -> None:
     assert found["ddbes.commit.conflicts"][0].value == 1
     assert found["ddbes.consumed_capacity"][0].value == 3.5
     assert found["ddbes.stream.clients"][0].value == 0
+
+
+def test_an_atomic_unit_is_one_span_with_its_commits_under_one_trace(otel: Otel) -> None:
+    import ddbes
+    from ddbes.memory import InMemoryCommitStore
+
+    class Account(ddbes.Aggregate):
+        key_schema = ("id",)
+        reducer = staticmethod(lambda state, event, commit: (state or 0) + 1)
+
+    accounts = Account.using(commit_store=InMemoryCommitStore())
+    with telemetry.span("request", kind="server"):
+        trace_id = telemetry.current_trace_id()
+        with ddbes.UnitOfWork() as unit:
+            unit.commit(accounts("a"), {"type": "Opened"})
+            unit.commit(accounts("b"), {"type": "Opened"})
+    (span,) = [s for s in otel.spans() if s.name == "ddbes.commit_unit"]
+    assert dict(span.attributes or {}) == {
+        "ddbes.unit.commits": 2,
+        "ddbes.aggregate.ids": ("Account:a", "Account:b"),
+    }
+    assert format(span.context.trace_id, "032x") == trace_id
+    stored = list(accounts.commit_store.read_log())  # type: ignore[attr-defined]
+    assert {c.metadata["correlation_id"] for c in stored} == {trace_id}

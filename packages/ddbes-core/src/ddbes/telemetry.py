@@ -7,7 +7,8 @@ library. ddbes then reports, through the global tracer and meter providers (scop
 Spans
     ``ddbes.load`` and ``ddbes.commit`` (one per aggregate load and commit, with the
     aggregate's type, key and version; a commit's version conflicts and retries are span
-    events), ``ddbes.snapshot.read`` and ``ddbes.snapshot.write``, ``ddbes.projector.batch``
+    events), ``ddbes.commit_unit`` (an atomic unit saved: its commit count and aggregate ids),
+    ``ddbes.snapshot.read`` and ``ddbes.snapshot.write``, ``ddbes.projector.batch``
     and ``ddbes.projector.handle`` (linked to the trace that made the commit), and
     ``ddbes.stream.fanout``. Store spans carry ``db.system`` (``dynamodb``, ``s3``,
     ``memory``).

@@ -214,6 +214,10 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         if layout.sequencing == "background":
             return await run_async(self._log.append_unit_unsequenced(unit), self._handle)
         stored = await run_async(self._log.append_unit_inline(unit), self._handle)
+        for partition in {one.partition for one in unit}:  # past the writers' cached heads
+            writer = self._writers.get(partition)
+            if writer is not None:
+                writer.head = None
         return [self._appended(commit) for commit in stored]
 
     def _writer(self, partition: int) -> AsyncLogWriter:

@@ -21,7 +21,7 @@ from ddbes.model import Commit
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
 from ddbes_dynamodb import _archive, admin, autoscaling
-from ddbes_dynamodb._commit_log import CommitLog
+from ddbes_dynamodb._commit_log import CommitLog, PreparedAppend
 from ddbes_dynamodb._log_writer import LogWriter
 from ddbes_dynamodb._sequencing import SequencingService
 from ddbes_dynamodb._settings import table_handle
@@ -174,10 +174,16 @@ class DynamoDBCommitStore(ArchivableCommitStore):
         unit = self._log.prepare_unit(commits, self.log_partitions)
         if self.sequencing == "background":
             return run(self._log.append_unit_unsequenced(unit), self._table)
-        return [
-            self._appended(commit)
-            for commit in run(self._log.append_unit_inline(unit), self._table)
-        ]
+        stored = run(self._log.append_unit_inline(unit), self._table)
+        self._heads_moved(unit)
+        return [self._appended(commit) for commit in stored]
+
+    def _heads_moved(self, unit: list[PreparedAppend]) -> None:
+        """A unit took positions past the heads the partitions' log writers cache."""
+        for partition in {one.partition for one in unit}:
+            writer = self._writers.get(partition)
+            if writer is not None:
+                writer.head = None
 
     def flush_log(self, timeout: float | None = None) -> None:
         if self.sequencing == "background":

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ddbes import causation
+from ddbes import causation, telemetry
 from ddbes.aggregates._base import AggregateBase
 from ddbes.aggregates._committing import encoded_events, snapshot_due, writing_snapshot
 from ddbes.aggregates._reducing import fold_commit
@@ -150,10 +150,18 @@ def saving(staged: list[Staged]) -> Steps[list[Commit]]:
                     f"{one.aggregate.aggregate_id} committed version {one.aggregate.version} "
                     "after its commit was staged in the unit: stage it again",
                 )
-        with deadline_within(timeout):
-            stored: list[Commit] = yield Call(
-                first.commit_store.append_all, ([one.commit for one in staged],)
-            )
+        commits = [one.commit for one in staged]
+        with (
+            telemetry.span(
+                "ddbes.commit_unit",
+                {
+                    "ddbes.unit.commits": len(commits),
+                    "ddbes.aggregate.ids": [c.aggregate_id for c in commits],
+                },
+            ),
+            deadline_within(timeout),
+        ):
+            stored: list[Commit] = yield Call(first.commit_store.append_all, (commits,))
         for one, commit in zip(staged, stored, strict=True):
             one.aggregate.state = one.state
             one.aggregate._advance(commit)

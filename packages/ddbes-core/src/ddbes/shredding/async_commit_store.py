@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -52,6 +52,26 @@ class AsyncEncryptingCommitStore(AsyncCommitStore):
         if stored.events is sealed.events or stored.events == sealed.events:
             return with_events(stored, commit.events)
         return await self._open(stored)
+
+    async def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        """An atomic unit, each commit sealed as :meth:`append` seals it (keys fetched on a
+        worker thread), written by ``inner`` in one transaction."""
+        sealed_unit = []
+        for commit in commits:
+            if self.shredder.policy.covers(commit.aggregate_type):
+                sealed, _ = await asyncio.to_thread(self._seal, commit)
+            else:
+                self.shredder.seal_commit(commit)  # validates, refuses reserved fields
+                sealed = commit
+            sealed_unit.append(sealed)
+        stored = await self.inner.append_all(sealed_unit)
+        given = []
+        for one, commit, sealed in zip(stored, commits, sealed_unit, strict=True):
+            if one.events is sealed.events or one.events == sealed.events:
+                given.append(with_events(one, commit.events))
+            else:
+                given.append(await self._open(one))
+        return given
 
     async def _open(self, commit: Commit) -> Commit:
         opened = self.shredder.open_commit(commit, cached_only=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,16 @@ if TYPE_CHECKING:
     from ddbes.shredding.shredder import Shredder
 
 __all__ = ["EncryptingCommitStore"]
+
+
+def _as_given(
+    stored: Commit, given: Commit, sealed: Commit, open_commit: Callable[[Commit], Commit]
+) -> Commit:
+    """The stored commit with the events it was given (decrypted when a retry returned the
+    commit stored first)."""
+    if stored.events is sealed.events or stored.events == sealed.events:
+        return with_events(stored, given.events)
+    return open_commit(stored)
 
 
 class EncryptingCommitStore(CommitStore):
@@ -64,6 +74,22 @@ class EncryptingCommitStore(CommitStore):
         opened = shredder.open_commit(stored)  # a retry: the stored commit, as stored first
         assert opened is not None
         return opened
+
+    def append_all(self, commits: Sequence[Commit]) -> list[Commit]:
+        """An atomic unit: each commit sealed as :meth:`append` seals it (every subject's key
+        fetched or created first), then the unit written by ``inner`` in one transaction."""
+        shredder = self.shredder
+        sealed_unit: list[Commit] = []
+        for commit in commits:
+            sealed, subjects = shredder.seal_commit(commit)
+            if subjects:
+                shredder.index(subjects, commit.aggregate_type, commit.aggregate_key)
+            sealed_unit.append(sealed)
+        stored = self.inner.append_all(sealed_unit)
+        return [
+            _as_given(one, commit, sealed, self._open)
+            for one, commit, sealed in zip(stored, commits, sealed_unit, strict=True)
+        ]
 
     def _open(self, commit: Commit) -> Commit:
         opened = self.shredder.open_commit(commit)
