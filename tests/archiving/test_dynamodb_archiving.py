@@ -14,7 +14,7 @@ from ddbes.archiving import ArchivePolicy, Archiver, archive_key
 from ddbes.errors import VersionConflict
 from ddbes.model import Commit
 from ddbes.testing import ManualClock
-from ddbes_dynamodb import AsyncDynamoDBCommitStore, DynamoDBCommitStore
+from ddbes_dynamodb import AsyncDynamoDBCommitStore, DynamoDBCommitStore, _archive
 from ddbes_dynamodb._items import commit_items, keys_pk
 from ddbes_s3 import S3ArchiveStore
 from tests.dynamodb.tables import DynamoDBTables
@@ -79,22 +79,35 @@ def log_of(store: DynamoDBCommitStore) -> list[Commit]:
     return list(store.read_log())
 
 
+@pytest.mark.parametrize("per_transaction", [1, 2])
 def test_a_run_killed_at_any_write_loses_nothing_and_the_next_run_completes_it(
-    tables: DynamoDBTables, s3_client: Any, bucket: str
+    tables: DynamoDBTables,
+    s3_client: Any,
+    bucket: str,
+    per_transaction: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     archive = S3ArchiveStore(bucket, "archive", client=s3_client)
     writer = filled(tables, archive)
     before = log_of(writer)
     histories = {key: list(writer.read_commits("Order", key)) for key in ("a", "b")}
-    # Writes of a whole run: per aggregate one S3 put, one record, 2 stubs per commit.
-    dynamodb_writes = 2 * (2 * 3 + 1)
+    # Writes of a run, per aggregate: one S3 put, one record (PutItem), then the stubs in
+    # TransactWriteItems of `per_transaction` commits (3 commits: 3 or 2 transactions; the
+    # histories grow by a commit per kill, so later runs have more). The dying runs stub a
+    # commit or two per transaction and the runs that complete them the default 50: a
+    # completing run meets transactions cancelled by the stubs already written.
+    transactions = -(-3 // per_transaction)
+    dynamodb_writes = 2 * (1 + transactions)
     kills: list[tuple[str, set[str], int, bool]] = [
         ("s3", {"put_object"}, 1, False),
         ("s3", {"put_object"}, 1, True),
         ("s3", {"put_object"}, 2, True),
         ("s3", {"get_object"}, 1, False),
+        # the reads before the first write: the first tip, the first history
+        ("dynamodb", {"query"}, 1, False),
+        ("dynamodb", {"query"}, 2, False),
     ] + [
-        ("dynamodb", {"update_item", "put_item"}, when, after)
+        ("dynamodb", {"transact_write_items", "put_item", "update_item"}, when, after)
         for when in range(1, dynamodb_writes + 1)
         for after in (False, True)
     ]
@@ -112,8 +125,10 @@ def test_a_run_killed_at_any_write_loses_nothing_and_the_next_run_completes_it(
                 client=Dying(tables.client, operations, when, after=after),
                 archive=archive,
             )
+        monkeypatch.setattr(_archive, "STUBS_PER_TRANSACTION", per_transaction)
         with pytest.raises(Killed):
             Archiver(dying, clock=LATER).run(POLICY)
+        monkeypatch.undo()
         reader = DynamoDBCommitStore(writer.table_name, client=tables.client, archive=archive)
         assert log_of(reader) == before, (service, when, after)
         for key, history in histories.items():

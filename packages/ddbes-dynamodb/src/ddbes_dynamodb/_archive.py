@@ -4,12 +4,14 @@ An archived commit keeps both its items as stubs: the commit item keeps ``p s i 
 log entry ``p s a k v i t``, each gains ``ar`` (the archive object's key) and loses ``e x m``.
 So the version stays taken (``attribute_not_exists(p)`` still fails for a stale writer), the
 position stays filled, and the stub says where the events are. Each stub is one conditional
-``UpdateItem``: the item must still hold that commit id (and the commit item its position), so
-a rewrite never creates an item and never touches another commit.
+update, in ``TransactWriteItems`` of :data:`STUBS_PER_TRANSACTION` commits: the item must still
+hold that commit id (and the commit item its position), so a rewrite never creates an item and
+never touches another commit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +19,24 @@ from ddbes.archiving import AggregateTip, ArchiveRecord
 from ddbes.codec import format_time
 from ddbes.errors import StoreError, VersionConflict
 from ddbes.model import Commit
-from ddbes_dynamodb._errors import ConditionFailed
+from ddbes_dynamodb._errors import TransactionCancelled
 from ddbes_dynamodb._items import MAX_NUMBER, Item, commit_pk, corrupt, keys_fit, log_pk, pad
 from ddbes_dynamodb._steps import Reads, Request, Steps
 
-__all__ = ["archive_pk", "archive_records", "archive_tip", "record_archive", "stub_commit"]
+__all__ = [
+    "STUBS_PER_TRANSACTION",
+    "archive_pk",
+    "archive_records",
+    "archive_tip",
+    "record_archive",
+    "stub_commits",
+]
 
 _STUB = "SET ar = :ar REMOVE e, x, m"
+_FAILED = "ConditionalCheckFailed"
+STUBS_PER_TRANSACTION = 50
+"""Commits stubbed per ``TransactWriteItems``: two updates each, DynamoDB's limit is 100
+actions (and 4 MB, far above 100 small updates with keys of at most 2 KB)."""
 
 
 def archive_pk(aggregate_type: str) -> str:
@@ -69,44 +82,47 @@ def archive_tip(table: str, aggregate_type: str, aggregate_key: str) -> Steps[Ag
         raise corrupt(table, item, exc, pk) from exc
 
 
-def stub_commit(table: str, commit: Commit, location: str) -> Steps[bool]:
-    """Turn ``commit``'s log entry, then its commit item, into stubs pointing to ``location``;
-    whether the commit item changed (``False``: it was that stub already)."""
-    if commit.position is None:
-        raise ValueError(f"{commit.aggregate_id} v{commit.version} is not in the global log")
+def stub_commits(table: str, commits: Sequence[Commit], location: str) -> Steps[int]:
+    """Turn the log entries and commit items of ``commits`` (version order) into stubs
+    pointing to ``location``, :data:`STUBS_PER_TRANSACTION` commits per ``TransactWriteItems``
+    (two actions each), in version order, so the newest commit item is in the last one: a run
+    killed before it leaves the aggregate selected again. Returns how many commit items
+    changed (a commit item already that stub is left out, and its transaction retried)."""
+    for commit in commits:
+        if commit.position is None:
+            raise ValueError(f"{commit.aggregate_id} v{commit.version} is not in the global log")
+    per = STUBS_PER_TRANSACTION
+    rewritten = 0
+    for start in range(0, len(commits), per):
+        rewritten += yield from _stub_batch(table, list(commits[start : start + per]), location)
+    return rewritten
+
+
+def _stub_actions(table: str, commit: Commit, location: str) -> list[dict[str, Any]]:
+    """The log entry's update, then the commit item's, each conditional on the commit id."""
     values: dict[str, Any] = {
         ":ar": {"S": location},
         ":i": {"S": commit.commit_id},
         ":v": {"N": str(commit.version)},
     }
-    log_key: Item = {"p": {"S": log_pk(commit.log_partition)}, "s": {"S": pad(commit.position)}}
-    try:
-        yield Request(
-            "update_item",
-            "archive_log_entry",
-            {
+    position = commit.position or 0  # stub_commits checked it is set
+    log_key: Item = {"p": {"S": log_pk(commit.log_partition)}, "s": {"S": pad(position)}}
+    commit_key: Item = {
+        "p": {"S": commit_pk(commit.aggregate_type, commit.aggregate_key)},
+        "s": {"S": pad(commit.version)},
+    }
+    return [
+        {
+            "Update": {
                 "TableName": table,
                 "Key": log_key,
                 "UpdateExpression": _STUB,
                 "ConditionExpression": "i = :i AND v = :v",
                 "ExpressionAttributeValues": values,
-            },
-        )
-    except ConditionFailed as exc:
-        raise StoreError(
-            f"the log entry at position {commit.position} of partition {commit.log_partition} "
-            f"in table {table!r} is not commit {commit.commit_id!r} of {commit.aggregate_id} "
-            f"v{commit.version}: not archived"
-        ) from exc
-    commit_key: Item = {
-        "p": {"S": commit_pk(commit.aggregate_type, commit.aggregate_key)},
-        "s": {"S": pad(commit.version)},
-    }
-    try:
-        yield Request(
-            "update_item",
-            "archive_commit",
-            {
+            }
+        },
+        {
+            "Update": {
                 "TableName": table,
                 "Key": commit_key,
                 "UpdateExpression": _STUB,
@@ -115,21 +131,61 @@ def stub_commit(table: str, commit: Commit, location: str) -> Steps[bool]:
                 ),
                 "ExpressionAttributeValues": {":ar": values[":ar"], ":i": values[":i"]},
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            },
-        )
-    except ConditionFailed as exc:
-        item = exc.item or {}
-        if item.get("i", {}).get("S") == commit.commit_id and item.get("ar", {}).get("S") == (
+            }
+        },
+    ]
+
+
+def _stub_batch(table: str, batch: list[Commit], location: str) -> Steps[int]:
+    """One transaction of stubs; commits whose item is that stub already are dropped from it
+    (an interrupted run's completed transactions), and it is sent again without them."""
+    while batch:
+        actions = [action for commit in batch for action in _stub_actions(table, commit, location)]
+        try:
+            yield Request("transact_write_items", "archive_commits", {"TransactItems": actions})
+        except TransactionCancelled as cancelled:
+            batch = _not_stubbed(table, batch, cancelled.reasons, location)
+            continue
+        return len(batch)
+    return 0
+
+
+def _not_stubbed(
+    table: str, batch: list[Commit], reasons: list[dict[str, Any]], location: str
+) -> list[Commit]:
+    """The commits of a cancelled batch still to stub, or the conflict that cancelled it."""
+
+    def reason(index: int) -> dict[str, Any]:
+        return reasons[index] if index < len(reasons) else {}
+
+    left = []
+    for index, commit in enumerate(batch):
+        if reason(2 * index).get("Code") == _FAILED:
+            raise StoreError(
+                f"the log entry at position {commit.position} of partition "
+                f"{commit.log_partition} in table {table!r} is not commit {commit.commit_id!r} "
+                f"of {commit.aggregate_id} v{commit.version}: not archived"
+            )
+        failed = reason(2 * index + 1)
+        if failed.get("Code") != _FAILED:
+            left.append(commit)
+            continue
+        item = failed.get("Item") or {}
+        if item.get("i", {}).get("S") != commit.commit_id or item.get("ar", {}).get("S") != (
             location
         ):
-            return False
-        raise VersionConflict(
-            commit.aggregate_id,
-            commit.version,
-            f"version {commit.version} of {commit.aggregate_id} is not commit "
-            f"{commit.commit_id!r} in the log any more: not archived",
-        ) from exc
-    return True
+            raise VersionConflict(
+                commit.aggregate_id,
+                commit.version,
+                f"version {commit.version} of {commit.aggregate_id} is not commit "
+                f"{commit.commit_id!r} in the log any more: not archived",
+            )
+    if len(left) == len(batch):
+        raise StoreError(
+            f"DynamoDB cancelled the archive stubs of {batch[0].aggregate_id} in table "
+            f"{table!r} for an unexpected reason: {[r.get('Code') for r in reasons]}"
+        )
+    return left
 
 
 def record_archive(table: str, record: ArchiveRecord) -> Steps[None]:
