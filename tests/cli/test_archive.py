@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,7 @@ def pasted(local: Local, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_archive_run_moves_old_aggregates_and_status_reports_the_savings(
-    pasted: None, local: Local, ddbes: Ddbes
+    pasted: None, local: Local, ddbes: Ddbes, tmp_path: Path
 ) -> None:
     from ddbes_dynamodb import DynamoDBCommitStore
     from ddbes_s3 import S3ArchiveStore, S3SnapshotStore
@@ -82,4 +83,41 @@ def test_archive_run_moves_old_aggregates_and_status_reports_the_savings(
     )
     assert list(reader.read_log()) == before
     reader.close()
+
+    # The commands that read commits read archived ones given the bucket, by option or setting.
+    blind = ddbes("inspect", "Order", "old", "--table", table)
+    assert blind.returncode != 0 and "DDBES_ARCHIVE_BUCKET" in blind.stderr, blind.stderr
+    inspected = ddbes("inspect", "Order", "old", "--table", table, "--archive-bucket", bucket)
+    assert inspected.returncode == 0, inspected.stderr
+    assert inspected.lines[0].startswith("Order:old  version 2"), inspected.lines
+    shown = ddbes(
+        "inspect", "Order", "old", "--table", table, "--json", env={"DDBES_ARCHIVE_BUCKET": bucket}
+    )
+    assert shown.returncode == 0, shown.stderr
+    old = [c for c in before if c.aggregate_key == "old"]
+    assert shown.json()["version"] == 2
+    assert [c["events"] for c in shown.json()["commits"]] == [list(c.events) for c in old]
+    (tmp_path / "projections.py").write_text(PROJECTIONS)
+    replayed = ddbes(
+        "replay",
+        "projections:handlers",
+        "--name",
+        f"archive-{table}",
+        "--table",
+        table,
+        "--json",
+        "--no-progress",
+        cwd=tmp_path,
+        env={"DDBES_ARCHIVE_BUCKET": bucket},
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.json()["handled"] == len(before)
     store.delete_table(wait=False)
+
+
+PROJECTIONS = """
+def note(commit):
+    assert commit.events[0]["note"]  # the events, read from the archive
+
+handlers = {"Order": note}
+"""

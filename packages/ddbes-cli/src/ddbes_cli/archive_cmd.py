@@ -6,7 +6,8 @@ it saved.
 aggregate, read back and compared before the table changes, then each commit and log entry
 becomes a stub without events. Killed at any point, it is completed by the next run; run again,
 it archives only what changed since. Loads, projectors and streams read archived commits from
-S3 transparently (give the commit store the same archive); the next commit to an archived
+S3 transparently when the commit store is given the same archive (the archive_bucket setting,
+DDBES_ARCHIVE_BUCKET, or --archive-bucket of the other commands); the next commit to an archived
 aggregate is an ordinary one. ``status`` sums the archive records of the types. See
 docs/archiving.md.
 """
@@ -18,6 +19,7 @@ import sys
 from datetime import timedelta
 from typing import Any
 
+from ddbes.errors import ConfigurationError
 from ddbes_cli import _exit
 from ddbes_cli._args import positive_int
 from ddbes_cli._runtime import Runtime, add_aws_options, add_json_option, print_json, say
@@ -46,8 +48,14 @@ def register(subparsers: Any) -> None:
             metavar="TYPE",
             help="an aggregate type (repeat for several)",
         )
-        parser.add_argument("--bucket", required=True, help="the S3 bucket of the archive")
-        parser.add_argument("--prefix", default="archive", help="the key prefix (archive)")
+        parser.add_argument(
+            "--bucket",
+            dest="archive_bucket",
+            help="the S3 bucket of the archive (default: $DDBES_ARCHIVE_BUCKET)",
+        )
+        parser.add_argument(
+            "--prefix", dest="archive_prefix", help="the key prefix (default: archive)"
+        )
         add_aws_options(parser)
         add_json_option(parser)
         return parser
@@ -68,23 +76,13 @@ def register(subparsers: Any) -> None:
 
 
 def _stores(args: argparse.Namespace, *, writes: str | None) -> Any:
-    from ddbes_dynamodb import DynamoDBCommitStore  # noqa: PLC0415
-    from ddbes_s3 import S3ArchiveStore  # noqa: PLC0415
-
     runtime = Runtime(args, settings={"backend": "dynamodb"}, writes=writes)
-    config = runtime.configuration
-    archive = S3ArchiveStore(
-        args.bucket,
-        args.prefix,
-        endpoint_url=config["s3_endpoint_url"] or config["endpoint_url"],
-        region_name=config["region_name"],
-    )
-    return DynamoDBCommitStore(
-        config["table_name"],
-        endpoint_url=config["endpoint_url"],
-        region_name=config["region_name"],
-        archive=archive,
-    )
+    if not runtime.configuration["archive_bucket"]:
+        raise ConfigurationError(
+            "ddbes archive needs the S3 bucket of the archive: --bucket NAME, or the "
+            "archive_bucket setting (DDBES_ARCHIVE_BUCKET)"
+        )
+    return runtime.commit_store()
 
 
 def _run(args: argparse.Namespace) -> int:

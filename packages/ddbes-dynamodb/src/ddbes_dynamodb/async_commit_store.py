@@ -97,20 +97,32 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
 
     @classmethod
     def _on(
-        cls, handle: AsyncTableHandle, sync: TableHandle, retry_policy: RetryPolicy | None = None
+        cls,
+        handle: AsyncTableHandle,
+        sync: TableHandle,
+        retry_policy: RetryPolicy | None = None,
+        archive: ArchiveStore | None = None,
     ) -> AsyncDynamoDBCommitStore:
         """A store on table handles shared with other stores of the app."""
         store = cls.__new__(cls)
-        store._setup(handle, sync, retry_policy)
+        store._setup(handle, sync, retry_policy, archive)
         return store
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, resources: Resources | None = None
+        cls,
+        settings: Settings,
+        *,
+        resources: Resources | None = None,
+        archive: ArchiveStore | None = None,
     ) -> AsyncDynamoDBCommitStore:
         """As :meth:`DynamoDBCommitStore.from_settings`: on the aiobotocore client the app's
         async stores share, its sequencer on the boto3 client the sync ones share."""
-        return cls._on(async_table_handle(settings, resources), table_handle(settings, resources))
+        return cls._on(
+            async_table_handle(settings, resources),
+            table_handle(settings, resources),
+            archive=archive,
+        )
 
     def _setup(
         self,

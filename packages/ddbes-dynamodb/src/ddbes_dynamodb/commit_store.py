@@ -118,12 +118,17 @@ class DynamoDBCommitStore(ArchivableCommitStore):
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, resources: Resources | None = None
+        cls,
+        settings: Settings,
+        *,
+        resources: Resources | None = None,
+        archive: ArchiveStore | None = None,
     ) -> DynamoDBCommitStore:
         """The store of ``table_name``, ``endpoint_url``, ``region_name`` and ``timeout`` in
-        ``settings`` (:mod:`ddbes.composition`), on the client the app's stores share."""
+        ``settings`` (:mod:`ddbes.composition`), on the client the app's stores share, reading
+        archived commits from ``archive`` (the container passes the ``archive_bucket``'s)."""
         handle = table_handle(settings, resources)
-        return cls(handle.name, client=handle.client, timeouts=handle.timeouts)
+        return cls(handle.name, client=handle.client, timeouts=handle.timeouts, archive=archive)
 
     @property
     def table_name(self) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Self
 
 from botocore.exceptions import ClientError
 
 from ddbes.archiving import ArchiveStore
+from ddbes.composition import Resources, Settings
 from ddbes.errors import ConfigurationError
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_s3._errors import error_code, translate_errors
 from ddbes_s3._keys import normalize_prefix
+from ddbes_s3._settings import store_arguments
 
 __all__ = ["S3ArchiveStore"]
 
@@ -47,7 +49,10 @@ class S3ArchiveStore(ArchiveStore):
         timeouts: Timeouts | None = None,
     ) -> None:
         if not bucket:
-            raise ConfigurationError(f"S3ArchiveStore needs a bucket name, got {bucket!r}")
+            raise ConfigurationError(
+                f"S3ArchiveStore needs a bucket name, got {bucket!r} (the archive_bucket "
+                "setting, DDBES_ARCHIVE_BUCKET)"
+            )
         self._bucket = bucket
         self._prefix = normalize_prefix(prefix)
         self._client = client
@@ -55,6 +60,17 @@ class S3ArchiveStore(ArchiveStore):
         self._region_name = region_name
         self._timeouts = timeouts or DEFAULT_TIMEOUTS
         self._client_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, resources: Resources | None = None) -> Self:
+        """The archive of ``archive_bucket`` and ``archive_prefix`` in ``settings``
+        (:mod:`ddbes.composition`; ``DDBES_ARCHIVE_BUCKET``), at ``s3_endpoint_url`` (else
+        ``endpoint_url``).
+
+        Raises:
+            ConfigurationError: no ``archive_bucket`` is set.
+        """
+        return cls(**store_arguments(settings, "archive"))
 
     def __repr__(self) -> str:
         return f"S3ArchiveStore(bucket={self._bucket!r}, prefix={self._prefix!r})"

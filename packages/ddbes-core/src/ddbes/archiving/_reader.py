@@ -77,7 +77,8 @@ class ArchiveReader:
                 f"{ref.aggregate_type}:{ref.aggregate_key} version {ref.version} in "
                 f"{self._store} is archived, and the store has no archive to read it from: "
                 "pass archive=S3ArchiveStore(...) (or the archive store used by `ddbes archive "
-                "run`) to the commit store"
+                "run`) to the commit store, or set archive_bucket (DDBES_ARCHIVE_BUCKET, "
+                "--archive-bucket) for the container and the CLI"
             )
         body = archive.get(ref.location)
         if body is None:
