@@ -16,7 +16,7 @@ from ddbes.model import Commit
 from ddbes.testing import ManualClock
 from ddbes_dynamodb import AsyncDynamoDBCommitStore, DynamoDBCommitStore
 from ddbes_dynamodb.emulator import patch_moto_transactions
-from ddbes_s3 import S3ArchiveStore, S3SnapshotStore
+from ddbes_s3 import AsyncS3ArchiveStore, S3ArchiveStore, S3SnapshotStore
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -41,6 +41,7 @@ def test_without_an_archive_bucket_there_is_no_archive_store() -> None:
         environ={},
     )
     assert container.archive_store() is None
+    assert container.async_archive_store() is None
     assert container.commit_store().archive is None
 
 
@@ -79,6 +80,9 @@ async def test_the_containers_commit_stores_read_archived_aggregates(moto_server
     ).create_bucket()
     store = container.async_commit_store()
     assert isinstance(store, AsyncDynamoDBCommitStore)
+    async_archive = container.async_archive_store()
+    assert isinstance(async_archive, AsyncS3ArchiveStore) and async_archive.bucket == bucket
+    assert store._archived.archive is async_archive  # awaited, not read in a worker thread
     try:
         for version in (1, 2):
             commits.append(
@@ -103,5 +107,6 @@ async def test_the_containers_commit_stores_read_archived_aggregates(moto_server
         assert [c async for c in store.read_commits("Order", "o")] == before
     finally:
         await store.close()
+        await async_archive.close()
         await container.resources().aclose()
         commits.delete_table()

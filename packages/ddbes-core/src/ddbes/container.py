@@ -321,6 +321,7 @@ _BUILT_BY = {
         "checkpoints 'dynamodb'",
     ),
     ("archive_store", "s3"): ("ddbes_s3", "S3ArchiveStore", "archive_bucket"),
+    ("async_archive_store", "s3"): ("ddbes_s3", "AsyncS3ArchiveStore", "archive_bucket"),
     ("snapshot_store", "s3"): ("ddbes_s3", "S3SnapshotStore", "snapshots 's3'"),
     ("async_snapshot_store", "s3"): ("ddbes_s3", "AsyncS3SnapshotStore", "snapshots 's3'"),
     ("snapshot_store", "dynamodb"): (
@@ -341,11 +342,12 @@ def _build(
     return getattr(adapter, name).from_settings(settings, resources=resources, **more)
 
 
-def _archive_store(settings: Mapping[str, Any], resources: Resources) -> Any:
-    """The S3 archive of ``archive_bucket``; ``None`` when none is set."""
+def _archive_store(settings: Mapping[str, Any], resources: Resources, provider: str) -> Any:
+    """The S3 archive of ``archive_bucket`` (``provider``: sync or async); ``None`` without
+    one."""
     if not settings.get("archive_bucket"):
         return None
-    return _build("archive_store", "s3", settings, resources)
+    return _build(provider, "s3", settings, resources)
 
 
 def _tip_snapshot_store(
@@ -397,12 +399,14 @@ class Container(containers.DeclarativeContainer):
     Providers: ``commit_store``, ``checkpoint_store``, ``snapshot_store`` (``None`` when
     snapshots are off), ``archive_store`` (the S3 archive of ``archive_bucket``, which the
     DynamoDB commit stores read archived commits from; ``None`` without one), their asyncio
-    twins ``async_commit_store``, ``async_checkpoint_store``
-    and ``async_snapshot_store``, ``clock``, ``logger``, ``resources`` (what the stores share:
-    one DynamoDB client per app; ``await container.resources().aclose()`` closes the async
-    clients), ``settings`` (the configuration as a dict), all singletons, and the factories
-    ``projector`` (``container.projector(handlers, name=...)``) and ``event_stream_server``
-    (needs ddbes-ws; it takes a sync or an async commit store).
+    twins ``async_commit_store``, ``async_checkpoint_store``, ``async_snapshot_store`` and
+    ``async_archive_store`` (the ``AsyncS3ArchiveStore`` the async commit store awaits; ``await
+    container.async_archive_store().close()`` closes its client), ``clock``, ``logger``,
+    ``resources`` (what the stores share: one DynamoDB client per app; ``await
+    container.resources().aclose()`` closes the async clients), ``settings`` (the configuration
+    as a dict), all singletons, and the factories ``projector`` (``container.projector(handlers,
+    name=...)``) and ``event_stream_server`` (needs ddbes-ws; it takes a sync or an async commit
+    store).
 
     Every adapter store is built by its own ``from_settings`` (:mod:`ddbes.composition`).
     """
@@ -415,7 +419,12 @@ class Container(containers.DeclarativeContainer):
     resources = providers.ThreadSafeSingleton(Resources)
     settings: providers.Provider[dict[str, Any]] = providers.Callable(dict, config)
 
-    archive_store = providers.ThreadSafeSingleton(_archive_store, settings, resources)
+    archive_store = providers.ThreadSafeSingleton(
+        _archive_store, settings, resources, "archive_store"
+    )
+    async_archive_store = providers.ThreadSafeSingleton(
+        _archive_store, settings, resources, "async_archive_store"
+    )
 
     commit_store = providers.Selector(
         providers.Callable(_selected("backend"), config.backend),
@@ -449,7 +458,12 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_selected("backend"), config.backend),
         memory=providers.ThreadSafeSingleton(_async_memory, commit_store, "commit store"),
         dynamodb=providers.ThreadSafeSingleton(
-            _build, "async_commit_store", "dynamodb", settings, resources, archive=archive_store
+            _build,
+            "async_commit_store",
+            "dynamodb",
+            settings,
+            resources,
+            archive=async_archive_store,
         ),
     )
 

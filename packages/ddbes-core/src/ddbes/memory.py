@@ -270,7 +270,7 @@ class InMemoryCommitStore(ArchivableCommitStore):
 
     @property
     def archive(self) -> ArchiveStore | None:
-        return self._reader.archive
+        return self._reader.sync_archive
 
     def archive_tip(self, aggregate_type: str, aggregate_key: str) -> AggregateTip | None:
         with self._lock:

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from ddbes._validation import check_log_partition
-from ddbes.archiving import ArchivedRef, ArchiveReader, ArchiveStore
+from ddbes.archiving import ArchivedRef, ArchiveReader, ArchiveStore, AsyncArchiveStore
 from ddbes.async_ports import AsyncCommitStore
 from ddbes.composition import Resources, Settings
 from ddbes.model import Commit
@@ -59,7 +59,9 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             closes it); by default one is built, with ddbes's retry handling.
         sync_client: the boto3 client of the background sequencer (by default one is built).
         archive: where archived commits are read from, as for
-            :class:`~ddbes_dynamodb.DynamoDBCommitStore` (fetched in a worker thread).
+            :class:`~ddbes_dynamodb.DynamoDBCommitStore`: an
+            :class:`~ddbes.archiving.AsyncArchiveStore` (``AsyncS3ArchiveStore``) is awaited;
+            a sync one (``S3ArchiveStore``) is read in a worker thread.
     """
 
     db_system = "dynamodb"
@@ -75,7 +77,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         region_name: str | None = None,
         retry_policy: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
-        archive: ArchiveStore | None = None,
+        archive: ArchiveStore | AsyncArchiveStore | None = None,
     ) -> None:
         handle = AsyncTableHandle(
             table_name,
@@ -101,7 +103,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         handle: AsyncTableHandle,
         sync: TableHandle,
         retry_policy: RetryPolicy | None = None,
-        archive: ArchiveStore | None = None,
+        archive: ArchiveStore | AsyncArchiveStore | None = None,
     ) -> AsyncDynamoDBCommitStore:
         """A store on table handles shared with other stores of the app."""
         store = cls.__new__(cls)
@@ -114,7 +116,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         settings: Settings,
         *,
         resources: Resources | None = None,
-        archive: ArchiveStore | None = None,
+        archive: ArchiveStore | AsyncArchiveStore | None = None,
     ) -> AsyncDynamoDBCommitStore:
         """As :meth:`DynamoDBCommitStore.from_settings`: on the aiobotocore client the app's
         async stores share, its sequencer on the boto3 client the sync ones share."""
@@ -129,9 +131,11 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         handle: AsyncTableHandle,
         sync: TableHandle,
         retry_policy: RetryPolicy | None,
-        archive: ArchiveStore | None = None,
+        archive: ArchiveStore | AsyncArchiveStore | None = None,
     ) -> None:
-        self._archived = ArchiveReader(archive, store=f"DynamoDB table {handle.name!r}")
+        self._archived = ArchiveReader(
+            archive, store=f"DynamoDB table {handle.name!r}", asynchronous=True
+        )
         self._handle = handle
         self._sync = sync
         self._name = handle.name
@@ -299,8 +303,9 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             yield commit if isinstance(commit, Commit) else await self._unarchived(commit)
 
     async def _unarchived(self, ref: ArchivedRef) -> Commit:
-        """An archived commit, fetched in a thread (archive stores are sync)."""
-        return await asyncio.to_thread(self._archived.commit, ref)
+        """An archived commit: awaited from an async archive store, fetched in a worker thread
+        from a sync one."""
+        return await self._archived.commit_async(ref)
 
     async def head_position(self, log_partition: int = 0) -> int:
         await self._reading(log_partition)

@@ -272,7 +272,7 @@ class DynamoDBCommitStore(ArchivableCommitStore):
 
     @property
     def archive(self) -> ArchiveStore | None:
-        return self._archived.archive
+        return self._archived.sync_archive
 
     def archive_tip(self, aggregate_type: str, aggregate_key: str) -> AggregateTip | None:
         return run(_archive.archive_tip(self._name, aggregate_type, aggregate_key), self._table)

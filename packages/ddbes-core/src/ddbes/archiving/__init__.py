@@ -24,6 +24,7 @@ from ddbes.archiving.ports import (
     ArchivableCommitStore,
     ArchiveRecord,
     ArchiveStore,
+    AsyncArchiveStore,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "ArchivedAggregate",
     "ArchivedRef",
     "Archiver",
+    "AsyncArchiveStore",
     "InMemoryArchiveStore",
     "archive_key",
     "decode_archive",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ddbes.archiving._format import decode_archive
-from ddbes.archiving.ports import ArchiveStore
+from ddbes.archiving.ports import ArchiveStore, AsyncArchiveStore
 from ddbes.errors import ConfigurationError, CorruptItem
 from ddbes.model import Commit
 
@@ -32,13 +33,38 @@ class ArchivedRef:
 
 class ArchiveReader:
     """Turns stubs into commits, fetching each archive object once while it stays among the
-    last few read (a load or a log read meets many stubs of one object in a row). Thread-safe."""
+    last few read (a load or a log read meets many stubs of one object in a row). Thread-safe.
 
-    def __init__(self, archive: ArchiveStore | None, *, store: str) -> None:
+    A sync store's reader (``asynchronous=False``) needs an :class:`ArchiveStore`; an async
+    store's reads (:meth:`commit_async`) await an :class:`AsyncArchiveStore`, or fetch from an
+    :class:`ArchiveStore` in a worker thread.
+
+    Raises:
+        ConfigurationError: a sync store is given an :class:`AsyncArchiveStore`.
+    """
+
+    def __init__(
+        self,
+        archive: ArchiveStore | AsyncArchiveStore | None,
+        *,
+        store: str,
+        asynchronous: bool = False,
+    ) -> None:
+        if isinstance(archive, AsyncArchiveStore) and not asynchronous:
+            raise ConfigurationError(
+                f"{archive!r} is an async archive store, and {store} reads synchronously: give "
+                "it a sync one (S3ArchiveStore), or give this one to AsyncDynamoDBCommitStore"
+            )
         self.archive = archive
         self._store = store
         self._lock = threading.Lock()
         self._objects: OrderedDict[str, dict[int, Commit]] = OrderedDict()
+
+    @property
+    def sync_archive(self) -> ArchiveStore | None:
+        """``archive`` when it is an :class:`ArchiveStore` (always, in a sync store's reader)."""
+        archive = self.archive
+        return archive if isinstance(archive, ArchiveStore) else None
 
     def commit(self, ref: ArchivedRef) -> Commit:
         """The archived commit ``ref`` stands for.
@@ -47,7 +73,32 @@ class ArchiveReader:
             ConfigurationError: no archive store is configured.
             CorruptItem: the object is missing or does not hold that commit.
         """
-        commits = self._object(ref)
+        commits = self._cached(ref)
+        if commits is None:
+            archive = self._required(ref)
+            assert isinstance(archive, ArchiveStore)  # the constructor refused an async one
+            commits = self._keep(ref, archive.get(ref.location))
+        return self._pick(ref, commits)
+
+    async def commit_async(self, ref: ArchivedRef) -> Commit:
+        """:meth:`commit` for an async store: awaits an :class:`AsyncArchiveStore`, or runs a
+        sync archive store's ``get`` in a worker thread."""
+        commits = self._cached(ref)
+        if commits is None:
+            archive = self._required(ref)
+            if isinstance(archive, AsyncArchiveStore):
+                body = await archive.get(ref.location)
+            else:
+                body = await asyncio.to_thread(archive.get, ref.location)
+            commits = self._keep(ref, body)
+        return self._pick(ref, commits)
+
+    def resolve(self, items: Iterable[Commit | ArchivedRef]) -> Iterator[Commit]:
+        """``items`` with every stub replaced by its commit."""
+        for item in items:
+            yield item if isinstance(item, Commit) else self.commit(item)
+
+    def _pick(self, ref: ArchivedRef, commits: dict[int, Commit]) -> Commit:
         commit = commits.get(ref.version)
         if commit is None or commit.commit_id != ref.commit_id:
             raise CorruptItem(
@@ -60,17 +111,14 @@ class ArchiveReader:
             return commit.stored_at(ref.position, ref.log_partition)
         return commit
 
-    def resolve(self, items: Iterable[Commit | ArchivedRef]) -> Iterator[Commit]:
-        """``items`` with every stub replaced by its commit."""
-        for item in items:
-            yield item if isinstance(item, Commit) else self.commit(item)
-
-    def _object(self, ref: ArchivedRef) -> dict[int, Commit]:
+    def _cached(self, ref: ArchivedRef) -> dict[int, Commit] | None:
         with self._lock:
             cached = self._objects.get(ref.location)
             if cached is not None:
                 self._objects.move_to_end(ref.location)
-                return cached
+            return cached
+
+    def _required(self, ref: ArchivedRef) -> ArchiveStore | AsyncArchiveStore:
         archive = self.archive
         if archive is None:
             raise ConfigurationError(
@@ -80,7 +128,9 @@ class ArchiveReader:
                 "run`) to the commit store, or set archive_bucket (DDBES_ARCHIVE_BUCKET, "
                 "--archive-bucket) for the container and the CLI"
             )
-        body = archive.get(ref.location)
+        return archive
+
+    def _keep(self, ref: ArchivedRef, body: bytes | None) -> dict[int, Commit]:
         if body is None:
             raise CorruptItem(
                 f"archive of {self._store}", ref.location, "the archive object is missing"

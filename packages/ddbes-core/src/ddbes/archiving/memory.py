@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from ddbes.archiving.ports import ArchiveStore
+from ddbes.archiving.ports import ArchiveStore, AsyncArchiveStore
 
 __all__ = ["InMemoryArchiveStore"]
 
@@ -30,5 +30,25 @@ class InMemoryArchiveStore(ArchiveStore):
         with self._lock:
             return sorted(self._objects)
 
+    def as_async(self) -> AsyncArchiveStore:
+        """An :class:`~ddbes.archiving.AsyncArchiveStore` view of the same objects."""
+        return _AsyncView(self)
+
     def __repr__(self) -> str:
         return f"InMemoryArchiveStore({len(self._objects)} objects)"
+
+
+class _AsyncView(AsyncArchiveStore):
+    """The objects of an :class:`InMemoryArchiveStore`, awaited."""
+
+    def __init__(self, store: InMemoryArchiveStore) -> None:
+        self.store = store
+
+    async def put(self, key: str, body: bytes) -> None:
+        self.store.put(key, body)
+
+    async def get(self, key: str) -> bytes | None:
+        return self.store.get(key)
+
+    def __repr__(self) -> str:
+        return f"{self.store!r}.as_async()"

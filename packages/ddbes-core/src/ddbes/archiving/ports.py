@@ -11,7 +11,13 @@ from datetime import datetime
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
 
-__all__ = ["AggregateTip", "ArchivableCommitStore", "ArchiveRecord", "ArchiveStore"]
+__all__ = [
+    "AggregateTip",
+    "ArchivableCommitStore",
+    "ArchiveRecord",
+    "ArchiveStore",
+    "AsyncArchiveStore",
+]
 
 
 class ArchiveStore(ABC):
@@ -35,6 +41,20 @@ class ArchiveStore(ABC):
 
     @abstractmethod
     def get(self, key: str) -> bytes | None:
+        """The bytes stored under ``key``; ``None`` when there are none."""
+
+
+class AsyncArchiveStore(ABC):
+    """:class:`ArchiveStore` for asyncio, with the same guarantees and errors. Give one to
+    ``AsyncDynamoDBCommitStore(archive=...)``: it awaits the object instead of fetching it in a
+    worker thread (``S3ArchiveStore`` is the sync store, ``AsyncS3ArchiveStore`` this one)."""
+
+    @abstractmethod
+    async def put(self, key: str, body: bytes) -> None:
+        """Store ``body`` under ``key``, replacing what was there."""
+
+    @abstractmethod
+    async def get(self, key: str) -> bytes | None:
         """The bytes stored under ``key``; ``None`` when there are none."""
 
 
