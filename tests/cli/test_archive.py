@@ -121,3 +121,9 @@ def note(commit):
 
 handlers = {"Order": note}
 """
+
+
+def test_archive_without_a_bucket_says_how_to_give_one(pasted: None, ddbes: Ddbes) -> None:
+    result = ddbes("archive", "status", "--type", "Order")
+    assert result.returncode != 0
+    assert "--bucket NAME" in result.stderr and "DDBES_ARCHIVE_BUCKET" in result.stderr
