@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.scale",
     "bench.snapshots",
     "bench.shredding",
+    "bench.units",
     "bench.projector",
     "bench.stream",
 ]

@@ -6,6 +6,7 @@ import threading
 import uuid
 from typing import Any
 
+from ddbes.archiving import ArchiveStore
 from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore
 from ddbes_dynamodb._client import make_client
 
@@ -38,8 +39,10 @@ class DynamoDBTables:
         self.client = client_for(endpoint_url)
         self.created: list[DynamoDBCommitStore] = []
 
-    def commit_store(self, *, log_partitions: int = 1) -> DynamoDBCommitStore:
-        store = DynamoDBCommitStore(table_name(), client=self.client)
+    def commit_store(
+        self, *, log_partitions: int = 1, archive: ArchiveStore | None = None
+    ) -> DynamoDBCommitStore:
+        store = DynamoDBCommitStore(table_name(), client=self.client, archive=archive)
         store.create_table(log_partitions=log_partitions, sequencing=self.sequencing)
         self.created.append(store)
         return store

@@ -34,6 +34,7 @@ _COMMANDS = {
     "replay": "run a projector up to the log's head",
     "projector": "status, reset and parked commits of a projector",
     "migrate-js": "import a table of the JavaScript ddbes",
+    "archive": "move cold aggregates to S3; storage saved",
 }
 """Every command, in the order of ``ddbes --help``, with the help its module registers."""
 

@@ -65,6 +65,16 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
         help="commit store backend: dynamodb (default for the command) or memory",
     )
     group.add_argument(
+        "--archive-bucket",
+        metavar="NAME",
+        help="the S3 bucket of archived aggregates, to read them (default: $DDBES_ARCHIVE_BUCKET)",
+    )
+    group.add_argument(
+        "--archive-prefix",
+        metavar="PREFIX",
+        help="the key prefix in that bucket (default: archive)",
+    )
+    group.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=_seconds,
@@ -178,6 +188,8 @@ class Runtime:
             "table_name": getattr(args, "table", None),
             "backend": getattr(args, "backend", None),
             "timeout": getattr(args, "timeout", None),
+            "archive_bucket": getattr(args, "archive_bucket", None),
+            "archive_prefix": getattr(args, "archive_prefix", None),
             **(settings or {}),
         }
         self.configuration = load_configuration(

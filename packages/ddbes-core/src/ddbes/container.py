@@ -88,6 +88,8 @@ DEFAULTS: Mapping[str, Any] = {
     "snapshots_bucket": None,
     "snapshots_prefix": "",
     "snapshots_frequency": 100,
+    "archive_bucket": None,
+    "archive_prefix": "archive",
     "timeout": None,
 }
 """Every configuration key and its built-in default.
@@ -98,6 +100,11 @@ DEFAULTS: Mapping[str, Any] = {
 ``checkpoints`` ``None`` means "the same backend as ``backend``"; ``s3_endpoint_url`` ``None``
 means ``endpoint_url``; ``endpoint_url`` and ``region_name`` ``None`` leave boto3 to its own
 configuration (``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``, profiles).
+
+``archive_bucket`` names the S3 bucket where ``ddbes archive run`` put archived aggregates
+(under ``archive_prefix``, ``archive`` as that command's ``--prefix``): the DynamoDB commit
+stores read archived commits from it. ``None``: no archive (a read of an archived commit raises
+:class:`~ddbes.errors.ConfigurationError`).
 """
 
 _INTS = ("log_partitions", "snapshots_frequency")
@@ -235,7 +242,8 @@ def load_configuration(
     Raises:
         ConfigurationError: an unknown key or backend name, a malformed value, an unreadable
             file, ``snapshots = "s3"`` without a ``snapshots_bucket``,
-            ``snapshots = "dynamodb"`` without ``backend = "dynamodb"``, or an ``endpoint_url``
+            ``snapshots = "dynamodb"`` or an ``archive_bucket`` without
+            ``backend = "dynamodb"``, or an ``endpoint_url``
             that nothing would use because ``backend`` was left at its default, ``memory``
             (set ``backend`` either way).
     """
@@ -265,6 +273,11 @@ def load_configuration(
         raise ConfigurationError(
             "snapshots = 'dynamodb' keeps snapshots in the commit table: it needs "
             "backend = 'dynamodb' (DDBES_BACKEND); use snapshots = 'memory' or 's3' otherwise"
+        )
+    if merged["archive_bucket"] and merged["backend"] != "dynamodb":
+        raise ConfigurationError(
+            "archive_bucket holds the aggregates `ddbes archive run` moved out of a DynamoDB "
+            "table: it needs backend = 'dynamodb' (DDBES_BACKEND)"
         )
     if not backend_chosen:
         _check_unused_aws_settings(merged)
@@ -307,6 +320,8 @@ _BUILT_BY = {
         "AsyncDynamoDBCheckpointStore",
         "checkpoints 'dynamodb'",
     ),
+    ("archive_store", "s3"): ("ddbes_s3", "S3ArchiveStore", "archive_bucket"),
+    ("async_archive_store", "s3"): ("ddbes_s3", "AsyncS3ArchiveStore", "archive_bucket"),
     ("snapshot_store", "s3"): ("ddbes_s3", "S3SnapshotStore", "snapshots 's3'"),
     ("async_snapshot_store", "s3"): ("ddbes_s3", "AsyncS3SnapshotStore", "snapshots 's3'"),
     ("snapshot_store", "dynamodb"): (
@@ -325,6 +340,14 @@ def _build(
     module, name, needed_for = _BUILT_BY[(provider, backend)]
     adapter = require_adapter(module, needed_for)
     return getattr(adapter, name).from_settings(settings, resources=resources, **more)
+
+
+def _archive_store(settings: Mapping[str, Any], resources: Resources, provider: str) -> Any:
+    """The S3 archive of ``archive_bucket`` (``provider``: sync or async); ``None`` without
+    one."""
+    if not settings.get("archive_bucket"):
+        return None
+    return _build(provider, "s3", settings, resources)
 
 
 def _tip_snapshot_store(
@@ -374,12 +397,16 @@ class Container(containers.DeclarativeContainer):
     """ddbes's providers. Build one with :func:`create_container`; see the module docstring.
 
     Providers: ``commit_store``, ``checkpoint_store``, ``snapshot_store`` (``None`` when
-    snapshots are off), their asyncio twins ``async_commit_store``, ``async_checkpoint_store``
-    and ``async_snapshot_store``, ``clock``, ``logger``, ``resources`` (what the stores share:
-    one DynamoDB client per app; ``await container.resources().aclose()`` closes the async
-    clients), ``settings`` (the configuration as a dict), all singletons, and the factories
-    ``projector`` (``container.projector(handlers, name=...)``) and ``event_stream_server``
-    (needs ddbes-ws; it takes a sync or an async commit store).
+    snapshots are off), ``archive_store`` (the S3 archive of ``archive_bucket``, which the
+    DynamoDB commit stores read archived commits from; ``None`` without one), their asyncio
+    twins ``async_commit_store``, ``async_checkpoint_store``, ``async_snapshot_store`` and
+    ``async_archive_store`` (the ``AsyncS3ArchiveStore`` the async commit store awaits; ``await
+    container.async_archive_store().close()`` closes its client), ``clock``, ``logger``,
+    ``resources`` (what the stores share: one DynamoDB client per app; ``await
+    container.resources().aclose()`` closes the async clients), ``settings`` (the configuration
+    as a dict), all singletons, and the factories ``projector`` (``container.projector(handlers,
+    name=...)``) and ``event_stream_server`` (needs ddbes-ws; it takes a sync or an async commit
+    store).
 
     Every adapter store is built by its own ``from_settings`` (:mod:`ddbes.composition`).
     """
@@ -392,13 +419,20 @@ class Container(containers.DeclarativeContainer):
     resources = providers.ThreadSafeSingleton(Resources)
     settings: providers.Provider[dict[str, Any]] = providers.Callable(dict, config)
 
+    archive_store = providers.ThreadSafeSingleton(
+        _archive_store, settings, resources, "archive_store"
+    )
+    async_archive_store = providers.ThreadSafeSingleton(
+        _archive_store, settings, resources, "async_archive_store"
+    )
+
     commit_store = providers.Selector(
         providers.Callable(_selected("backend"), config.backend),
         memory=providers.ThreadSafeSingleton(
             InMemoryCommitStore, log_partitions=config.log_partitions
         ),
         dynamodb=providers.ThreadSafeSingleton(
-            _build, "commit_store", "dynamodb", settings, resources
+            _build, "commit_store", "dynamodb", settings, resources, archive=archive_store
         ),
     )
 
@@ -424,7 +458,12 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_selected("backend"), config.backend),
         memory=providers.ThreadSafeSingleton(_async_memory, commit_store, "commit store"),
         dynamodb=providers.ThreadSafeSingleton(
-            _build, "async_commit_store", "dynamodb", settings, resources
+            _build,
+            "async_commit_store",
+            "dynamodb",
+            settings,
+            resources,
+            archive=async_archive_store,
         ),
     )
 

@@ -23,11 +23,17 @@ from ddbes._validation import (
     encoded_events,
     encoded_metadata,
 )
+from ddbes.archiving._reader import ArchivedRef, ArchiveReader
+from ddbes.archiving.ports import (
+    AggregateTip,
+    ArchivableCommitStore,
+    ArchiveRecord,
+    ArchiveStore,
+)
 from ddbes.errors import CheckpointConflict, SnapshotUnreadable, VersionConflict
 from ddbes.model import PARKED_ERROR_CHARS, Commit, Event, ParkedCommit, Snapshot, log_partition_for
 from ddbes.ports import (
     CheckpointStore,
-    CommitStore,
     SnapshotStore,
     check_advance,
     check_operation,
@@ -52,6 +58,7 @@ class _Stored:
     payload: bytes
     compressed: bool
     metadata: str = ""  # JSON text, "" for none
+    archived: str = ""  # the archive object's key of a stub (no payload then), else ""
 
     def load(self) -> Commit:
         data = codec.decompress(self.payload, self.compressed) if self.compressed else self.payload
@@ -74,17 +81,20 @@ def _with_events(commit: Commit, events: tuple[Event, ...], metadata: Any) -> Co
     )
 
 
-class InMemoryCommitStore(CommitStore):
+class InMemoryCommitStore(ArchivableCommitStore):
     """A :class:`~ddbes.ports.CommitStore` in this process's memory.
 
     Args:
         log_partitions: how many global log partitions (fixed for the store's life).
+        archive: where archived commits are read from (an
+            :class:`~ddbes.archiving.InMemoryArchiveStore`, say): the store can then be archived
+            by :class:`~ddbes.archiving.Archiver`, with the stubs of ``docs/archiving.md``.
     """
 
     db_system = "memory"
     """The ``db.system`` of this store's telemetry spans."""
 
-    def __init__(self, *, log_partitions: int = 1) -> None:
+    def __init__(self, *, log_partitions: int = 1, archive: ArchiveStore | None = None) -> None:
         if not isinstance(log_partitions, int) or log_partitions < 1:
             raise ValueError(f"log_partitions must be a positive int, got {log_partitions!r}")
         self._log_partitions = log_partitions
@@ -93,6 +103,8 @@ class InMemoryCommitStore(CommitStore):
         self._times: dict[tuple[str, str], list[datetime]] = {}
         self._keys: dict[str, set[str]] = {}
         self._logs: list[list[_Stored]] = [[] for _ in range(log_partitions)]
+        self._reader = ArchiveReader(archive, store="an InMemoryCommitStore")
+        self._records: dict[str, dict[str, ArchiveRecord]] = {}
 
     def as_async(self) -> AsyncInMemoryCommitStore:
         """The asyncio view of this store: the same data, for ``AsyncAggregate`` and co."""
@@ -146,7 +158,7 @@ class InMemoryCommitStore(CommitStore):
         if history is not None and commit.version <= len(history):
             existing = history[commit.version - 1]
             if existing.commit.commit_id == commit.commit_id:
-                return existing.load()
+                return self._load(existing)
             raise VersionConflict(commit.aggregate_id, commit.version)
         head = len(history) if history else 0
         if commit.version != head + 1:
@@ -211,7 +223,7 @@ class InMemoryCommitStore(CommitStore):
             selected = history[start:stop]
         if descending:
             selected = selected[::-1]
-        return (stored.load() for stored in selected)
+        return (self._load(stored) for stored in selected)
 
     def read_log(
         self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
@@ -223,7 +235,7 @@ class InMemoryCommitStore(CommitStore):
             log = self._logs[log_partition]
             end = len(log) if limit is None else min(len(log), after + max(limit, 0))
             selected = log[after:end]
-        return (stored.load() for stored in selected)
+        return (self._load(stored) for stored in selected)
 
     def head_position(self, log_partition: int = 0) -> int:
         check_log_partition(log_partition, self._log_partitions)
@@ -237,6 +249,73 @@ class InMemoryCommitStore(CommitStore):
 
     def __repr__(self) -> str:
         return f"InMemoryCommitStore(log_partitions={self._log_partitions})"
+
+    # -- archiving --------------------------------------------------------------------------
+
+    def _load(self, stored: _Stored) -> Commit:
+        if not stored.archived:
+            return stored.load()
+        commit = stored.commit
+        return self._reader.commit(
+            ArchivedRef(
+                location=stored.archived,
+                aggregate_type=commit.aggregate_type,
+                aggregate_key=commit.aggregate_key,
+                version=commit.version,
+                commit_id=commit.commit_id,
+                position=commit.position,
+                log_partition=commit.log_partition,
+            )
+        )
+
+    @property
+    def archive(self) -> ArchiveStore | None:
+        return self._reader.sync_archive
+
+    def archive_tip(self, aggregate_type: str, aggregate_key: str) -> AggregateTip | None:
+        with self._lock:
+            history = self._aggregates.get((aggregate_type, aggregate_key))
+            if not history:
+                return None
+            newest = history[-1]
+        return AggregateTip(
+            version=newest.commit.version,
+            committed_at=newest.commit.committed_at,
+            sequenced=True,  # this store gives positions as it appends
+            archived=bool(newest.archived),
+        )
+
+    def stub_commits(self, commits: Sequence[Commit], location: str) -> int:
+        rewritten = 0
+        with self._lock:
+            for commit in commits:
+                if commit.position is None:
+                    raise ValueError(f"{commit.aggregate_id} v{commit.version} has no position")
+                history = self._aggregates.get((commit.aggregate_type, commit.aggregate_key), [])
+                if commit.version > len(history):
+                    raise VersionConflict(commit.aggregate_id, commit.version)
+                stored = history[commit.version - 1]
+                if (stored.commit.commit_id, stored.commit.position) != (
+                    commit.commit_id,
+                    commit.position,
+                ):
+                    raise VersionConflict(commit.aggregate_id, commit.version)
+                if stored.archived == location:
+                    continue
+                stub = _Stored(stored.commit, b"", False, "", archived=location)
+                history[commit.version - 1] = stub
+                self._logs[stored.commit.log_partition][commit.position - 1] = stub
+                rewritten += 1
+        return rewritten
+
+    def record_archive(self, record: ArchiveRecord) -> None:
+        with self._lock:
+            self._records.setdefault(record.aggregate_type, {})[record.aggregate_key] = record
+
+    def archive_records(self, aggregate_type: str) -> Iterator[ArchiveRecord]:
+        with self._lock:
+            records = self._records.get(aggregate_type, {})
+            return iter([records[key] for key in sorted(records)])
 
 
 class InMemorySnapshotStore(SnapshotStore):

@@ -8,11 +8,12 @@ stores only drive these steps, with boto3 or aiobotocore, and hold the same tabl
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from ddbes._validation import check_commit, check_unit, encoded_events, encoded_metadata
+from ddbes.archiving import ArchivedRef
 from ddbes.codec import format_time
 from ddbes.errors import CorruptItem, VersionConflict
 from ddbes.model import Commit, log_partition_for
@@ -23,7 +24,8 @@ from ddbes_dynamodb._items import (
     commit_items,
     commit_pk,
     decode_commit_item,
-    decode_log_item,
+    decode_commit_or_stub,
+    decode_log_or_stub,
     decode_position,
     item_overhead,
     keys_fit,
@@ -37,8 +39,8 @@ from ddbes_dynamodb._unit_writer import append_unit_inline
 
 __all__ = ["CommitLog", "PreparedAppend"]
 
-_COMMIT_FIELDS = "s, i, t, e, x, n, m"
-_LOG_FIELDS = "s, a, k, v, i, t, e, x, m"
+_COMMIT_FIELDS = "s, i, t, e, x, n, m, ar"
+_LOG_FIELDS = "s, a, k, v, i, t, e, x, m, ar"
 _VERSIONS = "p = :p AND s BETWEEN :l AND :h"
 _AFTER = "p = :p AND s > :a"
 
@@ -148,6 +150,10 @@ class CommitLog:
             item = response.get("Item")
         if item is None:
             raise VersionConflict(commit.aggregate_id, commit.version)
+        if "ar" in item:  # archived: its stub keeps the id and position, not the events
+            if item.get("i", {}).get("S") == commit.commit_id:
+                return replace(commit, position=int(item["n"]["N"]), log_partition=partition)
+            raise VersionConflict(commit.aggregate_id, commit.version)
         stored = decode_commit_item(
             item, commit.aggregate_type, commit.aggregate_key, partition, table=self.table
         )
@@ -187,8 +193,8 @@ class CommitLog:
         until: datetime | None = None,
         descending: bool = False,
         limit: int | None = None,
-    ) -> Reads[Commit]:
-        """:meth:`CommitStore.read_commits`, page by page."""
+    ) -> Reads[Commit | ArchivedRef]:
+        """:meth:`CommitStore.read_commits`, page by page; archived commits are their stubs."""
         low = max(from_version, 1)
         high = MAX_NUMBER if to_version is None else min(to_version, MAX_NUMBER)
         if low > high or (limit is not None and limit <= 0):
@@ -215,7 +221,9 @@ class CommitLog:
         while True:
             response = yield Request("query", "read_commits", request)
             commits = [
-                decode_commit_item(item, aggregate_type, aggregate_key, partition, table=self.table)
+                decode_commit_or_stub(
+                    item, aggregate_type, aggregate_key, partition, table=self.table
+                )
                 for item in response["Items"]
             ]
             if background and commits:  # a later append of this aggregate needs no check
@@ -229,8 +237,11 @@ class CommitLog:
             if not _next_page(request, response):
                 return
 
-    def log(self, *, after: int, log_partition: int, limit: int | None) -> Reads[Commit]:
-        """:meth:`CommitStore.read_log`, page by page, stopping at the first gap."""
+    def log(
+        self, *, after: int, log_partition: int, limit: int | None
+    ) -> Reads[Commit | ArchivedRef]:
+        """:meth:`CommitStore.read_log`, page by page, stopping at the first gap; archived
+        commits are their stubs."""
         if after < 0:
             raise ValueError(f"after must be >= 0, got {after}")
         if after >= MAX_NUMBER or (limit is not None and limit <= 0):
@@ -251,10 +262,10 @@ class CommitLog:
         last = after + limit if limit is not None else None
         while True:
             response = yield Request("query", "read_log", request)
-            commits: list[Commit] = []
+            commits: list[Commit | ArchivedRef] = []
             for item in response["Items"]:
                 try:
-                    commit = decode_log_item(item, log_partition, table=self.table)
+                    commit = decode_log_or_stub(item, log_partition, table=self.table)
                 except CorruptItem:
                     yield commits  # what precedes the damaged entry, then the error
                     raise

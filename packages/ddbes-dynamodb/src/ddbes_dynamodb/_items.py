@@ -5,6 +5,8 @@ key ``s`` orders records inside it (see ``docs/data-model.md``)::
 
     commit      p = "c#<len(type)>#<type>#<key>"  s = version (12 digits)   i t e|x n|u
     log entry   p = "l#<log partition>"           s = position (12 digits)  a k v i t e|x
+    archived    the same keys, ``ar`` = archive object key, no e x m (a stub)
+    archive     p = "a#<type>"                    s = aggregate key         v ar z h w
     key         p = "k#<type>"                    s = aggregate key
     table meta  p = "m#"                          s = "table"               lp fv
     checkpoint  p = "p#<projector name>"          s = log partition         n
@@ -27,6 +29,7 @@ import zlib
 from datetime import datetime
 from typing import Any
 
+from ddbes.archiving import ArchivedRef
 from ddbes.codec import decode, decode_events, format_time
 from ddbes.errors import CorruptItem
 from ddbes.model import Commit
@@ -43,7 +46,9 @@ __all__ = [
     "commit_pk",
     "corrupt",
     "decode_commit_item",
+    "decode_commit_or_stub",
     "decode_log_item",
+    "decode_log_or_stub",
     "decode_position",
     "item_overhead",
     "keys_fit",
@@ -233,6 +238,46 @@ def decode_log_item(item: Item, log_partition: int, *, table: str) -> Commit:
         with contextlib.suppress(*_DECODING_ERRORS):
             error.position = int(item["s"]["S"])
         raise error from exc
+
+
+def decode_commit_or_stub(
+    item: Item, aggregate_type: str, aggregate_key: str, log_partition: int, *, table: str
+) -> Commit | ArchivedRef:
+    """:func:`decode_commit_item`, or the :class:`ArchivedRef` of an archived commit's stub."""
+    location = item.get("ar")
+    if location is None:
+        return decode_commit_item(item, aggregate_type, aggregate_key, log_partition, table=table)
+    try:
+        return ArchivedRef(
+            location=location["S"],
+            aggregate_type=aggregate_type,
+            aggregate_key=aggregate_key,
+            version=int(item["s"]["S"]),
+            commit_id=item["i"]["S"],
+            position=int(item["n"]["N"]),
+            log_partition=log_partition,
+        )
+    except _DECODING_ERRORS as exc:
+        raise corrupt(table, item, exc, commit_pk(aggregate_type, aggregate_key)) from exc
+
+
+def decode_log_or_stub(item: Item, log_partition: int, *, table: str) -> Commit | ArchivedRef:
+    """:func:`decode_log_item`, or the :class:`ArchivedRef` of an archived commit's log stub."""
+    location = item.get("ar")
+    if location is None:
+        return decode_log_item(item, log_partition, table=table)
+    try:
+        return ArchivedRef(
+            location=location["S"],
+            aggregate_type=item["a"]["S"],
+            aggregate_key=item["k"]["S"],
+            version=int(item["v"]["N"]),
+            commit_id=item["i"]["S"],
+            position=int(item["s"]["S"]),
+            log_partition=log_partition,
+        )
+    except _DECODING_ERRORS as exc:
+        raise corrupt(table, item, exc, log_pk(log_partition)) from exc
 
 
 def decode_position(item: Item, *, table: str, pk: str | None = None) -> int:

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from ddbes._validation import check_log_partition
+from ddbes.archiving import ArchivedRef, ArchiveReader, ArchiveStore, AsyncArchiveStore
 from ddbes.async_ports import AsyncCommitStore
 from ddbes.composition import Resources, Settings
 from ddbes.model import Commit
@@ -64,6 +65,10 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             short, so the loop stays responsive under hundreds of concurrent commands. Once
             the loop is busy, more requests in flight add lag, not throughput
             (``bench/async_scale.py``). ``None``: no bound.
+        archive: where archived commits are read from, as for
+            :class:`~ddbes_dynamodb.DynamoDBCommitStore`: an
+            :class:`~ddbes.archiving.AsyncArchiveStore` (``AsyncS3ArchiveStore``) is awaited;
+            a sync one (``S3ArchiveStore``) is read in a worker thread.
     """
 
     db_system = "dynamodb"
@@ -80,6 +85,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         retry_policy: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
         max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
+        archive: ArchiveStore | AsyncArchiveStore | None = None,
     ) -> None:
         handle = AsyncTableHandle(
             table_name,
@@ -98,28 +104,47 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             retry_policy=retry_policy,
             timeouts=timeouts,
         )
-        self._setup(handle, sync, retry_policy)
+        self._setup(handle, sync, retry_policy, archive)
 
     @classmethod
     def _on(
-        cls, handle: AsyncTableHandle, sync: TableHandle, retry_policy: RetryPolicy | None = None
+        cls,
+        handle: AsyncTableHandle,
+        sync: TableHandle,
+        retry_policy: RetryPolicy | None = None,
+        archive: ArchiveStore | AsyncArchiveStore | None = None,
     ) -> AsyncDynamoDBCommitStore:
         """A store on table handles shared with other stores of the app."""
         store = cls.__new__(cls)
-        store._setup(handle, sync, retry_policy)
+        store._setup(handle, sync, retry_policy, archive)
         return store
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, resources: Resources | None = None
+        cls,
+        settings: Settings,
+        *,
+        resources: Resources | None = None,
+        archive: ArchiveStore | AsyncArchiveStore | None = None,
     ) -> AsyncDynamoDBCommitStore:
         """As :meth:`DynamoDBCommitStore.from_settings`: on the aiobotocore client the app's
         async stores share, its sequencer on the boto3 client the sync ones share."""
-        return cls._on(async_table_handle(settings, resources), table_handle(settings, resources))
+        return cls._on(
+            async_table_handle(settings, resources),
+            table_handle(settings, resources),
+            archive=archive,
+        )
 
     def _setup(
-        self, handle: AsyncTableHandle, sync: TableHandle, retry_policy: RetryPolicy | None
+        self,
+        handle: AsyncTableHandle,
+        sync: TableHandle,
+        retry_policy: RetryPolicy | None,
+        archive: ArchiveStore | AsyncArchiveStore | None = None,
     ) -> None:
+        self._archived = ArchiveReader(
+            archive, store=f"DynamoDB table {handle.name!r}", asynchronous=True
+        )
         self._handle = handle
         self._sync = sync
         self._name = handle.name
@@ -270,7 +295,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             limit=limit,
         )
         async for commit in iterate_async(reads, self._handle):
-            yield commit
+            yield commit if isinstance(commit, Commit) else await self._unarchived(commit)
 
     async def _reading(self, log_partition: int) -> None:
         layout = await self._layout()
@@ -284,7 +309,12 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         await self._reading(log_partition)
         reads = self._log.log(after=after, log_partition=log_partition, limit=limit)
         async for commit in iterate_async(reads, self._handle):
-            yield commit
+            yield commit if isinstance(commit, Commit) else await self._unarchived(commit)
+
+    async def _unarchived(self, ref: ArchivedRef) -> Commit:
+        """An archived commit: awaited from an async archive store, fetched in a worker thread
+        from a sync one."""
+        return await self._archived.commit_async(ref)
 
     async def head_position(self, log_partition: int = 0) -> int:
         await self._reading(log_partition)

@@ -9,12 +9,18 @@ from datetime import datetime
 from typing import Any
 
 from ddbes._validation import check_log_partition
+from ddbes.archiving import (
+    AggregateTip,
+    ArchivableCommitStore,
+    ArchiveReader,
+    ArchiveRecord,
+    ArchiveStore,
+)
 from ddbes.composition import Resources, Settings
 from ddbes.model import Commit
-from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy
 from ddbes.timeouts import Timeouts
-from ddbes_dynamodb import admin, autoscaling
+from ddbes_dynamodb import _archive, admin, autoscaling
 from ddbes_dynamodb._commit_log import CommitLog, PreparedAppend
 from ddbes_dynamodb._log_writer import LogWriter
 from ddbes_dynamodb._sequencing import SequencingService
@@ -26,7 +32,7 @@ from ddbes_dynamodb.lease_store import DynamoDBLeaseStore
 __all__ = ["DynamoDBCommitStore"]
 
 
-class DynamoDBCommitStore(CommitStore):
+class DynamoDBCommitStore(ArchivableCommitStore):
     """A :class:`~ddbes.ports.CommitStore` in one DynamoDB table, plus its administration.
 
     How a commit gets its global log position is fixed when the table is created
@@ -56,6 +62,10 @@ class DynamoDBCommitStore(CommitStore):
             3 s, 10 s, 20 s). The background sequencer keeps the same deadlines.
         autoscaling_client: an ``application-autoscaling`` client for the autoscaling methods
             (by default one is built pointing where the DynamoDB client points).
+        archive: where archived commits are read from (an :class:`~ddbes_s3.S3ArchiveStore`):
+            needed once ``ddbes archive run`` archived aggregates of the table
+            (``docs/archiving.md``); without it a read of an archived commit raises
+            :class:`~ddbes.errors.ConfigurationError`.
 
     The store is thread-safe; share one instance (and so one connection pool) per process.
     """
@@ -73,7 +83,9 @@ class DynamoDBCommitStore(CommitStore):
         retry_policy: RetryPolicy | None = None,
         autoscaling_client: Any = None,
         timeouts: Timeouts | None = None,
+        archive: ArchiveStore | None = None,
     ) -> None:
+        self._archived = ArchiveReader(archive, store=f"DynamoDB table {table_name!r}")
         self._table = TableHandle(
             table_name,
             client=client,
@@ -106,12 +118,17 @@ class DynamoDBCommitStore(CommitStore):
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, resources: Resources | None = None
+        cls,
+        settings: Settings,
+        *,
+        resources: Resources | None = None,
+        archive: ArchiveStore | None = None,
     ) -> DynamoDBCommitStore:
         """The store of ``table_name``, ``endpoint_url``, ``region_name`` and ``timeout`` in
-        ``settings`` (:mod:`ddbes.composition`), on the client the app's stores share."""
+        ``settings`` (:mod:`ddbes.composition`), on the client the app's stores share, reading
+        archived commits from ``archive`` (the container passes the ``archive_bucket``'s)."""
         handle = table_handle(settings, resources)
-        return cls(handle.name, client=handle.client, timeouts=handle.timeouts)
+        return cls(handle.name, client=handle.client, timeouts=handle.timeouts, archive=archive)
 
     @property
     def table_name(self) -> str:
@@ -231,7 +248,7 @@ class DynamoDBCommitStore(CommitStore):
             descending=descending,
             limit=limit,
         )
-        return iterate(reads, self._table)
+        return self._archived.resolve(iterate(reads, self._table))
 
     def read_log(
         self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
@@ -240,7 +257,7 @@ class DynamoDBCommitStore(CommitStore):
         if self.sequencing == "background":
             self._service.reading(log_partition)
         reads = self._log.log(after=after, log_partition=log_partition, limit=limit)
-        return iterate(reads, self._table)
+        return self._archived.resolve(iterate(reads, self._table))
 
     def head_position(self, log_partition: int = 0) -> int:
         check_log_partition(log_partition, self.log_partitions)
@@ -250,6 +267,24 @@ class DynamoDBCommitStore(CommitStore):
 
     def aggregate_keys(self, aggregate_type: str) -> Iterator[str]:
         return iterate(self._log.keys(aggregate_type), self._table)
+
+    # -- archiving -------------------------------------------------------------------------
+
+    @property
+    def archive(self) -> ArchiveStore | None:
+        return self._archived.sync_archive
+
+    def archive_tip(self, aggregate_type: str, aggregate_key: str) -> AggregateTip | None:
+        return run(_archive.archive_tip(self._name, aggregate_type, aggregate_key), self._table)
+
+    def stub_commits(self, commits: Sequence[Commit], location: str) -> int:
+        return run(_archive.stub_commits(self._name, commits, location), self._table)
+
+    def record_archive(self, record: ArchiveRecord) -> None:
+        run(_archive.record_archive(self._name, record), self._table)
+
+    def archive_records(self, aggregate_type: str) -> Iterator[ArchiveRecord]:
+        return iterate(_archive.archive_records(self._name, aggregate_type), self._table)
 
     # -- administration -------------------------------------------------------------------
 

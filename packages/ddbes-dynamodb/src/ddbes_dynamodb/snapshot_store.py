@@ -26,7 +26,7 @@ from ddbes.model import Commit, Snapshot, log_partition_for
 from ddbes.ports import CommitStore, SnapshotStore
 from ddbes.retry import RetryPolicy
 from ddbes.snapshot_tip import SnapshotTip, TipSnapshotStore
-from ddbes_dynamodb._items import Item, commit_pk, decode_commit_item
+from ddbes_dynamodb._items import Item, commit_pk, decode_commit_or_stub
 from ddbes_dynamodb._table import TableHandle
 from ddbes_dynamodb.commit_store import DynamoDBCommitStore
 
@@ -39,7 +39,7 @@ DEFAULT_INLINE_LIMIT = 64 * 1024
 """States whose encoded (compressed) JSON is larger than this go to the overflow store."""
 
 FORMAT = 1
-_FIELDS = "s, i, t, e, x, n, m, f, v, c, j, z"
+_FIELDS = "s, i, t, e, x, n, m, ar, f, v, c, j, z"
 """What a tip read returns: the commit attributes ``decode_commit_item`` reads (``n`` may be
 missing) and the tip's; not ``p``, which would repeat in every item."""
 _MAX_ITEM_BYTES = 400 * 1024
@@ -282,10 +282,11 @@ class DynamoDBSnapshotStore(TipSnapshotStore):
             if sort_key == TIP_SORT_KEY:
                 tip = item
             elif sort_key.isdigit():
+                one = decode_commit_or_stub(
+                    item, aggregate_type, aggregate_key, partition, table=self._table.name
+                )
                 newest.append(
-                    decode_commit_item(
-                        item, aggregate_type, aggregate_key, partition, table=self._table.name
-                    )
+                    one if isinstance(one, Commit) else self._commit_store._archived.commit(one)
                 )
                 if len(newest) == commits:
                     break

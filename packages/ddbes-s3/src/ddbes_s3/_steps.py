@@ -24,7 +24,9 @@ __all__ = [
     "drive",
     "drive_async",
     "get",
+    "get_archive",
     "put",
+    "put_archive",
 ]
 
 T = TypeVar("T")
@@ -168,3 +170,24 @@ def _delete_keys(bucket: str, keys: list[str]) -> Steps[None]:
             f"{bucket!r}, e.g. {first.get('Key')!r}: {first.get('Code')} "
             f"{first.get('Message', '')}".rstrip()
         )
+
+
+def put_archive(bucket: str, prefix: str, key: str, body: bytes) -> Steps[None]:
+    """Store the archive object ``key`` (:func:`ddbes.archiving.archive_key`) under ``prefix``."""
+    yield Call(
+        "put_object",
+        f"write archive object {key!r}",
+        {"Bucket": bucket, "Key": prefix + key, "Body": body, "ContentType": "application/zlib"},
+    )
+
+
+def get_archive(bucket: str, prefix: str, key: str) -> Steps[bytes | None]:
+    """The bytes of the archive object ``key``; ``None`` when there is none."""
+    data: bytes | None = yield Call(
+        "get_object",
+        f"read archive object {key!r}",
+        {"Bucket": bucket, "Key": prefix + key},
+        body=True,
+        tolerate=frozenset({"NoSuchKey", "404"}),
+    )
+    return data

@@ -30,16 +30,19 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+from ddbes.archiving import ArchiveStore, AsyncArchiveStore
 from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore, AsyncSnapshotStore
 from ddbes.model import Commit, ParkedCommit, Snapshot
 from ddbes.ports import CheckpointStore, CommitStore, SnapshotStore
 from ddbes.testing.contracts import CommitStoreFactory
 
 __all__ = [
+    "BlockingArchiveStore",
     "BlockingCheckpointStore",
     "BlockingCommitStore",
     "BlockingSnapshotStore",
     "EventLoopThread",
+    "blocking_archive_store_factory",
     "blocking_checkpoint_store_factory",
     "blocking_commit_store_factory",
     "blocking_snapshot_store_factory",
@@ -170,6 +173,27 @@ class BlockingSnapshotStore(SnapshotStore):
         self._runner.run(self.store.clear(aggregate_type))
 
 
+class BlockingArchiveStore(ArchiveStore):
+    """An :class:`~ddbes.archiving.ArchiveStore` that drives an async one on ``runner``'s
+    loop."""
+
+    def __init__(self, store: AsyncArchiveStore, runner: EventLoopThread) -> None:
+        self.store = store
+        self._runner = runner
+
+    def put(self, key: str, body: bytes) -> None:
+        self._runner.run(self.store.put(key, body))
+
+    def get(self, key: str) -> bytes | None:
+        return self._runner.run(self.store.get(key))
+
+    def close(self) -> None:
+        """Await the async store's ``close()`` on the loop, when it has one (its client)."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            self._runner.call(close)
+
+
 class BlockingCheckpointStore(CheckpointStore):
     """A :class:`~ddbes.ports.CheckpointStore` that drives an async one on ``runner``'s loop."""
 
@@ -244,5 +268,17 @@ def blocking_checkpoint_store_factory(
     runner = EventLoopThread()
     try:
         yield lambda: BlockingCheckpointStore(runner.call(factory), runner)
+    finally:
+        runner.close()
+
+
+@contextmanager
+def blocking_archive_store_factory(
+    factory: Callable[[], Any],
+) -> Iterator[Callable[[], ArchiveStore]]:
+    """A contract-suite factory of :class:`BlockingArchiveStore` (see above)."""
+    runner = EventLoopThread()
+    try:
+        yield lambda: BlockingArchiveStore(runner.call(factory), runner)
     finally:
         runner.close()

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from ddbes.errors import CommitTooLarge, VersionConflict
 from ddbes.model import Commit, log_partition_for
 from ddbes.ports import CommitStore
+from ddbes.testing._archive_checks import ARCHIVABLE_STORE_CHECKS, ARCHIVE_STORE_CHECKS
 from ddbes.testing._assertions import raises as _raises
 from ddbes.testing._checkpoint_checks import CHECKPOINT_OPERATIONS_CHECKS, CHECKPOINT_STORE_CHECKS
 from ddbes.testing._key_store_checks import KEY_STORE_CHECKS
@@ -36,6 +37,8 @@ from ddbes.testing._snapshot_checks import SNAPSHOT_STORE_CHECKS
 from ddbes.testing._unit_checks import UNIT_CHECKS
 
 __all__ = [
+    "ARCHIVABLE_STORE_CHECKS",
+    "ARCHIVE_STORE_CHECKS",
     "CHECKPOINT_OPERATIONS_CHECKS",
     "CHECKPOINT_STORE_CHECKS",
     "COMMIT_STORE_CHECKS",
