@@ -12,8 +12,6 @@ import pytest
 from tests.dynamodb.tables import DynamoDBTables
 from tests.services import DynamoDBLocal
 
-pytest_plugins = ["tests.services"]
-
 
 @pytest.fixture
 def tables(dynamodb_local: DynamoDBLocal) -> Iterator[DynamoDBTables]:
