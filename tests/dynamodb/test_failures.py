@@ -14,7 +14,7 @@ from ddbes.model import Commit
 from ddbes.retry import RetryPolicy
 from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore, DynamoDBLeaseStore
 from ddbes_dynamodb._client import make_client
-from ddbes_dynamodb._items import commit_pk, log_pk, pad
+from ddbes_dynamodb._items import commit_pk, head_key, log_pk, pad
 from ddbes_dynamodb._sequencing import LEASE_NAME
 from tests.dynamodb.helpers import commit, inject_errors
 from tests.dynamodb.tables import DynamoDBTables, table_name
@@ -309,12 +309,20 @@ def test_a_table_without_ddbes_metadata_says_how_to_fix_it(any_tables: DynamoDBT
 
 
 def _forget_second_commit(tables: DynamoDBTables, store: DynamoDBCommitStore) -> None:
-    """The store forgets the commit of Cart:k version 2 at log position 2."""
+    """The store forgets the commit of Cart:k version 2 at log position 2 (on a table with
+    log pages: its page, which holds only it, and the head item's move to it)."""
     for key in (
         {"p": {"S": commit_pk("Cart", "k")}, "s": {"S": pad(2)}},
         {"p": {"S": log_pk(0)}, "s": {"S": pad(2)}},
     ):
         tables.client.delete_item(TableName=store.table_name, Key=key)
+    if store.sequencing == "background":
+        tables.client.update_item(
+            TableName=store.table_name,
+            Key=head_key(0),
+            UpdateExpression="SET n = :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
 
 
 def test_a_writer_that_saw_the_store_fail_rereads_the_head_so_the_log_stays_dense(
@@ -346,8 +354,9 @@ def test_a_sequencer_that_saw_the_store_fail_rereads_the_head_so_the_log_stays_d
     store = _private_store(tables, retry_policy=FAST)
     _hold_sequencer_lease(tables, store.table_name)  # the log is written by flush_log only
     store.append(commit("k", 1))
+    store.flush_log(timeout=FLUSH)
     store.append(commit("k", 2))
-    store.flush_log(timeout=FLUSH)  # the sequencer's head is 2
+    store.flush_log(timeout=FLUSH)  # the sequencer's head is 2, in a page of its own
     other = store.append(commit("other", 1))
     _forget_second_commit(tables, store)
     calls = inject_errors(store.client, "TransactWriteItems", "InternalServerError", times=4)

@@ -25,7 +25,7 @@ from ddbes_dynamodb._items import (
     commit_pk,
     decode_commit_item,
     decode_commit_or_stub,
-    decode_log_or_stub,
+    decode_log_page,
     decode_position,
     item_overhead,
     keys_fit,
@@ -40,7 +40,7 @@ from ddbes_dynamodb._unit_writer import append_unit_inline
 __all__ = ["CommitLog", "PreparedAppend"]
 
 _COMMIT_FIELDS = "s, i, t, e, x, n, m, ar"
-_LOG_FIELDS = "s, a, k, v, i, t, e, x, m, ar"
+_LOG_FIELDS = "s, a, k, v, i, t, e, x, m, ar, f, c"
 _VERSIONS = "p = :p AND s BETWEEN :l AND :h"
 _AFTER = "p = :p AND s > :a"
 
@@ -265,21 +265,26 @@ class CommitLog:
             commits: list[Commit | ArchivedRef] = []
             for item in response["Items"]:
                 try:
-                    commit = decode_log_or_stub(item, log_partition, table=self.table)
-                except CorruptItem:
+                    page = decode_log_page(item, log_partition, table=self.table)
+                except CorruptItem as error:
+                    if error.position is not None and error.position <= after:
+                        error.position = expected
                     yield commits  # what precedes the damaged entry, then the error
                     raise
-                if commit.position != expected:
-                    # A Query is not a snapshot: it can see position n + 1 committed while the
-                    # transaction of n was still in flight. Stop before the gap; the next read
-                    # after n - 1 returns both.
-                    yield commits
-                    return
-                commits.append(commit)
-                if expected == last:
-                    yield commits
-                    return
-                expected += 1
+                for commit in page:
+                    if commit.position is not None and commit.position < expected:
+                        continue  # the part of the first page at or before ``after``
+                    if commit.position != expected:
+                        # A Query is not a snapshot: it can see position n + 1 committed while
+                        # the transaction of n was still in flight. Stop before the gap; the
+                        # next read after n - 1 returns both.
+                        yield commits
+                        return
+                    commits.append(commit)
+                    if expected == last:
+                        yield commits
+                        return
+                    expected += 1
             yield commits
             if not _next_page(request, response):
                 return

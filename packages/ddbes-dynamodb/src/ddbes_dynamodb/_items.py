@@ -5,6 +5,8 @@ key ``s`` orders records inside it (see ``docs/data-model.md``)::
 
     commit      p = "c#<len(type)>#<type>#<key>"  s = version (12 digits)   i t e|x n|u
     log entry   p = "l#<log partition>"           s = position (12 digits)  a k v i t e|x
+    log page    p = "l#<log partition>"           s = its last position     f c
+    log head    p = "h#<log partition>"           s = "head"                n
     archived    the same keys, ``ar`` = archive object key, no e x m (a stub)
     archive     p = "a#<type>"                    s = aggregate key         v ar z h w
     key         p = "k#<type>"                    s = aggregate key
@@ -17,6 +19,14 @@ The length prefix makes the commit key injective: no two (type, key) pairs share
 A commit item holds its log position ``n`` once it is in the global log; on a table sequenced
 in the background it holds ``u`` (its log partition, the key of the sparse index
 :data:`UNSEQUENCED_INDEX`) until then.
+
+A **log page** (tables of format 3) holds the log entries of consecutive positions ``f`` ..
+``s`` as a list ``c`` of maps with a log entry's attributes (``a k v i t e|x m``, or a stub's
+``ar``); a log entry is a page of one. Keying a page by its *last* position lets a reader that
+resumes after position ``p`` ask for ``s > p`` and get exactly the pages it lacks. The **log
+head** item holds the partition's newest position; every write of pages updates it in the same
+transaction, on the condition that it still holds the head the writer built on, so that two
+writers can never write overlapping pages.
 
 Items are built and read as DynamoDB's low-level JSON (``{"S": ...}``) by hand: that skips
 boto3's resource layer and ``TypeDeserializer``, which cost more than the conversion itself.
@@ -49,10 +59,13 @@ __all__ = [
     "decode_commit_or_stub",
     "decode_log_item",
     "decode_log_or_stub",
+    "decode_log_page",
     "decode_position",
+    "head_key",
     "item_overhead",
     "keys_fit",
     "keys_pk",
+    "log_page",
     "log_pk",
     "pad",
     "parse_commit_pk",
@@ -98,6 +111,26 @@ def parse_commit_pk(pk: str) -> tuple[str, str]:
 def log_pk(log_partition: int) -> str:
     """The partition key of a log partition."""
     return f"l#{log_partition}"
+
+
+def head_key(log_partition: int) -> Item:
+    """The key of a log partition's head item (tables of format 3)."""
+    return {"p": {"S": f"h#{log_partition}"}, "s": {"S": "head"}}
+
+
+LOG_ENTRY_FIELDS = ("a", "k", "v", "i", "t", "e", "x", "m", "ar")
+"""The attributes of a log entry besides its keys: what a page's element holds."""
+
+
+def log_page(log_partition: int, first: int, entries: list[Item]) -> Item:
+    """The page holding ``entries`` (log entries' attributes, without keys) at positions
+    ``first`` .. ``first + len(entries) - 1``."""
+    return {
+        "p": {"S": log_pk(log_partition)},
+        "s": {"S": pad(first + len(entries) - 1)},
+        "f": {"N": str(first)},
+        "c": {"L": [{"M": entry} for entry in entries]},
+    }
 
 
 def keys_pk(aggregate_type: str) -> str:
@@ -222,22 +255,81 @@ def decode_log_item(item: Item, log_partition: int, *, table: str) -> Commit:
         CorruptItem: the item is not a log entry ddbes wrote.
     """
     try:
+        position = int(item["s"]["S"])
+    except _DECODING_ERRORS as exc:
+        raise corrupt(table, item, exc, log_pk(log_partition)) from exc
+    return _log_entry(item, position, log_partition, table=table, page=item)
+
+
+def _log_entry(
+    fields: Item, position: int, log_partition: int, *, table: str, page: Item
+) -> Commit:
+    try:
         return Commit(
-            commit_id=item["i"]["S"],
-            aggregate_type=item["a"]["S"],
-            aggregate_key=item["k"]["S"],
-            version=int(item["v"]["N"]),
-            committed_at=datetime.fromisoformat(item["t"]["S"]),
-            events=_events(item),
-            position=int(item["s"]["S"]),
+            commit_id=fields["i"]["S"],
+            aggregate_type=fields["a"]["S"],
+            aggregate_key=fields["k"]["S"],
+            version=int(fields["v"]["N"]),
+            committed_at=datetime.fromisoformat(fields["t"]["S"]),
+            events=_events(fields),
+            position=position,
             log_partition=log_partition,
-            metadata=_metadata(item),
+            metadata=_metadata(fields),
         )
+    except _DECODING_ERRORS as exc:
+        error = corrupt(table, page, exc, log_pk(log_partition))
+        error.position = position
+        raise error from exc
+
+
+def _log_entry_or_stub(
+    fields: Item, position: int, log_partition: int, *, table: str, page: Item
+) -> Commit | ArchivedRef:
+    location = fields.get("ar")
+    if location is None:
+        return _log_entry(fields, position, log_partition, table=table, page=page)
+    try:
+        return ArchivedRef(
+            location=location["S"],
+            aggregate_type=fields["a"]["S"],
+            aggregate_key=fields["k"]["S"],
+            version=int(fields["v"]["N"]),
+            commit_id=fields["i"]["S"],
+            position=position,
+            log_partition=log_partition,
+        )
+    except _DECODING_ERRORS as exc:
+        error = corrupt(table, page, exc, log_pk(log_partition))
+        error.position = position
+        raise error from exc
+
+
+def decode_log_page(item: Item, log_partition: int, *, table: str) -> list[Commit | ArchivedRef]:
+    """The commits (or archived commits' stubs) of a log page, or of a log entry (a page of
+    one), in position order.
+
+    Raises:
+        CorruptItem: the item is neither; its ``position`` is the first one it should hold.
+    """
+    try:
+        last = int(item["s"]["S"])
+        entries = item.get("c")
+        if entries is None:
+            return [_log_entry_or_stub(item, last, log_partition, table=table, page=item)]
+        first = int(item["f"]["N"])
+        elements = entries["L"]
+        if first + len(elements) - 1 != last or not elements:
+            raise ValueError(f"a page of {len(elements)} entries from {first} cannot end at {last}")
+        fields = [element["M"] for element in elements]
     except _DECODING_ERRORS as exc:
         error = corrupt(table, item, exc, log_pk(log_partition))
         with contextlib.suppress(*_DECODING_ERRORS):
-            error.position = int(item["s"]["S"])
+            error.position = int(item["f"]["N"]) if "f" in item else int(item["s"]["S"])
         raise error from exc
+    return [
+        _log_entry_or_stub(entry, first + index, log_partition, table=table, page=item)
+        for index, entry in enumerate(fields)
+    ]
 
 
 def decode_commit_or_stub(
@@ -263,21 +355,11 @@ def decode_commit_or_stub(
 
 def decode_log_or_stub(item: Item, log_partition: int, *, table: str) -> Commit | ArchivedRef:
     """:func:`decode_log_item`, or the :class:`ArchivedRef` of an archived commit's log stub."""
-    location = item.get("ar")
-    if location is None:
-        return decode_log_item(item, log_partition, table=table)
     try:
-        return ArchivedRef(
-            location=location["S"],
-            aggregate_type=item["a"]["S"],
-            aggregate_key=item["k"]["S"],
-            version=int(item["v"]["N"]),
-            commit_id=item["i"]["S"],
-            position=int(item["s"]["S"]),
-            log_partition=log_partition,
-        )
+        position = int(item["s"]["S"])
     except _DECODING_ERRORS as exc:
         raise corrupt(table, item, exc, log_pk(log_partition)) from exc
+    return _log_entry_or_stub(item, position, log_partition, table=table, page=item)
 
 
 def decode_position(item: Item, *, table: str, pk: str | None = None) -> int:

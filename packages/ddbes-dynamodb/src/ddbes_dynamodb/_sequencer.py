@@ -3,7 +3,23 @@
 On such a table a commit is one conditional ``PutItem`` of its commit item, which carries
 ``u`` (its log partition) and no position. The sparse index :data:`UNSEQUENCED_INDEX` (keys
 ``u``, ``t``) lists exactly those commits: the to-do list of the partition. A :class:`Sequencer`
-takes a batch from it and writes, in **one** ``TransactWriteItems``, for each commit:
+takes a batch from it and writes it to the log in one of two ways, fixed by the table's format.
+
+**Log pages** (format 3, the default): the whole batch is **one page item** (or a few, in one
+transaction, when it exceeds a page's size) at the next positions, written in one
+``TransactWriteItems`` with the update of the partition's head item (condition: it still holds
+the head this sequencer built on). Then the batch leaves the to-do list: each commit item is
+put again with its position ``n`` and without ``u``, 25 to a ``BatchWriteItem``. A page is
+written only after the previous page's commits left the to-do list (the writer of a page does
+it before its next page; a sequencer that (re)reads the head does it for the last page first),
+so a commit that the index still shows is in the log only if it is in a page this sequencer
+knows: one it wrote or read since its first read of the head. It keeps, per aggregate, the
+newest version those pages hold; a commit of an aggregate it knows nothing about is checked
+with a strongly consistent read (an item without ``u`` is in the log already). So a commit
+enters the log at most once, and the cost per commit is a share of one page write plus one
+plain put, instead of two transactional writes.
+
+**Log entries** (format 2): in **one** ``TransactWriteItems``, for each commit:
 
 1. ``Put`` the log entry at the next position (condition: the position is free), and
 2. ``Update`` the commit item: ``SET n = position REMOVE u`` (condition: ``u`` still exists).
@@ -24,8 +40,8 @@ many of them share this partition, ``gn``: a batch takes them all, at consecutiv
 in the unit's order (``gi``), or none of them (the index may show some before the others).
 
 Several sequencers of one partition (processes, or a lease changing hands) are safe together:
-the conditions decide, and the loser of a race re-reads the head. The lease in
-:mod:`ddbes_dynamodb._sequencing` only keeps them from racing.
+the conditions decide, and the loser of a race reads what the winner wrote (or re-reads the
+head). The lease in :mod:`ddbes_dynamodb._sequencing` only keeps them from racing.
 """
 
 from __future__ import annotations
@@ -41,9 +57,13 @@ from ddbes_dynamodb._errors import Caller, TransactionCancelled
 from ddbes_dynamodb._items import (
     UNSEQUENCED_INDEX,
     Item,
+    commit_pk,
     corrupt,
     decode_log_item,
+    decode_log_page,
     decode_position,
+    head_key,
+    log_page,
     log_pk,
     pad,
     parse_commit_pk,
@@ -63,7 +83,15 @@ QUERY_LIMIT = 200
 KNOWN_LIMIT = 100_000
 """Aggregates whose newest sequenced version is remembered; past this the memory starts anew."""
 
+PAGE_BYTES = 300 * 1024
+"""The most item bytes (by :attr:`_Entry.size`'s reckoning, which counts the events twice) a
+log page holds, under DynamoDB's 400 KB per item."""
+
+CATCH_UP_PAGES = 20
+"""After losing a race, read up to this many pages written meanwhile; beyond, start anew."""
+
 _PREDECESSOR_ROUNDS = 4
+_CLEAR_ATTEMPTS = 8
 _ATTEMPTS = 8
 _FAILED = "ConditionalCheckFailed"
 
@@ -99,6 +127,23 @@ def _place(entry: _Entry) -> int:
         return 0
 
 
+def _log_fields(entry: _Entry) -> Item:
+    """A commit's log entry attributes (no keys), from its commit item."""
+    item = entry.item
+    aggregate_type, aggregate_key = parse_commit_pk(entry.pk)
+    fields: Item = {
+        "a": {"S": aggregate_type},
+        "k": {"S": aggregate_key},
+        "v": {"N": str(entry.version)},
+        "i": item["i"],
+        "t": item["t"],
+    }
+    for name in ("e", "x", "m"):
+        if name in item:
+            fields[name] = item[name]
+    return fields
+
+
 def _is_commit(item: Item) -> bool:
     """Whether an index entry is a ddbes commit item (an item of someone else's that happens to
     have ``u`` and ``t`` is left alone)."""
@@ -127,8 +172,10 @@ class Sequencer:
         client: Any,
         read_head: Callable[[int], int],
         on_sequenced: Callable[[list[Commit]], None],
+        pages: bool = False,
     ) -> None:
         self.partition = partition
+        self.pages = pages
         self._table = table
         self._call = call
         self._client = client
@@ -136,7 +183,9 @@ class Sequencer:
         self._on_sequenced = on_sequenced
         self._lock = threading.Lock()
         self._head: int | None = None
-        self._known: dict[str, int] = {}  # aggregate pk -> newest version known to be in the log
+        # aggregate pk -> newest version known to be in the log (with pages: in the pages this
+        # sequencer wrote or read since it last read the head, or read strongly consistently)
+        self._known: dict[str, int] = {}
 
     def in_log(self, pk: str, version: int) -> bool:
         """Whether this sequencer knows that version ``version`` of ``pk`` is in the log."""
@@ -160,6 +209,8 @@ class Sequencer:
                 raise
 
     def _run_once(self) -> int:
+        if self.pages and self._head is None:
+            self._resync()
         response = self._call(
             self._client.query,
             "reading the unsequenced commits",
@@ -199,6 +250,8 @@ class Sequencer:
                 run.append(by_version[version])
                 version += 1
             runs[pk] = run
+        if self.pages:
+            self._drop_logged(runs)
         for _ in range(_PREDECESSOR_ROUNDS):
             unknown = {
                 pk: run[0].version - 1
@@ -280,8 +333,13 @@ class Sequencer:
 
     def _get_items(self, keys: dict[str, int]) -> dict[str, Item]:
         """The commit items at ``keys`` (pk -> version), read strongly consistently."""
-        wanted = [{"p": {"S": pk}, "s": {"S": pad(version)}} for pk, version in keys.items()]
-        found: dict[str, Item] = {}
+        found = self._read_items(list(keys.items()))
+        return {pk: found[pk, version] for pk, version in keys.items() if (pk, version) in found}
+
+    def _read_items(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Item]:
+        """The commit items at ``keys`` (pk, version), read strongly consistently."""
+        wanted = [{"p": {"S": pk}, "s": {"S": pad(version)}} for pk, version in keys]
+        found: dict[tuple[str, int], Item] = {}
         while wanted:
             chunk, wanted = wanted[:100], wanted[100:]
             request: dict[str, Any] = {self._table: {"Keys": chunk, "ConsistentRead": True}}
@@ -292,12 +350,189 @@ class Sequencer:
                     RequestItems=request,
                 )
                 for item in response.get("Responses", {}).get(self._table, []):
-                    found[item["p"]["S"]] = item
+                    entry = _entry(item, self._table)
+                    found[entry.pk, entry.version] = item
                 request = response.get("UnprocessedKeys") or {}
         return found
 
     def _write(self, batch: list[_Entry]) -> tuple[int, list[_Entry]]:
         """Write ``batch`` at the next positions: (commits written, commits still to write)."""
+        if self.pages:
+            return self._write_pages(batch)
+        return self._write_entries(batch)
+
+    # -- log pages ---------------------------------------------------------------------
+
+    def _drop_logged(self, runs: dict[str, list[_Entry]]) -> None:
+        """Check, strongly consistently, the runs of aggregates whose newest logged version
+        this sequencer does not know: versions whose item lost ``u`` are in the log already
+        (the index showed them late), and drop out."""
+        known = self._known
+        doubtful = {
+            pk: run
+            for pk, run in runs.items()
+            if pk not in known or known[pk] != run[0].version - 1
+        }
+        if not doubtful:
+            return
+        found = self._read_items(
+            [(pk, entry.version) for pk, run in doubtful.items() for entry in run]
+        )
+        for pk, run in doubtful.items():
+            kept: list[_Entry] = []
+            for entry in run:
+                item = found.get((pk, entry.version))
+                if item is not None and "u" in item:
+                    kept.append(_Entry(item, pk, entry.version))
+                elif kept:
+                    break  # a later version cannot be waiting behind one in the log
+            if kept:
+                runs[pk] = kept
+            else:
+                del runs[pk]
+
+    def _resync(self) -> None:
+        """Read the head from the partition's last page, learn that page's commits and take
+        them off the to-do list (its writer may have died before it did)."""
+        response = self._call(
+            self._client.query,
+            "reading the log head",
+            TableName=self._table,
+            KeyConditionExpression="p = :p",
+            ExpressionAttributeValues={":p": {"S": log_pk(self.partition)}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        self._known.clear()
+        items = response["Items"]
+        if not items:
+            self._head = 0
+            return
+        self._learn(items)
+        self._head = decode_position(items[-1], table=self._table, pk=log_pk(self.partition))
+
+    def _catch_up(self, head: int) -> None:
+        """After losing a race at ``head``: learn the pages written since (all of them, else
+        start anew from the last one)."""
+        response = self._call(
+            self._client.query,
+            "reading the log written meanwhile",
+            TableName=self._table,
+            KeyConditionExpression="p = :p AND s > :a",
+            ExpressionAttributeValues={
+                ":p": {"S": log_pk(self.partition)},
+                ":a": {"S": pad(head)},
+            },
+            Limit=CATCH_UP_PAGES,
+            ConsistentRead=True,
+        )
+        items = response["Items"]
+        if not items or "LastEvaluatedKey" in response:
+            self._resync()
+            return
+        self._learn(items)
+        self._head = decode_position(items[-1], table=self._table, pk=log_pk(self.partition))
+
+    def _learn(self, pages: list[Item]) -> None:
+        """Remember the commits of ``pages``; take the last page's off the to-do list."""
+        positions: dict[tuple[str, int], int] = {}
+        for page in pages:
+            positions = {}
+            for commit in decode_log_page(page, self.partition, table=self._table):
+                key = (commit_pk(commit.aggregate_type, commit.aggregate_key), commit.version)
+                self._remember(*key)
+                positions[key] = commit.position or 0  # log reads always have it
+        found = self._read_items(list(positions))
+        self._clear_todo([(item, positions[key]) for key, item in found.items() if "u" in item])
+
+    def _write_pages(self, batch: list[_Entry]) -> tuple[int, list[_Entry]]:
+        head = self._head
+        if head is None:
+            self._resync()
+            return 0, [e for e in batch if not self.in_log(e.pk, e.version)]
+        pages: list[Item] = []
+        entries: list[Item] = []
+        size = 0
+        first = head + 1
+        for entry in batch:
+            if entries and size + entry.size > PAGE_BYTES:
+                pages.append(log_page(self.partition, first, entries))
+                first += len(entries)
+                entries, size = [], 0
+            entries.append(_log_fields(entry))
+            size += entry.size
+        pages.append(log_page(self.partition, first, entries))
+        new_head = head + len(batch)
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": head_key(self.partition),
+            "UpdateExpression": "SET n = :n",
+            "ConditionExpression": "attribute_not_exists(n) OR n = :h",
+            "ExpressionAttributeValues": {":n": {"N": str(new_head)}, ":h": {"N": str(head)}},
+        }
+        actions: list[dict[str, Any]] = [{"Update": update}]
+        actions += [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": page,
+                    "ConditionExpression": "attribute_not_exists(p)",
+                }
+            }
+            for page in pages
+        ]
+        try:
+            self._call(self._client.transact_write_items, "sequencing", TransactItems=actions)
+        except TransactionCancelled:
+            # Another sequencer wrote at this head: learn what it wrote, then retry the rest.
+            self._catch_up(head)
+            return 0, [e for e in batch if not self.in_log(e.pk, e.version)]
+        self._head = new_head
+        for entry in batch:
+            self._remember(entry.pk, entry.version)
+        self._clear_todo([(entry.item, head + offset) for offset, entry in enumerate(batch, 1)])
+        logged: list[Commit] = []
+        for page in pages:
+            logged += [
+                c
+                for c in decode_log_page(page, self.partition, table=self._table)
+                if isinstance(c, Commit)
+            ]
+        self._on_sequenced(logged)
+        return len(batch), []
+
+    def _clear_todo(self, logged: list[tuple[Item, int]]) -> None:
+        """Put the commit items of ``logged`` (item, position) again with their position and
+        without ``u``: off the to-do list. Unconditional and idempotent: every sequencer that
+        does it writes the same item."""
+        requests = []
+        for item, position in logged:
+            cleared = {name: value for name, value in item.items() if name != "u"}
+            cleared["n"] = {"N": str(position)}
+            requests.append({"PutRequest": {"Item": cleared}})
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self._table: requests[start : start + 25]}
+            for attempt in range(_CLEAR_ATTEMPTS):
+                if attempt:
+                    self._call.pause(min(0.02 * 2**attempt, 1.0))  # throttled: back off
+                response = self._call(
+                    self._client.batch_write_item,
+                    "taking sequenced commits off the to-do list",
+                    RequestItems=pending,
+                )
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            else:
+                raise StoreError(
+                    f"DynamoDB kept refusing to take sequenced commits of table {self._table!r} "
+                    "off the to-do list; the next batch does it first"
+                )
+
+    # -- log entries -------------------------------------------------------------------
+
+    def _write_entries(self, batch: list[_Entry]) -> tuple[int, list[_Entry]]:
         if self._head is None:
             self._head = self._read_head(self.partition)
         head = self._head

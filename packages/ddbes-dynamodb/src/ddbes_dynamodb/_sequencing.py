@@ -94,8 +94,10 @@ class SequencingService:
         leases: LeaseStore,
         read_head: Callable[[int], int],
         on_sequenced: Callable[[list[Commit]], None],
+        log_pages: Callable[[], bool],
     ) -> None:
         self._table = table
+        self._log_pages = log_pages
         self._call = call
         self._client = client
         self._leases = leases
@@ -129,6 +131,7 @@ class SequencingService:
                         client=self._client,
                         read_head=self._read_head,
                         on_sequenced=self._on_sequenced,
+                        pages=self._log_pages(),
                     )
         return sequencer
 

@@ -34,10 +34,11 @@ __all__ = [
 
 logger = logging.getLogger("ddbes.dynamodb")
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The newest item layout this code reads (see ``docs/data-model.md``): 1 for a log written
-inline by transactions, 2 for a log sequenced in the background. The metadata item records the
-table's own, so that older code refuses a table it would misread."""
+inline by transactions, 2 for a log sequenced in the background one entry per commit, 3 for a
+log sequenced in the background in pages (what ``create_table`` makes now). The metadata item
+records the table's own, so that older code refuses a table it would misread."""
 
 SEQUENCING = ("background", "inline")
 """How commits get their global log positions: ``"background"`` (the default: a commit is one
@@ -139,6 +140,20 @@ class TableLayout:
 
     log_partitions: int
     sequencing: str
+    log_pages: bool = True
+    """Whether the sequencer writes log pages (format 3) rather than one entry per commit
+    (format 2); only on a table sequenced in the background."""
+
+    @property
+    def format_version(self) -> int:
+        """The data format this layout is stored in (the metadata item's ``fv``)."""
+        if self.sequencing != "background":
+            return 1
+        return 3 if self.log_pages else 2
+
+    def same_choice(self, other: TableLayout) -> bool:
+        """Whether ``other`` makes the same choices a caller of ``create_table`` makes."""
+        return (self.log_partitions, self.sequencing) == (other.log_partitions, other.sequencing)
 
 
 def check_sequencing(sequencing: str) -> None:
@@ -257,7 +272,7 @@ def record_layout(table: TableHandle, layout: TableLayout) -> TableLayout:
     item = {
         **META_KEY,
         "lp": {"N": str(layout.log_partitions)},
-        "fv": {"N": "2" if layout.sequencing == "background" else "1"},
+        "fv": {"N": str(layout.format_version)},
     }
     try:
         table.call(
@@ -269,7 +284,7 @@ def record_layout(table: TableHandle, layout: TableLayout) -> TableLayout:
         )
     except ConditionFailed:
         stored = read_layout(table)
-        if stored is not None and stored != layout:
+        if stored is not None and not stored.same_choice(layout):
             logger.warning(
                 "table %r already exists with log_partitions=%d, sequencing=%r; keeping them "
                 "(asked for %d, %r)",
@@ -317,7 +332,9 @@ def layout_steps(table: str) -> Steps[TableLayout | None]:
             f"table {table!r} uses ddbes data format {version}; this ddbes-dynamodb reads "
             f"formats up to {FORMAT_VERSION}: upgrade ddbes-dynamodb"
         )
-    return TableLayout(partitions, "background" if version == 2 else "inline")
+    if version == 1:
+        return TableLayout(partitions, "inline", log_pages=False)
+    return TableLayout(partitions, "background", log_pages=version >= 3)
 
 
 def no_metadata(table: str) -> ConfigurationError:

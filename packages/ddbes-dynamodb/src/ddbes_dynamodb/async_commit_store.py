@@ -159,6 +159,7 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             ),
             read_head=self._read_head_sync,
             on_sequenced=self._logged,
+            log_pages=self._log_pages_sync,
         )
         self._log = CommitLog(handle.name, stored=self._service.appended)
 
@@ -260,6 +261,12 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
     def _logged(self, commits: list[Commit]) -> None:
         for commit in commits:
             self._appended(commit)
+
+    def _log_pages_sync(self) -> bool:
+        layout = self._layout_known
+        if layout is None:
+            layout = self._layout_known = admin.open_layout(self._sync, None)
+        return layout.log_pages
 
     def _read_head_sync(self, partition: int) -> int:
         return run(self._log.read_head(partition), self._sync)

@@ -102,6 +102,7 @@ class DynamoDBCommitStore(ArchivableCommitStore):
         self._log_partitions: int | None = None
         self._pending_layout: admin.TableLayout | None = None
         self._sequencing: str | None = None
+        self._log_pages = True
         self._writers: dict[int, LogWriter] = {}
         self._service = SequencingService(
             table=table_name,
@@ -112,6 +113,7 @@ class DynamoDBCommitStore(ArchivableCommitStore):
             ),
             read_head=self._read_head,
             on_sequenced=self._logged,
+            log_pages=lambda: self._load_layout().log_pages,
         )
         self._log = CommitLog(table_name, stored=self._service.appended)
         self._commit_writer = self._log.writer
@@ -167,7 +169,8 @@ class DynamoDBCommitStore(ArchivableCommitStore):
                 stored = admin.open_layout(self._table, self._pending_layout)
                 self._log_partitions = stored.log_partitions
                 self._sequencing = stored.sequencing
-            return admin.TableLayout(self._log_partitions, self._sequencing)
+                self._log_pages = stored.log_pages
+            return admin.TableLayout(self._log_partitions, self._sequencing, self._log_pages)
 
     def append(self, commit: Commit) -> Commit:
         prepared = self._log.prepare(commit, self.log_partitions)

@@ -1,0 +1,194 @@
+"""Log pages (tables of format 3): one page item per batch, written with the partition's head
+item; a batch leaves the to-do list after its page. Sequencers that race, die between the
+two writes, or see the to-do index late never put a commit in the log twice or leave a hole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ddbes.errors import StoreError
+from ddbes_dynamodb import DynamoDBCommitStore, DynamoDBLeaseStore
+from ddbes_dynamodb._client import make_client
+from ddbes_dynamodb._items import META_KEY, UNSEQUENCED_INDEX, head_key
+from ddbes_dynamodb._sequencer import Sequencer
+from ddbes_dynamodb._sequencing import LEASE_NAME
+from tests.dynamodb.helpers import commit, inject_errors
+from tests.dynamodb.tables import DynamoDBTables
+
+
+def _quiet_store(tables: DynamoDBTables) -> DynamoDBCommitStore:
+    """A store whose background sequencer never runs: another owner holds the lease."""
+    store = tables.commit_store()
+    leases = DynamoDBLeaseStore(store.table_name, client=tables.client)
+    assert leases.acquire(LEASE_NAME, 0, "a-process-elsewhere", 600.0)
+    return store
+
+
+def _sequencer(store: DynamoDBCommitStore, client: Any) -> Sequencer:
+    return Sequencer(
+        partition=0,
+        table=store.table_name,
+        call=store._call,
+        client=client,
+        read_head=store._read_head,
+        on_sequenced=lambda commits: None,
+        pages=True,
+    )
+
+
+def _log_items(tables: DynamoDBTables, store: DynamoDBCommitStore) -> list[dict[str, Any]]:
+    response = tables.client.query(
+        TableName=store.table_name,
+        KeyConditionExpression="p = :p",
+        ExpressionAttributeValues={":p": {"S": "l#0"}},
+        ConsistentRead=True,
+    )
+    return list(response["Items"])
+
+
+def _backlog(tables: DynamoDBTables, store: DynamoDBCommitStore) -> int:
+    return len(_todo(tables, store))
+
+
+def _assert_log_exact(store: DynamoDBCommitStore, stored: list[Any]) -> None:
+    log = list(store.read_log())
+    assert [c.position for c in log] == list(range(1, len(stored) + 1))
+    assert sorted(c.commit_id for c in log) == sorted(c.commit_id for c in stored)
+    for key in {c.aggregate_key for c in stored}:
+        versions = [c.version for c in log if c.aggregate_key == key]
+        assert versions == sorted(versions) == list(range(1, len(versions) + 1))
+
+
+def test_a_batch_is_one_page_and_the_head_item_follows_it(tables: DynamoDBTables) -> None:
+    store = _quiet_store(tables)
+    stored = [store.append(commit(f"k{i % 3}", i // 3 + 1)) for i in range(12)]
+    assert _sequencer(store, tables.client).run_once() == 12
+    items = _log_items(tables, store)
+    assert len(items) == 1 and items[0]["s"]["S"] == "000000000012"
+    assert items[0]["f"]["N"] == "1" and len(items[0]["c"]["L"]) == 12
+    head = tables.client.get_item(TableName=store.table_name, Key=head_key(0), ConsistentRead=True)
+    assert head["Item"]["n"]["N"] == "12"
+    assert _backlog(tables, store) == 0
+    _assert_log_exact(store, stored)
+    # every commit item got its position and lost the to-do mark
+    loaded = list(store.read_commits("note", "k1"))
+    assert all(c.position is not None for c in loaded)
+
+
+def test_reads_resume_inside_a_page_and_stop_at_a_limit(tables: DynamoDBTables) -> None:
+    store = _quiet_store(tables)
+    for batch in range(3):
+        for version in range(1, 6):
+            store.append(commit(f"b{batch}", version))
+        _sequencer(store, tables.client).run_once()
+    assert len(_log_items(tables, store)) == 3
+    assert [c.position for c in store.read_log(after=3)] == list(range(4, 16))
+    assert [c.position for c in store.read_log(after=7, limit=4)] == [8, 9, 10, 11]
+    assert [c.position for c in store.read_log(after=15)] == []
+    assert store.head_position() == 15
+
+
+def test_a_sequencer_that_dies_between_its_page_and_the_to_do_list_loses_nothing(
+    tables: DynamoDBTables,
+) -> None:
+    store = _quiet_store(tables)
+    stored = [store.append(commit("k", version)) for version in range(1, 6)]
+    dying_client = make_client(  # its own client: the injected errors stay on it
+        "dynamodb", table="tests", endpoint_url=tables.endpoint_url, region_name="us-east-1"
+    )
+    inject_errors(dying_client, "BatchWriteItem", "ValidationException", times=None)
+    with pytest.raises(StoreError):
+        _sequencer(store, dying_client).run_once()
+    assert len(_log_items(tables, store)) == 1  # the page is written
+    assert _backlog(tables, store) == 5  # but its commits are still to do
+    stored += [store.append(commit("k", version)) for version in range(6, 9)]
+    # the next sequencer finishes the dead one's page first, then logs only the new commits
+    assert _sequencer(store, tables.client).run_once() == 3
+    assert _backlog(tables, store) == 0
+    _assert_log_exact(store, stored)
+
+
+def test_two_sequencers_racing_for_one_head_write_each_commit_once(
+    tables: DynamoDBTables,
+) -> None:
+    store = _quiet_store(tables)
+    late = _sequencer(store, tables.client)
+    late._resync()  # it reads head 0 now, and writes only after the other one
+    stored = [store.append(commit("k", version)) for version in range(1, 11)]
+    assert _sequencer(store, tables.client).run_once() == 10
+    stored += [store.append(commit("k", version)) for version in range(11, 16)]
+    assert late.run_once() == 5  # lost the race at head 0, learnt page 1..10, wrote 11..15
+    _assert_log_exact(store, stored)
+    assert _backlog(tables, store) == 0
+
+
+class _StaleIndex:
+    """A client whose reads of the to-do index return what they returned once, earlier:
+    DynamoDB's indexes are eventually consistent."""
+
+    def __init__(self, client: Any, items: list[dict[str, Any]]) -> None:
+        self._client = client
+        self._items = items
+
+    def query(self, **kwargs: Any) -> Any:
+        if kwargs.get("IndexName") == UNSEQUENCED_INDEX:
+            return {"Items": list(self._items), "Count": len(self._items)}
+        return self._client.query(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_stale_index_entry_of_a_logged_commit_does_not_enter_the_log_again(
+    tables: DynamoDBTables,
+) -> None:
+    store = _quiet_store(tables)
+    stored = [store.append(commit(key, 1)) for key in ("a", "b", "c")]
+    stale = tables.client.query(
+        TableName=store.table_name,
+        IndexName=UNSEQUENCED_INDEX,
+        KeyConditionExpression="u = :u",
+        ExpressionAttributeValues={":u": {"S": "0"}},
+    )["Items"]
+    writer = _sequencer(store, tables.client)
+    assert writer.run_once() == 3
+    stored.append(store.append(commit("d", 1)))
+    assert writer.run_once() == 1  # the last page is now d's, not a, b and c's
+    # a sequencer that starts now knows only the last page; the index still shows a, b, c
+    assert _sequencer(store, _StaleIndex(tables.client, stale)).run_once() == 0
+    stored.append(store.append(commit("a", 2)))
+    later = _StaleIndex(tables.client, stale + _todo(tables, store))
+    assert _sequencer(store, later).run_once() == 1  # a v2 only
+    _assert_log_exact(store, stored)
+
+
+def _todo(tables: DynamoDBTables, store: DynamoDBCommitStore) -> list[dict[str, Any]]:
+    return list(
+        tables.client.query(
+            TableName=store.table_name,
+            IndexName=UNSEQUENCED_INDEX,
+            KeyConditionExpression="u = :u",
+            ExpressionAttributeValues={":u": {"S": "0"}},
+        )["Items"]
+    )
+
+
+def test_a_format_2_table_keeps_one_log_entry_per_commit(tables: DynamoDBTables) -> None:
+    made = tables.commit_store()
+    tables.client.update_item(
+        TableName=made.table_name,
+        Key=META_KEY,
+        UpdateExpression="SET fv = :v",
+        ExpressionAttributeValues={":v": {"N": "2"}},
+    )
+    store = DynamoDBCommitStore(made.table_name, client=tables.client)
+    try:
+        stored = [store.append(commit(f"k{i % 2}", i // 2 + 1)) for i in range(6)]
+        store.flush_log(timeout=30)
+        assert len(_log_items(tables, store)) == 6
+        assert all("c" not in item for item in _log_items(tables, store))
+        _assert_log_exact(store, stored)
+    finally:
+        store.close()
