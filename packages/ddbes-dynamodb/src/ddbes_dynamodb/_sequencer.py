@@ -46,8 +46,10 @@ head). The lease in :mod:`ddbes_dynamodb._sequencing` only keeps them from racin
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +74,10 @@ from ddbes_dynamodb._items import (
 __all__ = ["MAX_BATCH", "Sequencer"]
 
 MAX_BATCH = 50
-"""Commits per transaction: two actions each, DynamoDB's limit is 100."""
+"""Commits per transaction of log entries: two actions each, DynamoDB's limit is 100."""
+
+MAX_PAGE_BATCH = 100
+"""Commits per batch of log pages (one page, or a few in one transaction)."""
 
 MAX_BATCH_BYTES = 2 * 1024 * 1024
 """Item bytes per transaction, well under DynamoDB's 4 MB."""
@@ -86,6 +91,9 @@ KNOWN_LIMIT = 100_000
 PAGE_BYTES = 300 * 1024
 """The most item bytes (by :attr:`_Entry.size`'s reckoning, which counts the events twice) a
 log page holds, under DynamoDB's 400 KB per item."""
+
+CLEAR_THREADS = 4
+"""Requests in flight at once when a batch leaves the to-do list (25 commits each)."""
 
 CATCH_UP_PAGES = 20
 """After losing a race, read up to this many pages written meanwhile; beyond, start anew."""
@@ -125,6 +133,19 @@ def _place(entry: _Entry) -> int:
         return int(entry.item["gi"]["N"])
     except (KeyError, ValueError):
         return 0
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _clearing_pool() -> ThreadPoolExecutor:
+    """The threads every sequencer of the process sends its to-do list clearing from."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(CLEAR_THREADS, thread_name_prefix="ddbes-sequencer")
+        return _pool
 
 
 def _log_fields(entry: _Entry) -> Item:
@@ -298,6 +319,7 @@ class Sequencer:
         for members in units.values():
             members.sort(key=_place)
         batch: list[_Entry] = []
+        limit = MAX_PAGE_BATCH if self.pages else MAX_BATCH
         placed: set[tuple[str, int]] = set()
         held: dict[str, int] = {}  # pk -> the lowest version held back
         size = 0
@@ -311,7 +333,7 @@ class Sequencer:
                     held[member.pk] = min(held.get(member.pk, member.version), member.version)
                 continue
             grown = sum(member.size for member in members)
-            if len(batch) + len(members) > MAX_BATCH or (batch and size + grown > MAX_BATCH_BYTES):
+            if len(batch) + len(members) > limit or (batch and size + grown > MAX_BATCH_BYTES):
                 break
             batch.extend(members)
             placed.update((member.pk, member.version) for member in members)
@@ -336,13 +358,19 @@ class Sequencer:
         found = self._read_items(list(keys.items()))
         return {pk: found[pk, version] for pk, version in keys.items() if (pk, version) in found}
 
-    def _read_items(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Item]:
-        """The commit items at ``keys`` (pk, version), read strongly consistently."""
+    def _read_items(
+        self, keys: list[tuple[str, int]], projection: str | None = None
+    ) -> dict[tuple[str, int], Item]:
+        """The commit items at ``keys`` (pk, version), read strongly consistently (only the
+        attributes ``projection`` names, when given)."""
         wanted = [{"p": {"S": pk}, "s": {"S": pad(version)}} for pk, version in keys]
         found: dict[tuple[str, int], Item] = {}
         while wanted:
             chunk, wanted = wanted[:100], wanted[100:]
-            request: dict[str, Any] = {self._table: {"Keys": chunk, "ConsistentRead": True}}
+            read: dict[str, Any] = {"Keys": chunk, "ConsistentRead": True}
+            if projection is not None:
+                read["ProjectionExpression"] = projection
+            request: dict[str, Any] = {self._table: read}
             while request:
                 response = self._call(
                     self._client.batch_get_item,
@@ -350,8 +378,7 @@ class Sequencer:
                     RequestItems=request,
                 )
                 for item in response.get("Responses", {}).get(self._table, []):
-                    entry = _entry(item, self._table)
-                    found[entry.pk, entry.version] = item
+                    found[item["p"]["S"], decode_position(item, table=self._table)] = item
                 request = response.get("UnprocessedKeys") or {}
         return found
 
@@ -376,14 +403,14 @@ class Sequencer:
         if not doubtful:
             return
         found = self._read_items(
-            [(pk, entry.version) for pk, run in doubtful.items() for entry in run]
+            [(pk, entry.version) for pk, run in doubtful.items() for entry in run], "p, s, u"
         )
         for pk, run in doubtful.items():
             kept: list[_Entry] = []
             for entry in run:
                 item = found.get((pk, entry.version))
                 if item is not None and "u" in item:
-                    kept.append(_Entry(item, pk, entry.version))
+                    kept.append(entry)  # its index entry holds the whole (immutable) item
                 elif kept:
                     break  # a later version cannot be waiting behind one in the log
             if kept:
@@ -511,24 +538,38 @@ class Sequencer:
             cleared = {name: value for name, value in item.items() if name != "u"}
             cleared["n"] = {"N": str(position)}
             requests.append({"PutRequest": {"Item": cleared}})
-        for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self._table: requests[start : start + 25]}
-            for attempt in range(_CLEAR_ATTEMPTS):
-                if attempt:
-                    self._call.pause(min(0.02 * 2**attempt, 1.0))  # throttled: back off
-                response = self._call(
-                    self._client.batch_write_item,
-                    "taking sequenced commits off the to-do list",
-                    RequestItems=pending,
-                )
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-            else:
-                raise StoreError(
-                    f"DynamoDB kept refusing to take sequenced commits of table {self._table!r} "
-                    "off the to-do list; the next batch does it first"
-                )
+        chunks = [requests[start : start + 25] for start in range(0, len(requests), 25)]
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                self._put_again(chunk)
+            return
+        # In parallel: a busy process gives this thread the GIL back slowly after each reply.
+        pool = _clearing_pool()
+        futures = [
+            pool.submit(contextvars.copy_context().run, self._put_again, chunk) for chunk in chunks
+        ]
+        for future in futures:
+            future.result()
+
+    def _put_again(self, requests: list[dict[str, Any]]) -> None:
+        """One ``BatchWriteItem`` of ``requests``, and again for what DynamoDB left undone."""
+        pending: dict[str, Any] = {self._table: requests}
+        for attempt in range(_CLEAR_ATTEMPTS):
+            if attempt:
+                self._call.pause(min(0.02 * 2**attempt, 1.0))  # throttled: back off
+            response = self._call(
+                self._client.batch_write_item,
+                "taking sequenced commits off the to-do list",
+                RequestItems=pending,
+            )
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                break
+        else:
+            raise StoreError(
+                f"DynamoDB kept refusing to take sequenced commits of table {self._table!r} "
+                "off the to-do list; the next batch does it first"
+            )
 
     # -- log entries -------------------------------------------------------------------
 
