@@ -281,7 +281,8 @@ class DynamoDBCommitStore(ArchivableCommitStore):
         return run(_archive.archive_tip(self._name, aggregate_type, aggregate_key), self._table)
 
     def stub_commits(self, commits: Sequence[Commit], location: str) -> int:
-        return run(_archive.stub_commits(self._name, commits, location), self._table)
+        pages = self._load_layout().log_pages
+        return run(_archive.stub_commits(self._name, commits, location, pages=pages), self._table)
 
     def record_archive(self, record: ArchiveRecord) -> None:
         run(_archive.record_archive(self._name, record), self._table)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ddbes.errors import ConfigurationError
 from ddbes.timeouts import Timeouts
+from ddbes_dynamodb import admin
 from ddbes_dynamodb._table import TableHandle
 from ddbes_dynamodb.commit_store import DynamoDBCommitStore
 from ddbes_dynamodb.js_migration._plan import build_plan
@@ -226,8 +227,11 @@ def _migrate(
             f"the target table {table.name!r} already holds data: migrate into a new table, or "
             "pass --yes (allow_other_data=True) to add the migrated commits after it"
         )
+    layout = admin.read_layout(table)
+    pages = layout is not None and layout.log_pages
     progress = [
-        open_partition(table, source.name, p, plan.partitions[p]) for p in range(partitions)
+        open_partition(table, source.name, p, plan.partitions[p], pages=pages)
+        for p in range(partitions)
     ]
     already = sum(p.done for p in progress)
     written = 0
@@ -245,9 +249,10 @@ def _migrate(
         progress,
         max_commits=chunk_commits,
         on_chunk=wrote,
+        pages=pages,
     )
     report_progress(MigrationProgress("verifying", 0, plan.commits))
-    errors = verify(table, source.name, plan.partitions, progress)
+    errors = verify(table, source.name, plan.partitions, progress, pages=pages)
     log = {
         p.partition: (p.base + 1, p.base + len(plan.partitions[p.partition]))
         for p in progress

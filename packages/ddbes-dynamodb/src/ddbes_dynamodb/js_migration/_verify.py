@@ -2,7 +2,9 @@
 
 - **The log**, per partition: exactly as many entries after the base ``b`` as commits were
   planned, the last at ``b + planned`` (a strongly consistent ``COUNT`` and the head): dense,
-  complete, nothing after it.
+  complete, nothing after it. The migrated entries are log entries of their own, so on a table
+  of log pages (format 3) too they count one each; there the head item holds ``b + planned``
+  as well, which the next page a sequencer writes builds on.
 - **The progress markers**: each records every planned commit of its partition, with the hash
   of the whole plan's identities. A marker moves only in the transaction that writes its
   chunk's commit items and log entries, at the planned positions, so this certifies what each
@@ -20,7 +22,11 @@ from typing import Any
 from ddbes_dynamodb._items import commit_pk, keys_pk, log_pk, pad
 from ddbes_dynamodb._table import TableHandle
 from ddbes_dynamodb.js_migration._plan import Planned
-from ddbes_dynamodb.js_migration._writer import PartitionProgress, read_marker
+from ddbes_dynamodb.js_migration._writer import (
+    PartitionProgress,
+    read_head_item,
+    read_marker,
+)
 
 __all__ = ["SAMPLE", "verify"]
 
@@ -66,16 +72,28 @@ def _head(table: TableHandle, partition: int) -> int:
 
 
 def _check_log(
-    table: TableHandle, planned: list[Planned], progress: PartitionProgress, errors: list[str]
+    table: TableHandle,
+    planned: list[Planned],
+    progress: PartitionProgress,
+    errors: list[str],
+    *,
+    pages: bool,
 ) -> None:
-    """Dense and complete: as many entries after the base as planned, the last at the end."""
+    """Dense and complete: as many entries after the base as planned, the last at the end (and
+    on a table of log pages the head item there)."""
     partition, base = progress.partition, progress.base
     count, head = _count(table, partition, base), _head(table, partition)
-    if (count, head) != (len(planned), base + len(planned)):
+    end = base + len(planned)
+    if (count, head) != (len(planned), end):
         errors.append(
             f"log partition {partition}: {count} log entries after position {base}, the last "
             f"at {head}, where {len(planned)} commits were migrated to positions "
-            f"{base + 1}..{base + len(planned)}"
+            f"{base + 1}..{end}"
+        )
+    elif pages and planned and (recorded := read_head_item(table, partition)) != end:
+        errors.append(
+            f"log partition {partition}: its head item holds position {recorded}, where the "
+            f"log ends at {end}: the next page would not follow the migrated commits"
         )
 
 
@@ -161,11 +179,14 @@ def verify(
     source: str,
     partitions: list[list[Planned]],
     progress: list[PartitionProgress],
+    *,
+    pages: bool = False,
 ) -> list[str]:
-    """What is wrong with the target (empty: the migration is complete and exact)."""
+    """What is wrong with the target (empty: the migration is complete and exact); ``pages``:
+    the target's log is of pages (format 3)."""
     errors: list[str] = []
     for planned, partition in zip(partitions, progress, strict=True):
-        _check_log(table, planned, partition, errors)
+        _check_log(table, planned, partition, errors, pages=pages)
         marker = read_marker(table, source, partition.partition)
         if marker is None or (int(marker["n"]["N"]), marker["h"]["S"]) != (
             len(planned),

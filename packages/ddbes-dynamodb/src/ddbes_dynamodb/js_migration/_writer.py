@@ -17,6 +17,15 @@ at all, whatever happens to the process:
 - a foreign write (a commit of that aggregate version, a log entry at that position) cancels
   the chunk, and the migration stops with a clear error instead of overwriting anything.
 
+On a table of log pages (format 3) the chunk also moves **the partition's head item** to its
+last position, on the condition that it still holds the chunk's first position less one (or
+has no head yet), as the sequencer does with each page it writes: a sequencer that built a page
+on an older head fails its condition instead of writing a page over migrated positions (a
+page is keyed by its last position, so the log entries' conditions alone would not stop it),
+and a migration chunk after a page fails its own. The base is read from the head item, so the
+two agree from the first chunk on. The migrated entries are log entries of their own (pages of
+one), which every reader of the log takes as such.
+
 The marker: ``p = "m#migrate-js"``, ``s = "<source table>#<log partition>"``, ``b`` the
 partition's head when the migration started, ``n`` commits written, ``h`` the hash, ``w`` when.
 """
@@ -34,7 +43,7 @@ from typing import Any
 from ddbes.codec import format_time
 from ddbes.errors import DdbesError, StoreError
 from ddbes_dynamodb._errors import ConditionFailed, ItemTooLarge, TransactionCancelled
-from ddbes_dynamodb._items import Item, commit_items, keys_pk, log_pk, pad
+from ddbes_dynamodb._items import Item, commit_items, head_key, keys_pk, log_pk, pad
 from ddbes_dynamodb._table import TableHandle
 from ddbes_dynamodb.js_migration._plan import Planned
 
@@ -45,13 +54,16 @@ __all__ = [
     "PartitionProgress",
     "chain",
     "marker_key",
+    "read_head",
+    "read_head_item",
     "read_marker",
     "write_partitions",
 ]
 
 MARKER_PK = "m#migrate-js"
 MAX_CHUNK_ACTIONS = 100
-"""DynamoDB's limit of actions per transaction (one is the marker's)."""
+"""DynamoDB's limit of actions per transaction (one is the marker's, and on a table of log
+pages one the head item's)."""
 MAX_CHUNK_BYTES = 2 * 1024 * 1024
 """Item bytes per transaction, well under DynamoDB's 4 MB."""
 _ITEM_OVERHEAD = 200
@@ -99,7 +111,30 @@ def read_marker(table: TableHandle, source: str, partition: int) -> Item | None:
     return item
 
 
-def _read_head(table: TableHandle, partition: int) -> int:
+def read_head(table: TableHandle, partition: int, *, pages: bool) -> int:
+    """The partition's newest log position, read strongly consistently: on a table of log
+    pages the head item's, which every page write moves (a log without a head item, none of
+    whose pages were written, has its last log entry's)."""
+    head = read_head_item(table, partition) if pages else None
+    return _last_position(table, partition) if head is None else head
+
+
+def read_head_item(table: TableHandle, partition: int) -> int | None:
+    """The position the partition's head item holds (tables of log pages; ``None``: none)."""
+    response = table.call(
+        table.client.get_item,
+        "read_head",
+        TableName=table.name,
+        Key=head_key(partition),
+        ConsistentRead=True,
+        ProjectionExpression="n",
+    )
+    head = response.get("Item", {}).get("n")
+    return None if head is None else int(head["N"])
+
+
+def _last_position(table: TableHandle, partition: int) -> int:
+    """The sort key of the partition's last log item (a page is keyed by its last position)."""
     response = table.call(
         table.client.query,
         "read_head",
@@ -116,17 +151,18 @@ def _read_head(table: TableHandle, partition: int) -> int:
 
 
 def open_partition(
-    table: TableHandle, source: str, partition: int, planned: list[Planned]
+    table: TableHandle, source: str, partition: int, planned: list[Planned], *, pages: bool
 ) -> PartitionProgress:
     """The partition's progress: resumed from its marker (after checking that the plan's first
-    ``n`` commits are the ones written), or a new marker at the partition's head.
+    ``n`` commits are the ones written), or a new marker at the partition's head (``pages``:
+    the table's log is of pages, see :func:`read_head`).
 
     Raises:
         MigrationConflict: the plan no longer starts with what was written.
     """
     marker = read_marker(table, source, partition)
     if marker is None:
-        base = _read_head(table, partition)
+        base = read_head(table, partition, pages=pages)
         item = {
             **marker_key(source, partition),
             "b": {"N": str(base)},
@@ -143,7 +179,7 @@ def open_partition(
                 ConditionExpression="attribute_not_exists(p)",
             )
         except ConditionFailed:
-            return open_partition(table, source, partition, planned)
+            return open_partition(table, source, partition, planned, pages=pages)
         return PartitionProgress(partition, base, 0, len(planned))
     base, done, stored_hash = int(marker["b"]["N"]), int(marker["n"]["N"]), marker["h"]["S"]
     if done > len(planned):
@@ -165,9 +201,10 @@ def open_partition(
     return PartitionProgress(partition, base, done, len(planned), digest, resumed_at=done)
 
 
-def _chunk(planned: list[Planned], start: int, max_commits: int) -> int:
-    """Where the chunk starting at ``start`` ends (exclusive)."""
-    actions, size, end = 1, 0, start
+def _chunk(planned: list[Planned], start: int, max_commits: int, *, reserved: int) -> int:
+    """Where the chunk starting at ``start`` ends (exclusive), with ``reserved`` actions of the
+    transaction taken (the marker's, the head item's)."""
+    actions, size, end = reserved, 0, start
     while end < len(planned) and end - start < max_commits:
         entry = planned[end]
         need = 3 if entry.registers else 2
@@ -228,6 +265,7 @@ class _PartitionWriter:
         max_commits: int,
         wrote: Callable[[int], None],
         stop: threading.Event,
+        pages: bool,
     ) -> None:
         self.table = table
         self.source = source
@@ -236,11 +274,13 @@ class _PartitionWriter:
         self.max_commits = max_commits
         self.wrote = wrote
         self.stop = stop
+        self.pages = pages
 
     def run(self) -> None:
         progress = self.progress
         while progress.done < len(self.planned) and not self.stop.is_set():
-            end = _chunk(self.planned, progress.done, self.max_commits)
+            reserved = 2 if self.pages else 1
+            end = _chunk(self.planned, progress.done, self.max_commits, reserved=reserved)
             entries = self.planned[progress.done : end]
             digest = progress.hash
             for entry in entries:
@@ -255,6 +295,8 @@ class _PartitionWriter:
         name = self.table.name
         actions = _actions(name, entries, progress.base + progress.done + 1)
         new_done = progress.done + len(entries)
+        if self.pages:
+            actions.append(self._head_update(new_done))
         actions.append(
             {
                 "Update": {
@@ -289,6 +331,23 @@ class _PartitionWriter:
                 "which ddbes's own size check allowed: please report it"
             ) from exc
 
+    def _head_update(self, new_done: int) -> dict[str, Any]:
+        """The move of the partition's head item to the chunk's last position, on the
+        condition that it is where the chunk starts (or not there yet), as a sequencer's."""
+        progress = self.progress
+        return {
+            "Update": {
+                "TableName": self.table.name,
+                "Key": head_key(progress.partition),
+                "UpdateExpression": "SET n = :n",
+                "ConditionExpression": "attribute_not_exists(n) OR n = :o",
+                "ExpressionAttributeValues": {
+                    ":n": {"N": str(progress.base + new_done)},
+                    ":o": {"N": str(progress.base + progress.done)},
+                },
+            }
+        }
+
     def _cancelled(
         self, entries: list[Planned], reasons: list[dict[str, Any]], new_done: int, digest: str
     ) -> None:
@@ -304,6 +363,14 @@ class _PartitionWriter:
                 f"another migration from {self.source!r} into {self.table.name!r} moved log "
                 f"partition {progress.partition}'s progress: run one migration at a time; "
                 "running it again resumes where they stopped"
+            )
+        if self.pages and len(codes) > 1 and codes[-2] == "ConditionalCheckFailed":
+            raise MigrationConflict(
+                f"the head of log partition {progress.partition} of {self.table.name!r} is not "
+                f"at position {progress.base + progress.done} any more: something else (a "
+                "background sequencer) wrote to the log during the migration, so the migrated "
+                "commits cannot continue at the next positions; migrate into a new table, with "
+                "no other writer of it running"
             )
         index = 0
         for offset, entry in enumerate(entries):
@@ -344,10 +411,12 @@ def write_partitions(
     *,
     max_commits: int,
     on_chunk: Callable[[int], None],
+    pages: bool,
 ) -> None:
     """Write every partition's remaining commits, one thread per partition; ``on_chunk(n)``
     after each chunk of ``n`` commits (from the writing thread; an exception there stops the
-    migration after the chunks in flight, which are complete)."""
+    migration after the chunks in flight, which are complete). ``pages``: the table's log is of
+    pages, and each chunk moves the partition's head item too."""
     stop = threading.Event()
     lock = threading.Lock()
 
@@ -364,6 +433,7 @@ def write_partitions(
             max_commits=max_commits,
             wrote=wrote,
             stop=stop,
+            pages=pages,
         )
         for p in range(len(partitions))
         if progress[p].done < len(partitions[p])
