@@ -192,7 +192,7 @@ class Sequencer:
         call: Caller,
         client: Any,
         read_head: Callable[[int], int],
-        on_sequenced: Callable[[list[Commit]], None],
+        on_sequenced: Callable[[Callable[[], list[Commit]]], None],
         pages: bool = False,
     ) -> None:
         self.partition = partition
@@ -519,13 +519,15 @@ class Sequencer:
         for entry in batch:
             self._remember(entry.pk, entry.version)
         self._clear_todo([(entry.item, head + offset) for offset, entry in enumerate(batch, 1)])
-        logged: list[Commit] = []
-        for page in pages:
-            logged += [
-                c
-                for c in decode_log_page(page, self.partition, table=self._table)
-                if isinstance(c, Commit)
+
+        def logged() -> list[Commit]:
+            return [
+                commit
+                for page in pages
+                for commit in decode_log_page(page, self.partition, table=self._table)
+                if isinstance(commit, Commit)
             ]
+
         self._on_sequenced(logged)
         return len(batch), []
 
@@ -623,7 +625,7 @@ class Sequencer:
         for entry in batch:
             self._remember(entry.pk, entry.version)
         self._on_sequenced(
-            [decode_log_item(item, self.partition, table=self._table) for item in logged]
+            lambda: [decode_log_item(item, self.partition, table=self._table) for item in logged]
         )
         return len(batch), []
 

@@ -93,7 +93,7 @@ class SequencingService:
         client: Any,
         leases: LeaseStore,
         read_head: Callable[[int], int],
-        on_sequenced: Callable[[list[Commit]], None],
+        on_sequenced: Callable[[Callable[[], list[Commit]]], None],
         log_pages: Callable[[], bool],
     ) -> None:
         self._table = table

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -258,9 +258,11 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
             )
         return writer
 
-    def _logged(self, commits: list[Commit]) -> None:
-        for commit in commits:
-            self._appended(commit)
+    def _logged(self, commits: Callable[[], list[Commit]]) -> None:
+        """A batch entered the log: tell the append listeners (decoding it only for them)."""
+        if self._append_listeners:
+            for commit in commits():
+                self._appended(commit)
 
     def _log_pages_sync(self) -> bool:
         layout = self._layout_known

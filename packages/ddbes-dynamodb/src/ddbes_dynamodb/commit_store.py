@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -207,9 +207,11 @@ class DynamoDBCommitStore(ArchivableCommitStore):
         next append of the aggregate needs no check of its predecessor."""
         self._commit_writer.saw(pk, version)
 
-    def _logged(self, commits: list[Commit]) -> None:
-        for commit in commits:
-            self._appended(commit)
+    def _logged(self, commits: Callable[[], list[Commit]]) -> None:
+        """A batch entered the log: tell the append listeners (decoding it only for them)."""
+        if self._append_listeners:
+            for commit in commits():
+                self._appended(commit)
 
     def _writer(self, partition: int) -> LogWriter:
         writer = self._writers.get(partition)
