@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError
 
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_dynamodb._errors import translate
+from ddbes_dynamodb._replies import use_fast_item_replies
 
 __all__ = ["ASYNC_POOL", "CLIENT_CONFIG", "client_options", "make_async_client", "make_client"]
 
@@ -85,9 +86,14 @@ def make_client(
     region = _region(region_name, session.region_name, endpoint_url)
     config = Config(**client_options(timeouts, user_agent=_user_agent()))
     try:
-        return session.client(service, endpoint_url=endpoint_url, region_name=region, config=config)
+        client = session.client(
+            service, endpoint_url=endpoint_url, region_name=region, config=config
+        )
     except BotoCoreError as exc:
         raise translate(exc, table, f"creating a {service} client") from exc
+    if service == "dynamodb":
+        use_fast_item_replies(client)
+    return client
 
 
 def make_async_client(
@@ -111,8 +117,25 @@ def make_async_client(
         **client_options(timeouts, max_pool_connections=ASYNC_POOL, user_agent=_user_agent())
     )
     try:
-        return session.create_client(
+        context = session.create_client(
             service, endpoint_url=endpoint_url, region_name=region, config=config
         )
     except BotoCoreError as exc:
         raise translate(exc, table, f"creating a {service} client") from exc
+    return _FastReplies(context) if service == "dynamodb" else context
+
+
+class _FastReplies:
+    """An aiobotocore client context whose client reads item replies with
+    :func:`use_fast_item_replies`."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    async def __aenter__(self) -> Any:
+        client = await self._context.__aenter__()
+        use_fast_item_replies(client)
+        return client
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self._context.__aexit__(*exc_info)
