@@ -192,3 +192,32 @@ def test_a_format_2_table_keeps_one_log_entry_per_commit(tables: DynamoDBTables)
         _assert_log_exact(store, stored)
     finally:
         store.close()
+
+
+def test_pages_go_after_a_log_entry_written_without_the_head_item(tables: DynamoDBTables) -> None:
+    """Something wrote position 2 but not the head item (a foreign writer, a damaged table):
+    the next page goes after it, never over it, and the head item catches up."""
+    store = _quiet_store(tables)
+    first = store.append(commit("k", 1))
+    assert _sequencer(store, tables.client).run_once() == 1
+    foreign = {
+        "p": {"S": "l#0"},
+        "s": {"S": "000000000002"},
+        "a": {"S": "Cart"},
+        "k": {"S": "foreign"},
+        "v": {"N": "1"},
+        "i": {"S": "foreign-commit"},
+        "t": {"S": "2024-01-01T00:00:00.000000Z"},
+        "e": {"S": '[{"type": "Foreign"}]'},
+    }
+    tables.client.put_item(TableName=store.table_name, Item=foreign)
+    second = store.append(commit("k", 2))
+    assert _sequencer(store, tables.client).run_once() == 1
+    log = list(store.read_log())
+    assert [(c.position, c.commit_id) for c in log] == [
+        (1, first.commit_id),
+        (2, "foreign-commit"),
+        (3, second.commit_id),
+    ]
+    head = tables.client.get_item(TableName=store.table_name, Key=head_key(0), ConsistentRead=True)
+    assert head["Item"]["n"]["N"] == "3"

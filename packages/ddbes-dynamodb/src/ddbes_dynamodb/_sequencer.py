@@ -47,13 +47,14 @@ head). The lease in :mod:`ddbes_dynamodb._sequencing` only keeps them from racin
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ddbes.errors import StoreError
+from ddbes.errors import CorruptItem, StoreError
 from ddbes.model import Commit
 from ddbes_dynamodb._errors import Caller, TransactionCancelled
 from ddbes_dynamodb._items import (
@@ -72,6 +73,8 @@ from ddbes_dynamodb._items import (
 )
 
 __all__ = ["MAX_BATCH", "Sequencer"]
+
+logger = logging.getLogger("ddbes.dynamodb")
 
 MAX_BATCH = 50
 """Commits per transaction of log entries: two actions each, DynamoDB's limit is 100."""
@@ -204,6 +207,7 @@ class Sequencer:
         self._on_sequenced = on_sequenced
         self._lock = threading.Lock()
         self._head: int | None = None
+        self._head_item: int | None = None  # what the head item holds (pages), as last known
         # aggregate pk -> newest version known to be in the log (with pages: in the pages this
         # sequencer wrote or read since it last read the head, or read strongly consistently)
         self._known: dict[str, int] = {}
@@ -432,12 +436,33 @@ class Sequencer:
             ConsistentRead=True,
         )
         self._known.clear()
+        self._head_item = self._read_head_item()
         items = response["Items"]
         if not items:
             self._head = 0
             return
         self._learn(items)
         self._head = decode_position(items[-1], table=self._table, pk=log_pk(self.partition))
+
+    def _read_head_item(self) -> int | None:
+        """What the head item holds (``None``: there is none yet), read strongly consistently.
+        It equals the log's head unless something wrote the log without it (a damaged table,
+        a foreign writer): pages then go after the log's head, on the condition that the
+        head item still holds what was read here."""
+        response = self._call(
+            self._client.get_item,
+            "reading the log head",
+            TableName=self._table,
+            Key=head_key(self.partition),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None or "n" not in item:
+            return None
+        try:
+            return int(item["n"]["N"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise corrupt(self._table, item, exc) from exc
 
     def _catch_up(self, head: int) -> None:
         """After losing a race at ``head``: learn the pages written since (all of them, else
@@ -458,6 +483,7 @@ class Sequencer:
         if not items or "LastEvaluatedKey" in response:
             self._resync()
             return
+        self._head_item = self._read_head_item()
         self._learn(items)
         self._head = decode_position(items[-1], table=self._table, pk=log_pk(self.partition))
 
@@ -466,7 +492,12 @@ class Sequencer:
         positions: dict[tuple[str, int], int] = {}
         for page in pages:
             positions = {}
-            for commit in decode_log_page(page, self.partition, table=self._table):
+            try:
+                logged = decode_log_page(page, self.partition, table=self._table)
+            except CorruptItem as damaged:  # not a commit anyone can identify: go past it
+                logger.warning("the sequencer passes a damaged log item: %s", damaged)
+                continue
+            for commit in logged:
                 key = (commit_pk(commit.aggregate_type, commit.aggregate_key), commit.version)
                 self._remember(*key)
                 positions[key] = commit.position or 0  # log reads always have it
@@ -495,9 +526,12 @@ class Sequencer:
             "TableName": self._table,
             "Key": head_key(self.partition),
             "UpdateExpression": "SET n = :n",
-            "ConditionExpression": "attribute_not_exists(n) OR n = :h",
-            "ExpressionAttributeValues": {":n": {"N": str(new_head)}, ":h": {"N": str(head)}},
+            "ConditionExpression": "attribute_not_exists(n)",
+            "ExpressionAttributeValues": {":n": {"N": str(new_head)}},
         }
+        if self._head_item is not None:
+            update["ConditionExpression"] = "n = :h"
+            update["ExpressionAttributeValues"][":h"] = {"N": str(self._head_item)}
         actions: list[dict[str, Any]] = [{"Update": update}]
         actions += [
             {
@@ -515,7 +549,7 @@ class Sequencer:
             # Another sequencer wrote at this head: learn what it wrote, then retry the rest.
             self._catch_up(head)
             return 0, [e for e in batch if not self.in_log(e.pk, e.version)]
-        self._head = new_head
+        self._head = self._head_item = new_head
         for entry in batch:
             self._remember(entry.pk, entry.version)
         self._clear_todo([(entry.item, head + offset) for offset, entry in enumerate(batch, 1)])
