@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from ddbes.errors import StoreError
+from ddbes.errors import CorruptItem, StoreError
 from ddbes_dynamodb import DynamoDBCommitStore, DynamoDBLeaseStore
 from ddbes_dynamodb._client import make_client
-from ddbes_dynamodb._items import META_KEY, UNSEQUENCED_INDEX, head_key
+from ddbes_dynamodb._items import META_KEY, UNSEQUENCED_INDEX, decode_log_page, head_key, log_page
 from ddbes_dynamodb._sequencer import Sequencer
 from ddbes_dynamodb._sequencing import LEASE_NAME
 from tests.dynamodb.helpers import commit, inject_errors
@@ -221,3 +221,26 @@ def test_pages_go_after_a_log_entry_written_without_the_head_item(tables: Dynamo
     ]
     head = tables.client.get_item(TableName=store.table_name, Key=head_key(0), ConsistentRead=True)
     assert head["Item"]["n"]["N"] == "3"
+
+
+def test_a_page_read_from_inside_decodes_only_the_positions_after() -> None:
+    def entry(key: str, commit_id: str | None) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "a": {"S": "Cart"},
+            "k": {"S": key},
+            "v": {"N": "1"},
+            "t": {"S": "2024-01-01T00:00:00.000000Z"},
+            "e": {"S": '[{"type": "Added"}]'},
+        }
+        if commit_id is not None:
+            fields["i"] = {"S": commit_id}
+        return fields
+
+    page = log_page(0, 5, [entry("damaged", None), entry("b", "c6"), entry("c", "c7")])
+    assert page["s"]["S"] == "000000000007"
+    read = decode_log_page(page, 0, table="t", after=5)
+    assert [(c.position, c.commit_id) for c in read] == [(6, "c6"), (7, "c7")]
+    assert decode_log_page(page, 0, table="t", after=7) == []
+    with pytest.raises(CorruptItem) as raised:
+        decode_log_page(page, 0, table="t", after=4)
+    assert raised.value.position == 5

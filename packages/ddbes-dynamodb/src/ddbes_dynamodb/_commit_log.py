@@ -265,7 +265,7 @@ class CommitLog:
             commits: list[Commit | ArchivedRef] = []
             for item in response["Items"]:
                 try:
-                    page = decode_log_page(item, log_partition, table=self.table)
+                    page = decode_log_page(item, log_partition, table=self.table, after=after)
                 except CorruptItem as error:
                     if error.position is not None and error.position <= after:
                         error.position = expected

@@ -304,9 +304,11 @@ def _log_entry_or_stub(
         raise error from exc
 
 
-def decode_log_page(item: Item, log_partition: int, *, table: str) -> list[Commit | ArchivedRef]:
+def decode_log_page(
+    item: Item, log_partition: int, *, table: str, after: int = 0
+) -> list[Commit | ArchivedRef]:
     """The commits (or archived commits' stubs) of a log page, or of a log entry (a page of
-    one), in position order.
+    one), in position order; only those after position ``after`` (the others are not decoded).
 
     Raises:
         CorruptItem: the item is neither; its ``position`` is the first one it should hold.
@@ -326,9 +328,10 @@ def decode_log_page(item: Item, log_partition: int, *, table: str) -> list[Commi
         with contextlib.suppress(*_DECODING_ERRORS):
             error.position = int(item["f"]["N"]) if "f" in item else int(item["s"]["S"])
         raise error from exc
+    skip = max(0, after - first + 1)
     return [
         _log_entry_or_stub(entry, first + index, log_partition, table=table, page=item)
-        for index, entry in enumerate(fields)
+        for index, entry in enumerate(fields[skip:], skip)
     ]
 
 
