@@ -17,10 +17,9 @@ from ddbes.archiving import ArchivePolicy, Archiver, InMemoryArchiveStore
 from ddbes.errors import StoreError
 from ddbes.model import Commit
 from ddbes.testing import ManualClock
-from ddbes_dynamodb import DynamoDBCommitStore, DynamoDBLeaseStore, _archive
-from ddbes_dynamodb._sequencer import Sequencer
-from ddbes_dynamodb._sequencing import LEASE_NAME
+from ddbes_dynamodb import DynamoDBCommitStore, _archive
 from ddbes_dynamodb.emulator import patch_moto_transactions
+from tests.dynamodb.helpers import page_sequencer, quiet_store
 from tests.dynamodb.tables import DynamoDBTables
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -79,26 +78,9 @@ def commit(aggregate_type: str, key: str, version: int, *, at: datetime | None =
     )
 
 
-def quiet_store(tables: DynamoDBTables, archive: InMemoryArchiveStore) -> DynamoDBCommitStore:
-    """A store whose background sequencer never runs (another owner holds the lease): the
-    test decides what each page holds with :func:`sequence`."""
-    store = tables.commit_store(archive=archive)
-    leases = DynamoDBLeaseStore(store.table_name, client=tables.client)
-    assert leases.acquire(LEASE_NAME, 0, "a-process-elsewhere", 600.0)
-    return store
-
-
 def sequence(store: DynamoDBCommitStore) -> int:
     """Log every unsequenced commit as one page."""
-    return Sequencer(
-        partition=0,
-        table=store.table_name,
-        call=store._call,
-        client=store.client,
-        read_head=store._read_head,
-        on_sequenced=lambda commits: None,
-        pages=True,
-    ).run_once()
+    return int(page_sequencer(store).run_once())
 
 
 def pages(tables: DynamoDBTables, store: DynamoDBCommitStore) -> list[dict[str, Any]]:
@@ -130,7 +112,7 @@ def mixed_pages(
 ) -> tuple[DynamoDBCommitStore, list[Commit]]:
     """Two pages, each holding commits of the idle orders ``a`` and ``b`` (archived), of a
     customer ``c`` (a type the policy leaves alone) and of the recent order ``hot``."""
-    store = quiet_store(tables, archive)
+    store = quiet_store(tables, archive=archive)
     recent = LATER.now() - timedelta(days=1)
     batches = [
         [("Order", "a", 1), ("Customer", "c", 1), ("Order", "b", 1), ("Order", "a", 2)],
@@ -210,7 +192,7 @@ def test_a_page_is_updated_once_per_transaction_in_parts_of_a_bounded_size(
     tables: DynamoDBTables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive = InMemoryArchiveStore()
-    store = quiet_store(tables, archive)
+    store = quiet_store(tables, archive=archive)
     for version in range(1, 8):
         store.append(commit("Order", "big", version))
     store.append(commit("Order", "other", 1))

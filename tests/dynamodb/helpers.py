@@ -11,6 +11,9 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 
 from ddbes.model import Commit
+from ddbes_dynamodb import DynamoDBLeaseStore
+from ddbes_dynamodb._sequencer import Sequencer
+from ddbes_dynamodb._sequencing import LEASE_NAME
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -64,3 +67,26 @@ def inject_errors(client: Any, operation: str, code: str, times: int | None) -> 
 
     client.meta.events.register(f"before-send.dynamodb.{operation}", before_send)
     return lambda: calls
+
+
+def quiet_store(tables: Any, **options: Any) -> Any:
+    """A store on a new table whose background sequencer never runs (another owner holds the
+    lease of log partition 0): the test decides when, and how, commits enter the log."""
+    store = tables.commit_store(**options)
+    leases = DynamoDBLeaseStore(store.table_name, client=tables.client)
+    assert leases.acquire(LEASE_NAME, 0, "a-process-elsewhere", 600.0)
+    return store
+
+
+def page_sequencer(store: Any, client: Any = None) -> Any:
+    """A sequencer of log pages for partition 0 of ``store``'s table, on ``client`` (the
+    store's by default)."""
+    return Sequencer(
+        partition=0,
+        table=store.table_name,
+        call=store._call,
+        client=store.client if client is None else client,
+        read_head=store._read_head,
+        on_sequenced=lambda commits: None,
+        pages=True,
+    )

@@ -9,33 +9,11 @@ from typing import Any
 import pytest
 
 from ddbes.errors import CorruptItem, StoreError
-from ddbes_dynamodb import DynamoDBCommitStore, DynamoDBLeaseStore
+from ddbes_dynamodb import DynamoDBCommitStore
 from ddbes_dynamodb._client import make_client
 from ddbes_dynamodb._items import META_KEY, UNSEQUENCED_INDEX, decode_log_page, head_key, log_page
-from ddbes_dynamodb._sequencer import Sequencer
-from ddbes_dynamodb._sequencing import LEASE_NAME
-from tests.dynamodb.helpers import commit, inject_errors
+from tests.dynamodb.helpers import commit, inject_errors, page_sequencer, quiet_store
 from tests.dynamodb.tables import DynamoDBTables
-
-
-def _quiet_store(tables: DynamoDBTables) -> DynamoDBCommitStore:
-    """A store whose background sequencer never runs: another owner holds the lease."""
-    store = tables.commit_store()
-    leases = DynamoDBLeaseStore(store.table_name, client=tables.client)
-    assert leases.acquire(LEASE_NAME, 0, "a-process-elsewhere", 600.0)
-    return store
-
-
-def _sequencer(store: DynamoDBCommitStore, client: Any) -> Sequencer:
-    return Sequencer(
-        partition=0,
-        table=store.table_name,
-        call=store._call,
-        client=client,
-        read_head=store._read_head,
-        on_sequenced=lambda commits: None,
-        pages=True,
-    )
 
 
 def _log_items(tables: DynamoDBTables, store: DynamoDBCommitStore) -> list[dict[str, Any]]:
@@ -62,9 +40,9 @@ def _assert_log_exact(store: DynamoDBCommitStore, stored: list[Any]) -> None:
 
 
 def test_a_batch_is_one_page_and_the_head_item_follows_it(tables: DynamoDBTables) -> None:
-    store = _quiet_store(tables)
+    store = quiet_store(tables)
     stored = [store.append(commit(f"k{i % 3}", i // 3 + 1)) for i in range(12)]
-    assert _sequencer(store, tables.client).run_once() == 12
+    assert page_sequencer(store, tables.client).run_once() == 12
     items = _log_items(tables, store)
     assert len(items) == 1 and items[0]["s"]["S"] == "000000000012"
     assert items[0]["f"]["N"] == "1" and len(items[0]["c"]["L"]) == 12
@@ -78,11 +56,11 @@ def test_a_batch_is_one_page_and_the_head_item_follows_it(tables: DynamoDBTables
 
 
 def test_reads_resume_inside_a_page_and_stop_at_a_limit(tables: DynamoDBTables) -> None:
-    store = _quiet_store(tables)
+    store = quiet_store(tables)
     for batch in range(3):
         for version in range(1, 6):
             store.append(commit(f"b{batch}", version))
-        _sequencer(store, tables.client).run_once()
+        page_sequencer(store, tables.client).run_once()
     assert len(_log_items(tables, store)) == 3
     assert [c.position for c in store.read_log(after=3)] == list(range(4, 16))
     assert [c.position for c in store.read_log(after=7, limit=4)] == [8, 9, 10, 11]
@@ -93,19 +71,19 @@ def test_reads_resume_inside_a_page_and_stop_at_a_limit(tables: DynamoDBTables) 
 def test_a_sequencer_that_dies_between_its_page_and_the_to_do_list_loses_nothing(
     tables: DynamoDBTables,
 ) -> None:
-    store = _quiet_store(tables)
+    store = quiet_store(tables)
     stored = [store.append(commit("k", version)) for version in range(1, 6)]
     dying_client = make_client(  # its own client: the injected errors stay on it
         "dynamodb", table="tests", endpoint_url=tables.endpoint_url, region_name="us-east-1"
     )
     inject_errors(dying_client, "BatchWriteItem", "ValidationException", times=None)
     with pytest.raises(StoreError):
-        _sequencer(store, dying_client).run_once()
+        page_sequencer(store, dying_client).run_once()
     assert len(_log_items(tables, store)) == 1  # the page is written
     assert _backlog(tables, store) == 5  # but its commits are still to do
     stored += [store.append(commit("k", version)) for version in range(6, 9)]
     # the next sequencer finishes the dead one's page first, then logs only the new commits
-    assert _sequencer(store, tables.client).run_once() == 3
+    assert page_sequencer(store, tables.client).run_once() == 3
     assert _backlog(tables, store) == 0
     _assert_log_exact(store, stored)
 
@@ -113,11 +91,11 @@ def test_a_sequencer_that_dies_between_its_page_and_the_to_do_list_loses_nothing
 def test_two_sequencers_racing_for_one_head_write_each_commit_once(
     tables: DynamoDBTables,
 ) -> None:
-    store = _quiet_store(tables)
-    late = _sequencer(store, tables.client)
+    store = quiet_store(tables)
+    late = page_sequencer(store, tables.client)
     late._resync()  # it reads head 0 now, and writes only after the other one
     stored = [store.append(commit("k", version)) for version in range(1, 11)]
-    assert _sequencer(store, tables.client).run_once() == 10
+    assert page_sequencer(store, tables.client).run_once() == 10
     stored += [store.append(commit("k", version)) for version in range(11, 16)]
     assert late.run_once() == 5  # lost the race at head 0, learnt page 1..10, wrote 11..15
     _assert_log_exact(store, stored)
@@ -144,7 +122,7 @@ class _StaleIndex:
 def test_a_stale_index_entry_of_a_logged_commit_does_not_enter_the_log_again(
     tables: DynamoDBTables,
 ) -> None:
-    store = _quiet_store(tables)
+    store = quiet_store(tables)
     stored = [store.append(commit(key, 1)) for key in ("a", "b", "c")]
     stale = tables.client.query(
         TableName=store.table_name,
@@ -152,15 +130,15 @@ def test_a_stale_index_entry_of_a_logged_commit_does_not_enter_the_log_again(
         KeyConditionExpression="u = :u",
         ExpressionAttributeValues={":u": {"S": "0"}},
     )["Items"]
-    writer = _sequencer(store, tables.client)
+    writer = page_sequencer(store, tables.client)
     assert writer.run_once() == 3
     stored.append(store.append(commit("d", 1)))
     assert writer.run_once() == 1  # the last page is now d's, not a, b and c's
     # a sequencer that starts now knows only the last page; the index still shows a, b, c
-    assert _sequencer(store, _StaleIndex(tables.client, stale)).run_once() == 0
+    assert page_sequencer(store, _StaleIndex(tables.client, stale)).run_once() == 0
     stored.append(store.append(commit("a", 2)))
     later = _StaleIndex(tables.client, stale + _todo(tables, store))
-    assert _sequencer(store, later).run_once() == 1  # a v2 only
+    assert page_sequencer(store, later).run_once() == 1  # a v2 only
     _assert_log_exact(store, stored)
 
 
@@ -197,9 +175,9 @@ def test_a_format_2_table_keeps_one_log_entry_per_commit(tables: DynamoDBTables)
 def test_pages_go_after_a_log_entry_written_without_the_head_item(tables: DynamoDBTables) -> None:
     """Something wrote position 2 but not the head item (a foreign writer, a damaged table):
     the next page goes after it, never over it, and the head item catches up."""
-    store = _quiet_store(tables)
+    store = quiet_store(tables)
     first = store.append(commit("k", 1))
-    assert _sequencer(store, tables.client).run_once() == 1
+    assert page_sequencer(store, tables.client).run_once() == 1
     foreign = {
         "p": {"S": "l#0"},
         "s": {"S": "000000000002"},
@@ -212,7 +190,7 @@ def test_pages_go_after_a_log_entry_written_without_the_head_item(tables: Dynamo
     }
     tables.client.put_item(TableName=store.table_name, Item=foreign)
     second = store.append(commit("k", 2))
-    assert _sequencer(store, tables.client).run_once() == 1
+    assert page_sequencer(store, tables.client).run_once() == 1
     log = list(store.read_log())
     assert [(c.position, c.commit_id) for c in log] == [
         (1, first.commit_id),

@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 from ddbes.model import Commit
-from ddbes_dynamodb import DynamoDBCommitStore, DynamoDBLeaseStore, migrate_js
+from ddbes_dynamodb import DynamoDBCommitStore, migrate_js
 from ddbes_dynamodb._items import head_key
-from ddbes_dynamodb._sequencer import Sequencer
-from ddbes_dynamodb._sequencing import LEASE_NAME
 from ddbes_dynamodb.js_migration import MigrationConflict, MigrationProgress
+from tests.dynamodb.helpers import page_sequencer, quiet_store
 from tests.dynamodb.tables import DynamoDBTables, client_for
 from tests.migrate_js.jstables import JsTables, js_item
 from tests.services import DynamoDBLocal
@@ -63,26 +62,6 @@ def log_items(store: DynamoDBCommitStore, partition: int = 0) -> list[dict[str, 
     return list(response["Items"])
 
 
-def quiet_store(tables: DynamoDBTables) -> DynamoDBCommitStore:
-    """A store on a new table of log pages whose background sequencer never runs."""
-    store = tables.commit_store()
-    leases = DynamoDBLeaseStore(store.table_name, client=tables.client)
-    assert leases.acquire(LEASE_NAME, 0, "a-process-elsewhere", 600.0)
-    return store
-
-
-def sequencer(store: DynamoDBCommitStore) -> Sequencer:
-    return Sequencer(
-        partition=0,
-        table=store.table_name,
-        call=store._call,
-        client=store.client,
-        read_head=store._read_head,
-        on_sequenced=lambda commits: None,
-        pages=True,
-    )
-
-
 def test_appends_after_a_migration_into_a_page_table_continue_its_log_densely(
     dynamodb_local: DynamoDBLocal, js_tables: JsTables, target: str
 ) -> None:
@@ -116,7 +95,7 @@ def test_a_sequencer_that_read_the_head_before_the_migration_writes_after_it(
     client = client_for(dynamodb_local.endpoint_url)
     store = quiet_store(tables)
     waiting = [store.append(commit("live", version)) for version in (1, 2, 3)]
-    stale = sequencer(store)
+    stale = page_sequencer(store)
     stale._resync()  # it read head 0: its next page would be positions 1..3
     source = js_tables.create(history(2))
     report = migrate_js(source, store, client=client, allow_other_data=True)
@@ -141,7 +120,7 @@ def test_a_page_written_during_the_migration_stops_it_and_a_rerun_refuses_to_ove
 
     def sequence_once(progress: MigrationProgress) -> None:
         if progress.phase == "writing" and progress.done == 5:
-            assert sequencer(store).run_once() == 1  # a page at position 6
+            assert page_sequencer(store).run_once() == 1  # a page at position 6
 
     with pytest.raises(MigrationConflict, match=r"head of log partition 0 .* not at position 5"):
         migrate_js(

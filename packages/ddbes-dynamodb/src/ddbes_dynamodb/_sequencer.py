@@ -550,9 +550,9 @@ class Sequencer:
             self._catch_up(head)
             return 0, [e for e in batch if not self.in_log(e.pk, e.version)]
         self._head = self._head_item = new_head
-        for entry in batch:
-            self._remember(entry.pk, entry.version)
         self._clear_todo([(entry.item, head + offset) for offset, entry in enumerate(batch, 1)])
+        for entry in batch:  # known once off the to-do list too: a flush returns after both
+            self._remember(entry.pk, entry.version)
 
         def logged() -> list[Commit]:
             return [
@@ -617,19 +617,11 @@ class Sequencer:
         logged: list[Item] = []
         for offset, entry in enumerate(batch, 1):
             item = entry.item
-            aggregate_type, aggregate_key = parse_commit_pk(entry.pk)
             log_item: Item = {
                 "p": {"S": log_pk(self.partition)},
                 "s": {"S": pad(head + offset)},
-                "a": {"S": aggregate_type},
-                "k": {"S": aggregate_key},
-                "v": {"N": str(entry.version)},
-                "i": item["i"],
-                "t": item["t"],
+                **_log_fields(entry),
             }
-            for name in ("e", "x", "m"):
-                if name in item:
-                    log_item[name] = item[name]
             logged.append(log_item)
             actions.append(
                 {
