@@ -11,6 +11,7 @@ import pytest
 from ddbes.errors import CorruptItem, StoreError
 from ddbes_dynamodb import DynamoDBCommitStore
 from ddbes_dynamodb._client import make_client
+from ddbes_dynamodb._commit_log import items_to_ask
 from ddbes_dynamodb._items import META_KEY, UNSEQUENCED_INDEX, decode_log_page, head_key, log_page
 from tests.dynamodb.helpers import commit, inject_errors, page_sequencer, quiet_store
 from tests.dynamodb.tables import DynamoDBTables
@@ -66,6 +67,40 @@ def test_reads_resume_inside_a_page_and_stop_at_a_limit(tables: DynamoDBTables) 
     assert [c.position for c in store.read_log(after=7, limit=4)] == [8, 9, 10, 11]
     assert [c.position for c in store.read_log(after=15)] == []
     assert store.head_position() == 15
+
+
+def test_a_limited_read_asks_for_about_the_pages_it_needs(tables: DynamoDBTables) -> None:
+    store = quiet_store(tables)
+    for batch in range(6):  # six pages of 40 commits
+        for version in range(1, 41):
+            store.append(commit(f"b{batch}", version))
+        page_sequencer(store, tables.client).run_once()
+    client = make_client(  # its own client: the hook stays on it
+        "dynamodb", table="tests", endpoint_url=tables.endpoint_url, region_name="us-east-1"
+    )
+    pages_read: list[int] = []
+    client.meta.events.register(
+        "after-call.dynamodb.Query",
+        lambda parsed, **_: pages_read.append(len(parsed.get("Items", []))),
+    )
+    reader = DynamoDBCommitStore(store.table_name, client=client)
+    # A new store expects 25 commits per item: ceil(30 / 25) + 1 items for 30 commits, not
+    # every page up to 1 MB.
+    assert [c.position for c in reader.read_log(after=0, limit=30)] == list(range(1, 31))
+    assert pages_read == [3]
+    # Having seen pages of 40: 90 commits after position 30 take ceil(90 / 40) + 1 items.
+    pages_read.clear()
+    assert [c.position for c in reader.read_log(after=30, limit=90)] == list(range(31, 121))
+    assert sum(pages_read) <= 4
+    # An unlimited read takes what DynamoDB gives.
+    assert len(list(reader.read_log(after=0))) == 240
+
+
+def test_items_to_ask_for_a_limited_read() -> None:
+    assert items_to_ask(200, 1.0) == 200  # log entries: one commit each
+    assert items_to_ask(200, 100.0) == 3  # pages, and the first may hold only its tail
+    assert items_to_ask(1, 100.0) == 1
+    assert items_to_ask(10, 0.5) == 10  # never more items than commits
 
 
 def test_a_sequencer_that_dies_between_its_page_and_the_to_do_list_loses_nothing(

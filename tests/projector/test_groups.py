@@ -108,3 +108,88 @@ def test_group_options_are_checked(store: InMemoryCommitStore) -> None:
     with pytest.raises(ValueError, match="slots"):
         Projector({"*": print}, name="p", commit_store=store, slots=0,
                   lease_store=InMemoryLeaseStore())  # fmt: skip
+
+
+class CountingLeases(InMemoryLeaseStore):
+    """An in-memory lease store that counts the attempts to take a unit of work."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unit_attempts = 0
+
+    def acquire(self, name: str, log_partition: int, owner: str, ttl: float) -> bool:
+        if not name.endswith("#members"):
+            self.unit_attempts += 1
+        return super().acquire(name, log_partition, owner, ttl)
+
+
+class LimitsSeen(InMemoryCommitStore):
+    """An in-memory commit store that records the ``limit`` of every read of the log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limits: list[int | None] = []
+
+    def read_log(self, *, after: int = 0, log_partition: int = 0, limit: int | None = None):  # type: ignore[no-untyped-def]
+        self.limits.append(limit)
+        return super().read_log(after=after, log_partition=log_partition, limit=limit)
+
+
+def held_by(leases: InMemoryLeaseStore) -> dict[str, int]:
+    owners: dict[str, int] = defaultdict(int)
+    for unit in range(12):
+        lease = leases.holder("p#g12", unit)
+        if lease is not None:
+            owners[lease.owner] += 1
+    return owners
+
+
+def test_a_member_at_its_share_leaves_the_others_units_alone_and_reads_further(
+    checkpoints: InMemoryCheckpointStore,
+) -> None:
+    store, leases, log = LimitsSeen(), CountingLeases(), Log()
+    members = [member(f"m{i}", log, store, checkpoints, leases) for i in range(2)]
+    for m in members:
+        m.start(watch=True)
+    try:
+        wait_until(lambda: sorted(held_by(leases).values()) == [6, 6])
+        time.sleep(0.2)  # a few polls at the fair share
+        attempts = leases.unit_attempts
+        store.limits.clear()
+        fill(store, 400, keys=20)
+        wait_until(lambda: sum(len(v) for v in log.by_aggregate.values()) >= 400)
+        time.sleep(0.2)
+    finally:
+        for m in members:
+            m.stop()
+    # Polls and batches at the share try no unit held by the other member (each try was a
+    # write between two batches).
+    assert leases.unit_attempts == attempts
+    # Each member holds half the slots: it reads twice batch_size (50) to handle about 50.
+    assert store.limits and set(store.limits) == {100}
+
+
+def test_a_member_that_died_is_counted_out_when_its_leases_expire(
+    store: InMemoryCommitStore, checkpoints: InMemoryCheckpointStore
+) -> None:
+    leases, log = InMemoryLeaseStore(), Log()
+    # A member that holds half the units and then dies: its leases are never renewed.
+    assert leases.acquire("p#g12#members", 0, "ghost", 3.0)
+    for unit in range(6, 12):
+        assert leases.acquire("p#g12", unit, "ghost", 3.0)
+    granted = time.monotonic()
+    time.sleep(0.5)  # the survivor's counts (every second) fall half a second after expiries
+    survivor = member("m1", log, store, checkpoints, leases, lease_ttl=3.0)
+    survivor.start(watch=True)
+    try:
+        wait_until(lambda: held_by(leases) == {"ghost": 6, "m1": 6})  # its share of two
+        wait_until(lambda: held_by(leases) == {"m1": 12})
+        taken = time.monotonic() - granted
+        fill(store, 120, keys=12)
+        wait_until(lambda: sum(len(v) for v in log.by_aggregate.values()) >= 120)
+    finally:
+        survivor.stop()
+    # The ttl, then a count just after the ghost's member lease expired, then one poll; not
+    # at the next count of the period (a third of the ttl), half a second later.
+    assert 3.0 <= taken < 3.0 + 0.3
+    assert survivor.error is None

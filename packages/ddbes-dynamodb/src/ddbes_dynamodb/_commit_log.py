@@ -7,6 +7,7 @@ stores only drive these steps, with boto3 or aiobotocore, and hold the same tabl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -44,6 +45,17 @@ _LOG_FIELDS = "s, a, k, v, i, t, e, x, m, ar, f, c"
 _VERSIONS = "p = :p AND s BETWEEN :l AND :h"
 _AFTER = "p = :p AND s > :a"
 
+_FIRST_GUESS = 25.0
+"""Commits per log item a store expects before its first read of the log: a log page holds
+up to 100, a log entry (format 1 and 2 tables) one."""
+
+
+def items_to_ask(wanted: int, per_item: float) -> int:
+    """The ``Limit`` of a log query that should return ``wanted`` more commits when an item
+    holds ``per_item`` on average: one item more than that average needs (a read that
+    resumes inside a page gets only its tail), and never more items than commits."""
+    return max(1, min(wanted, math.ceil(wanted / max(per_item, 1.0)) + 1))
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedAppend:
@@ -62,6 +74,8 @@ class CommitLog:
 
     def __init__(self, table: str, *, stored: Callable[[str, int, int], None]) -> None:
         self.table = table
+        # Commits per log item in this table's recent reads of the log (see ``log``).
+        self.per_log_item = _FIRST_GUESS
         self.writer = CommitWriter(
             table=table, resolve_taken=self.stored_or_conflict, stored=stored
         )
@@ -256,14 +270,20 @@ class CommitLog:
             "ConsistentRead": True,
             "ProjectionExpression": _LOG_FIELDS,
         }
-        if limit is not None:
-            request["Limit"] = limit
         expected = after + 1
         last = after + limit if limit is not None else None
         while True:
+            if last is not None:
+                # A query's Limit counts items, and an item of the log holds one commit or a
+                # page of up to 100: ask for about as many as the rest of ``limit`` needs, by
+                # what this table's log items held so far, instead of up to 1 MB of pages.
+                request["Limit"] = items_to_ask(last - expected + 1, self.per_log_item)
             response = yield Request("query", "read_log", request)
             commits: list[Commit | ArchivedRef] = []
-            for item in response["Items"]:
+            items = response["Items"]
+            if items:
+                self._learn_page_sizes(items)
+            for item in items:
                 try:
                     page = decode_log_page(item, log_partition, table=self.table, after=after)
                 except CorruptItem as error:
@@ -288,6 +308,14 @@ class CommitLog:
             yield commits
             if not _next_page(request, response):
                 return
+
+    def _learn_page_sizes(self, items: list[Item]) -> None:
+        """Fold the commits per item of a log query's reply into :attr:`per_log_item`."""
+        held = 0
+        for item in items:
+            entries = item.get("c")
+            held += len(entries["L"]) if isinstance(entries, dict) and "L" in entries else 1
+        self.per_log_item = 0.5 * self.per_log_item + 0.5 * held / len(items)
 
     def keys(self, aggregate_type: str) -> Reads[str]:
         """:meth:`CommitStore.aggregate_keys`, page by page."""

@@ -30,7 +30,10 @@ from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
 from ddbes.projection.leases import LeaseKeeper
 
-__all__ = ["GroupReading", "by_log_partition", "unit_label"]
+__all__ = ["MAX_READ_FACTOR", "GroupReading", "by_log_partition", "unit_label"]
+
+MAX_READ_FACTOR = 16
+"""A member reads at most this many times ``batch_size`` commits of the log per step."""
 
 
 class GroupReading:
@@ -83,13 +86,14 @@ class GroupReading:
         if heads is not None and heads.polls and after >= max(head, heads.head(log_partition)):
             return False  # the shared poll of the heads saw nothing new: no read
         by_slot = {unit.slot: unit for unit in active}
+        # About ``batch_size`` commits of the held units per step: a member that holds a
+        # quarter of the slots reads four times as far (its checkpoints move past the rest).
+        limit = self._batch_size * min(MAX_READ_FACTOR, max(1, slots // len(active)))
         count = handled = 0
         batch = open_batch(self.stored_name, log_partition)
         error: BaseException | None = None
         try:
-            for commit in commits.read_log(
-                after=after, log_partition=log_partition, limit=self._batch_size
-            ):
+            for commit in commits.read_log(after=after, log_partition=log_partition, limit=limit):
                 if self._stopping:
                     break
                 if batch is not None:
@@ -125,7 +129,7 @@ class GroupReading:
                 self._handled += handled
                 self._cond.notify_all()
         newest = max(part.dispatched for part in active)
-        if count >= self._batch_size and head <= newest:
+        if count >= limit and head <= newest:
             head = self._store_call(lambda: commits.head_position(log_partition))
         for part in active:
             part.head = max(part.head, newest, head)
@@ -143,7 +147,7 @@ class GroupReading:
             return False
         part.next_acquire = now + self._poll_interval
         group = self._group
-        if group is not None and not group.may_take(part.number):
+        if group is not None and not group.may_take(part.number, len(keeper.held())):
             return False
         if not keeper.acquire(part.number):
             if part.target is not None:  # run(): done once the holder got there
