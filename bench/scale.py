@@ -4,9 +4,9 @@ Writer **processes** (and threads inside them) commit concurrently, each thread 
 aggregate, through a loopback proxy that adds a delay to every request (the network), to
 DynamoDB Local:
 
-* ``put``: hand-written boto3, one conditional ``PutItem`` (``attribute_not_exists(p)``) per
-  commit of an item shaped like a ddbes commit (one ~400-byte event): the JavaScript library's
-  write, with no global log;
+* ``put``: hand-written boto3 (a plain client with ddbes's client options), one conditional
+  ``PutItem`` (``attribute_not_exists(p)``) per commit of an item shaped like a ddbes commit
+  (one ~400-byte event): the JavaScript library's write, with no global log;
 * ``ddbes``: an ``Aggregate`` bound to a ``DynamoDBCommitStore``; each thread creates its
   instance once, then calls ``instance.commit(...)`` in a loop.
 
@@ -49,11 +49,15 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import boto3
+from botocore.config import Config
+
 import ddbes
 from bench._harness import ROOT, dynamodb_endpoint, machine, why, write_section
 from bench.latency_proxy import start_proxy
+from ddbes.timeouts import DEFAULT_TIMEOUTS
 from ddbes_dynamodb import DynamoDBCommitStore
-from ddbes_dynamodb._client import make_client
+from ddbes_dynamodb._client import _user_agent, client_options, make_client
 from ddbes_dynamodb._items import commit_pk, pad
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "fakeKey1")
@@ -373,19 +377,34 @@ def _cell(conn: Connection, spec: Spec, client: Any, meter: Meter) -> None:
     )
 
 
+def _boto3_client(endpoint: str) -> Any:
+    """The hand-written writers' client: plain boto3 with ddbes's client options (one attempt
+    per call, validation off, the same timeouts, pool and fixed User-Agent), without what
+    ddbes's own clients add (item requests and replies written and read without botocore's
+    walk over the service model)."""
+    options = client_options(DEFAULT_TIMEOUTS, user_agent=_user_agent())
+    return boto3.session.Session().client(
+        "dynamodb", endpoint_url=endpoint, region_name="us-east-1", config=Config(**options)
+    )
+
+
 def _worker(conn: Connection) -> None:
     """A pool process: runs its part of each cell it is sent, until it is sent ``None``."""
-    clients: dict[str, Any] = {}
+    clients: dict[tuple[str, bool], Any] = {}
     meter = Meter()
     conn.send(("hello", os.getpid()))
     while (spec := conn.recv()) is not None:
-        client = clients.get(spec.endpoint)
+        client = clients.get((spec.endpoint, spec.system == "ddbes"))
         if client is None:
-            client = make_client(
-                "dynamodb", table="bench", endpoint_url=spec.endpoint, region_name="us-east-1"
+            client = (
+                make_client(
+                    "dynamodb", table="bench", endpoint_url=spec.endpoint, region_name="us-east-1"
+                )
+                if spec.system == "ddbes"
+                else _boto3_client(spec.endpoint)
             )
             meter.install(client)
-            clients[spec.endpoint] = client
+            clients[spec.endpoint, spec.system == "ddbes"] = client
         try:
             _cell(conn, spec, client, meter)
         except Exception as exc:
@@ -1046,7 +1065,8 @@ DynamoDB Local 3.3, the writer processes and the proxies all share the 2 cores: 
 ratios, not the absolute rates. Measured: {code}.
 One run of `{_command(argv)}`, which took {minutes:.1f} min.
 
-Writer **processes** (each with its own boto3 client, ddbes's client configuration) commit at
+Writer **processes** (each with its own clients: plain boto3 with ddbes's client options for
+the hand-written writes, the client ddbes builds for ddbes) commit at
 once, every thread to its own aggregate, through a loopback proxy (`bench/latency_proxy.py`, its
 own process) that delays each request by the given time, standing in for the network.
 **put** is one conditional `PutItem` per commit of an item shaped like a ddbes commit (one

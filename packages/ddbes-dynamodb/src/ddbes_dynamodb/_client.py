@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_dynamodb._errors import translate
 from ddbes_dynamodb._replies import use_fast_item_replies
+from ddbes_dynamodb._requests import use_fast_item_requests
 
 __all__ = ["ASYNC_POOL", "CLIENT_CONFIG", "client_options", "make_async_client", "make_client"]
 
@@ -92,7 +93,7 @@ def make_client(
     except BotoCoreError as exc:
         raise translate(exc, table, f"creating a {service} client") from exc
     if service == "dynamodb":
-        use_fast_item_replies(client)
+        _use_fast_items(client)
     return client
 
 
@@ -122,19 +123,26 @@ def make_async_client(
         )
     except BotoCoreError as exc:
         raise translate(exc, table, f"creating a {service} client") from exc
-    return _FastReplies(context) if service == "dynamodb" else context
+    return _FastItems(context) if service == "dynamodb" else context
 
 
-class _FastReplies:
-    """An aiobotocore client context whose client reads item replies with
-    :func:`use_fast_item_replies`."""
+def _use_fast_items(client: Any) -> None:
+    """Write item requests and read item replies without botocore's walks over the service
+    model (:mod:`._requests`, :mod:`._replies`)."""
+    use_fast_item_requests(client)
+    use_fast_item_replies(client)
+
+
+class _FastItems:
+    """An aiobotocore client context whose client writes item requests and reads item replies
+    with :func:`_use_fast_items`."""
 
     def __init__(self, context: Any) -> None:
         self._context = context
 
     async def __aenter__(self) -> Any:
         client = await self._context.__aenter__()
-        use_fast_item_replies(client)
+        _use_fast_items(client)
         return client
 
     async def __aexit__(self, *exc_info: Any) -> Any:
