@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import pytest
 
+from ddbes.errors import CorruptItem
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
 from ddbes.projection._group import slot_of
@@ -193,3 +194,47 @@ def test_a_member_that_died_is_counted_out_when_its_leases_expire(
     # at the next count of the period (a third of the ttl), half a second later.
     assert 3.0 <= taken < 3.0 + 0.3
     assert survivor.error is None
+
+
+class ReadsSeen(InMemoryCommitStore):
+    """An in-memory commit store that records which thread made each read of the log, and
+    finds a damaged item after position ``damaged_after`` (when set)."""
+
+    def __init__(self, damaged_after: int | None = None) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+        self.damaged_after = damaged_after
+
+    def read_log(self, *, after: int = 0, log_partition: int = 0, limit: int | None = None):  # type: ignore[no-untyped-def]
+        self.threads.append(threading.current_thread().name)
+        for found in super().read_log(after=after, log_partition=log_partition, limit=limit):
+            if self.damaged_after is not None and (found.position or 0) > self.damaged_after:
+                raise CorruptItem("t", "l#0", "damaged", position=found.position)
+            yield found
+
+
+def test_a_member_reads_the_next_batch_while_it_handles_one(
+    checkpoints: InMemoryCheckpointStore,
+) -> None:
+    store, leases, log = ReadsSeen(), InMemoryLeaseStore(), Log()
+    fill(store, 1000, keys=40)
+    alone = member("m0", log, store, checkpoints, leases)
+    alone.run()
+    assert sum(len(v) for v in log.by_aggregate.values()) == 1000
+    for key, versions in log.by_aggregate.items():
+        assert versions == list(range(1, 26)), key  # each once, in order
+    # Batches of 50 (one member holds every slot): 20 full reads; all but the first were
+    # made ahead, in a reader thread, while the batch before was handled.
+    ahead = [name for name in store.threads if name.startswith("ddbes-read-ahead")]
+    assert len(ahead) >= 19
+
+
+def test_a_member_handles_what_came_before_a_damaged_item_then_stops(
+    checkpoints: InMemoryCheckpointStore,
+) -> None:
+    store, leases, log = ReadsSeen(damaged_after=130), InMemoryLeaseStore(), Log()
+    fill(store, 200, keys=10)
+    alone = member("m0", log, store, checkpoints, leases)
+    with pytest.raises(CorruptItem):
+        alone.run()
+    assert sum(len(v) for v in log.by_aggregate.values()) == 130

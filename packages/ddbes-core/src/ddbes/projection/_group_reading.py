@@ -28,6 +28,7 @@ from ddbes.projection._handler_retry import Abandoned
 from ddbes.projection._heads import HeadWatch
 from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
+from ddbes.projection._read_ahead import ReadAhead
 from ddbes.projection.leases import LeaseKeeper
 
 __all__ = ["MAX_READ_FACTOR", "GroupReading", "by_log_partition", "unit_label"]
@@ -59,6 +60,7 @@ class GroupReading:
     _poll_interval: float
     _read_failed: Callable[[StoreUnavailable], None]
     _store_call: Callable[[Callable[[], Any]], Any]
+    _read_ahead: ReadAhead
 
     def _step_group(
         self, units: list[Partition], commits: CommitStore, checkpoints: PartitionCheckpoints
@@ -93,7 +95,10 @@ class GroupReading:
         batch = open_batch(self.stored_name, log_partition)
         error: BaseException | None = None
         try:
-            for commit in commits.read_log(after=after, log_partition=log_partition, limit=limit):
+            read, failure = self._read_ahead.read(commits, log_partition, after, limit)
+            if failure is None and len(read) >= limit and read[-1].position is not None:
+                self._read_ahead.start(commits, log_partition, read[-1].position, limit)
+            for commit in read:
                 if self._stopping:
                     break
                 if batch is not None:
@@ -112,6 +117,9 @@ class GroupReading:
                         if passing.dispatched < position:
                             passing.dispatched = passing.position = position
                             passing.last_at = commit.committed_at
+            else:
+                if failure is not None:  # after the commits that came before it
+                    raise failure
         except Abandoned:
             pass
         except ProjectionFailed as exc:

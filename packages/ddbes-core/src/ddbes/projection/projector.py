@@ -45,6 +45,7 @@ from ddbes.projection._options import check_options
 from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
 from ddbes.projection._progress import ProgressReporter, ProjectorProgress, measure_progress
+from ddbes.projection._read_ahead import ReadAhead
 from ddbes.projection._steps import run_sync, store_call
 from ddbes.projection._typed_handlers import commit_decoder
 from ddbes.projection.leases import LeaseKeeper, LeaseStore
@@ -163,6 +164,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         )  # fmt: skip
         self._slots = slots
         self._group: Group | None = None
+        self._read_ahead = ReadAhead()
         self.name = name
         self.version = version
         self.stored_name = stored_name(name, version)
@@ -562,6 +564,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
             if self._group is not None:
                 self._group.leave()
                 self._group = None
+            self._read_ahead.drop()
             self._reporter.stopped()
 
     def _store_call(self, action: Callable[[], T]) -> T:

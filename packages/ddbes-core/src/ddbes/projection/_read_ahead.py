@@ -1,0 +1,76 @@
+"""Reading a log partition's next batch while this one is handled.
+
+A consumer-group member handles only its slots' share of what it reads, so the read at each
+step boundary (a query of up to 16 batches' worth of commits) stalls its handlers for longer
+than a lone projector's. When a batch comes back full (more is likely waiting), :class:`ReadAhead`
+starts the read of the batch after it in a thread; the next step takes that read if it asks
+for the same ``after`` and ``limit``, and otherwise it is dropped. The log below its head never
+changes, so a read made a moment early returns what a read made now would (or fewer commits,
+when the log grew meanwhile: the next read takes them).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ddbes.model import Commit
+from ddbes.ports import CommitStore
+
+__all__ = ["Read", "ReadAhead"]
+
+Read = tuple[list[Commit], Exception | None]
+"""A read: the commits it returned, and what it raised after them (a damaged item, a failed
+request), if anything. The caller handles the commits, then raises."""
+
+
+def _read(commits: CommitStore, log_partition: int, after: int, limit: int) -> Read:
+    got: list[Commit] = []
+    try:
+        for commit in commits.read_log(after=after, log_partition=log_partition, limit=limit):
+            got.append(commit)
+    except Exception as exc:  # the caller raises it after handling what came before
+        return got, exc
+    return got, None
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _reader_pool() -> ThreadPoolExecutor:
+    """The threads every projector of the process reads ahead from."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(4, thread_name_prefix="ddbes-read-ahead")
+        return _pool
+
+
+class ReadAhead:
+    """At most one read ahead per log partition, for one projector (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reads: dict[int, tuple[int, int, Future[Read]]] = {}
+
+    def start(self, commits: CommitStore, log_partition: int, after: int, limit: int) -> None:
+        """Read up to ``limit`` commits of ``log_partition`` after ``after``, in a thread."""
+
+        future = _reader_pool().submit(_read, commits, log_partition, after, limit)
+        with self._lock:
+            self._reads[log_partition] = (after, limit, future)
+
+    def read(self, commits: CommitStore, log_partition: int, after: int, limit: int) -> Read:
+        """A read of ``log_partition`` after ``after``: the one made ahead for exactly this,
+        else one made now."""
+        with self._lock:
+            ahead = self._reads.pop(log_partition, None)
+        if ahead is not None and ahead[:2] == (after, limit):
+            return ahead[2].result()
+        return _read(commits, log_partition, after, limit)
+
+    def drop(self) -> None:
+        """Forget every read made ahead (a stopped projector, a lost lease)."""
+        with self._lock:
+            self._reads.clear()
