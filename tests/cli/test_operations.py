@@ -23,6 +23,7 @@ def test_table_create_describe_delete(ddbes: Ddbes) -> None:
     described = ddbes("table", "describe", "--table", table)
     assert described.returncode == 0
     assert "partitions   3" in described.lines
+    assert "format       3 (log pages)" in described.lines
     assert "log heads    0: 0, 1: 0, 2: 0" in described.lines
 
     again = ddbes("table", "create", "--table", table)

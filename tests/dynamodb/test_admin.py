@@ -40,6 +40,7 @@ def test_every_store_reads_log_partitions_from_the_table(tables: DynamoDBTables)
     assert description.status == "ACTIVE"
     assert description.log_partitions == 4
     assert description.sequencing == "background"
+    assert description.format_version == 3  # log pages
     assert description.billing_mode == "PAY_PER_REQUEST"
     assert sum(description.heads) == 20 and len(description.heads) == 4
     assert description.backlog == (0, 0, 0, 0)
@@ -121,6 +122,7 @@ def test_create_without_waiting_records_log_partitions_on_first_use(
     assert other.log_partitions == 2
     assert other.sequencing == sequencing
     assert other.describe().heads == tuple(int(p == partition) for p in range(2))
+    assert other.describe().format_version == (1 if sequencing == "inline" else 3)
 
 
 def test_flush_log_after_an_idempotent_create_table_still_waits_for_the_log(

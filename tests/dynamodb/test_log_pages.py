@@ -203,6 +203,8 @@ def test_a_format_2_table_keeps_one_log_entry_per_commit(tables: DynamoDBTables)
         assert len(_log_items(tables, store)) == 6
         assert all("c" not in item for item in _log_items(tables, store))
         _assert_log_exact(store, stored)
+        assert store.describe().format_version == 2
+        assert made.describe().format_version == 2  # read from the table, not remembered
     finally:
         store.close()
 

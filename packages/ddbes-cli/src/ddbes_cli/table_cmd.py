@@ -134,6 +134,11 @@ def _billing(description: Any) -> str:
     return "on-demand billing" if description.billing_mode else "billing unknown"
 
 
+def _format(version: int | None) -> str:
+    kinds = {1: "log entries, written with each commit", 2: "log entries", 3: "log pages"}
+    return "unknown" if version is None else f"{version} ({kinds.get(version, 'unknown')})"
+
+
 def _describe(args: argparse.Namespace) -> int:
     runtime = Runtime(args)
     store = runtime.dynamodb_store("ddbes table describe")
@@ -150,6 +155,7 @@ def _describe(args: argparse.Namespace) -> int:
         say(f"size         {description.size_bytes} bytes (estimate)")
         say(f"partitions   {description.log_partitions}")
         say(f"sequencing   {description.sequencing}")
+        say(f"format       {_format(description.format_version)}")
         heads = ", ".join(f"{n}: {h}" for n, h in enumerate(description.heads)) or "-"
         say(f"log heads    {heads}")
         if description.sequencing == "background":

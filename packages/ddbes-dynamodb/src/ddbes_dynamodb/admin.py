@@ -68,7 +68,9 @@ class TableDescription:
     ``item_count`` and ``size_bytes`` are DynamoDB's estimates (refreshed about every six hours
     on AWS). ``heads`` holds the head position of each log partition; ``backlog`` the commits
     of each partition stored but not yet in the log, as the sequencer's index shows them (always
-    0 with ``sequencing="inline"``).
+    0 with ``sequencing="inline"``). ``format_version`` is the table's format: 1 for
+    ``sequencing="inline"``, 2 for a background table whose log holds one entry per commit, 3
+    for one whose log holds pages of commits (the default since log pages came in).
     """
 
     table_name: str
@@ -80,6 +82,7 @@ class TableDescription:
     size_bytes: int | None = None
     log_partitions: int | None = None
     sequencing: str | None = None
+    format_version: int | None = None
     heads: tuple[int, ...] = ()
     backlog: tuple[int, ...] = ()
 
@@ -411,6 +414,7 @@ def describe_table(table: TableHandle) -> TableDescription:
         size_bytes=description.get("TableSizeBytes"),
         log_partitions=layout.log_partitions if layout else None,
         sequencing=layout.sequencing if layout else None,
+        format_version=layout.format_version if layout else None,
     )
 
 
