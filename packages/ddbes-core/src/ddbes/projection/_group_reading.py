@@ -98,6 +98,7 @@ class GroupReading:
             read, failure = self._read_ahead.read(commits, log_partition, after, limit)
             if failure is None and len(read) >= limit and read[-1].position is not None:
                 self._read_ahead.start(commits, log_partition, read[-1].position, limit)
+            began, cpu = time.perf_counter(), time.thread_time()
             for commit in read:
                 if self._stopping:
                     break
@@ -120,6 +121,7 @@ class GroupReading:
             else:
                 if failure is not None:  # after the commits that came before it
                     raise failure
+            self._read_ahead.handled(time.perf_counter() - began, time.thread_time() - cpu)
         except Abandoned:
             pass
         except ProjectionFailed as exc:

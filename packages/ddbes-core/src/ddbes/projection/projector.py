@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
@@ -486,9 +487,13 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         batch = open_batch(self.stored_name, part.log_partition)
         error: BaseException | None = None
         try:
-            for commit in commits.read_log(
-                after=part.dispatched, log_partition=part.log_partition, limit=self._batch_size
-            ):
+            number, limit = part.log_partition, self._batch_size
+            read, failure = self._read_ahead.read(commits, number, part.dispatched, limit)
+            full = failure is None and len(read) >= limit and read[-1].position is not None
+            if full and dispatcher is None:  # parallel workers overlap the reads already
+                self._read_ahead.start(commits, number, read[-1].position or 0, limit)
+            began, cpu = time.perf_counter(), time.thread_time()
+            for commit in read:
                 if self._stopping or (keeper is not None and not keeper.valid(part.number)):
                     break
                 count += 1
@@ -500,6 +505,10 @@ class Projector(ProjectorOperations, GroupReading, Handling):
                 self._handle(commit, part.log_partition)
                 last = commit
                 handled += 1
+            else:
+                if failure is not None:  # after the commits that came before it
+                    raise failure
+            self._read_ahead.handled(time.perf_counter() - began, time.thread_time() - cpu)
             self._read_errors = []
         except Abandoned:
             pass
