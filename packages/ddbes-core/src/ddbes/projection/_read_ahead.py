@@ -6,9 +6,8 @@ consumer-group member, which handles only its slots' share of what it reads, a q
 and the handlers of the batch before mostly waited (their thread used under half the time on
 the CPU: remote writes, not computation), :class:`ReadAhead` starts the read of the batch after
 it in a thread; the next step takes that read if it asks for the same ``after`` and ``limit``,
-and otherwise it is dropped. With handlers that compute, a read in another thread would only
-take turns with them for the GIL (measured: a catch-up with a summing handler fell from 0.91x
-to 0.56x of a raw read in memory), so it is not made. The log
+and otherwise it is dropped. With handlers that compute there is nothing to overlap: a read in
+another thread would only take turns with them for the GIL, so it is not made. The log
 below its head never changes, so a read made a moment early returns what a read made now would
 (or fewer commits, when the log grew meanwhile: the next read takes them).
 """
