@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from ddbes.errors import CorruptItem
+from ddbes.memory import InMemoryCommitStore
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
 from ddbes.retry import RetryPolicy
@@ -48,3 +52,22 @@ def fill(
         version = number // (len(types) * keys) + 1
         stored.append(store.append(commit(kind, key, version, events=events)))
     return stored
+
+
+class ReadsSeen(InMemoryCommitStore):
+    """Records which thread made each read of the log; finds a damaged item after position
+    ``damaged_after`` (when set)."""
+
+    def __init__(self, damaged_after: int | None = None) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+        self.damaged_after = damaged_after
+
+    def read_log(  # type: ignore[override]
+        self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
+    ) -> Iterator[Commit]:
+        self.threads.append(threading.current_thread().name)
+        for found in super().read_log(after=after, log_partition=log_partition, limit=limit):
+            if self.damaged_after is not None and (found.position or 0) > self.damaged_after:
+                raise CorruptItem("t", "l#0", "damaged", position=found.position)
+            yield found

@@ -14,7 +14,7 @@ from ddbes.model import Commit
 from ddbes.projection._group import slot_of
 from ddbes.projection.leases import InMemoryLeaseStore
 from ddbes.projection.projector import Projector
-from tests.projector.helpers import commit, fill
+from tests.projector.helpers import ReadsSeen, commit, fill
 
 
 class Log:
@@ -57,6 +57,15 @@ def wait_until(condition: object, timeout: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+def held_by(leases: InMemoryLeaseStore) -> dict[str, int]:
+    owners: dict[str, int] = defaultdict(int)
+    for unit in range(12):
+        lease = leases.holder("p#g12", unit)
+        if lease is not None:
+            owners[lease.owner] += 1
+    return owners
+
+
 def test_slots_spread_aggregates_evenly_and_independently_of_log_partitions() -> None:
     counts = [0] * 8
     for key in range(4000):
@@ -71,23 +80,17 @@ def test_a_group_shares_the_work_rebalances_when_a_member_leaves_and_keeps_order
     log = Log()
     members = [member(f"m{i}", log, store, checkpoints, leases) for i in range(3)]
 
-    def held() -> dict[str, int]:
-        owners: dict[str, int] = defaultdict(int)
-        for unit in range(12):
-            lease = leases.holder("p#g12", unit)
-            if lease is not None:
-                owners[lease.owner] += 1
-        return owners
-
     for m in members:
         m.start(watch=True)
     try:
-        wait_until(lambda: sorted(held().values()) == [4, 4, 4])  # rebalanced as they joined
+        wait_until(
+            lambda: sorted(held_by(leases).values()) == [4, 4, 4]
+        )  # rebalanced as they joined
         fill(store, 600, keys=30)
         wait_until(lambda: sum(len(v) for v in log.by_aggregate.values()) >= 600)
         wait_until(lambda: all(m.progress.positions for m in members))
         members[0].stop()  # leaves: the others take its slots over
-        wait_until(lambda: sorted(held().values()) == [6, 6])
+        wait_until(lambda: sorted(held_by(leases).values()) == [6, 6])
         fill(store, 300, keys=30, start=600)
         wait_until(lambda: all(len(v) >= 30 for v in log.by_aggregate.values()))
     finally:
@@ -134,15 +137,6 @@ class LimitsSeen(InMemoryCommitStore):
     def read_log(self, *, after: int = 0, log_partition: int = 0, limit: int | None = None):  # type: ignore[no-untyped-def]
         self.limits.append(limit)
         return super().read_log(after=after, log_partition=log_partition, limit=limit)
-
-
-def held_by(leases: InMemoryLeaseStore) -> dict[str, int]:
-    owners: dict[str, int] = defaultdict(int)
-    for unit in range(12):
-        lease = leases.holder("p#g12", unit)
-        if lease is not None:
-            owners[lease.owner] += 1
-    return owners
 
 
 def test_a_member_at_its_share_leaves_the_others_units_alone_and_reads_further(
@@ -194,23 +188,6 @@ def test_a_member_that_died_is_counted_out_when_its_leases_expire(
     # at the next count of the period (a third of the ttl), half a second later.
     assert 3.0 <= taken < 3.0 + 0.3
     assert survivor.error is None
-
-
-class ReadsSeen(InMemoryCommitStore):
-    """An in-memory commit store that records which thread made each read of the log, and
-    finds a damaged item after position ``damaged_after`` (when set)."""
-
-    def __init__(self, damaged_after: int | None = None) -> None:
-        super().__init__()
-        self.threads: list[str] = []
-        self.damaged_after = damaged_after
-
-    def read_log(self, *, after: int = 0, log_partition: int = 0, limit: int | None = None):  # type: ignore[no-untyped-def]
-        self.threads.append(threading.current_thread().name)
-        for found in super().read_log(after=after, log_partition=log_partition, limit=limit):
-            if self.damaged_after is not None and (found.position or 0) > self.damaged_after:
-                raise CorruptItem("t", "l#0", "damaged", position=found.position)
-            yield found
 
 
 def test_a_member_whose_handlers_wait_reads_the_next_batch_while_it_handles_one(

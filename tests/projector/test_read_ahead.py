@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,26 +13,7 @@ from ddbes.errors import CorruptItem
 from ddbes.memory import InMemoryCheckpointStore, InMemoryCommitStore
 from ddbes.model import Commit
 from ddbes.projection.projector import Projector
-from tests.projector.helpers import fill
-
-
-class ReadsSeen(InMemoryCommitStore):
-    """Records which thread made each read of the log; finds a damaged item after position
-    ``damaged_after`` (when set)."""
-
-    def __init__(self, damaged_after: int | None = None) -> None:
-        super().__init__()
-        self.threads: list[str] = []
-        self.damaged_after = damaged_after
-
-    def read_log(  # type: ignore[override]
-        self, *, after: int = 0, log_partition: int = 0, limit: int | None = None
-    ) -> Iterator[Commit]:
-        self.threads.append(threading.current_thread().name)
-        for found in super().read_log(after=after, log_partition=log_partition, limit=limit):
-            if self.damaged_after is not None and (found.position or 0) > self.damaged_after:
-                raise CorruptItem("t", "l#0", "damaged", position=found.position)
-            yield found
+from tests.projector.helpers import ReadsSeen, fill
 
 
 def _projector(
