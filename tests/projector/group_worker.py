@@ -9,6 +9,8 @@ sleep, a remote write); a commit of the aggregate keyed ``POISON_KEY`` fails, an
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
 import threading
@@ -29,6 +31,8 @@ def main(argv: list[str]) -> None:
     endpoint, table, owner, log_path, slots, handler_ms = argv[:6]
     poison = argv[6] if len(argv) > 6 and argv[6] != "-" else None
     batch_size = int(argv[7]) if len(argv) > 7 else 50
+    if os.environ.get("DDBES_GROUP_LOG"):  # the group's decisions, to stderr (diagnostics)
+        logging.basicConfig(level=logging.INFO, format=f"%(created).3f {argv[2]} %(message)s")
     log = Path(log_path).open("a", buffering=1)  # noqa: SIM115 (open until the process ends)
     pause = int(handler_ms) / 1000
 
@@ -60,7 +64,7 @@ def main(argv: list[str]) -> None:
         if not projector.running:
             break
     error = projector.stop()
-    log.write(f"stopped {error!r} {time.time():.6f}\n")
+    log.write(f"stopped {error!r} {time.time():.6f} cpu {time.process_time():.2f}\n")
 
 
 if __name__ == "__main__":

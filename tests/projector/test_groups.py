@@ -90,7 +90,9 @@ def test_a_group_shares_the_work_rebalances_when_a_member_leaves_and_keeps_order
         wait_until(lambda: sum(len(v) for v in log.by_aggregate.values()) >= 600)
         wait_until(lambda: all(m.progress.positions for m in members))
         members[0].stop()  # leaves: the others take its slots over
-        wait_until(lambda: sorted(held_by(leases).values()) == [6, 6])
+        # all units with the two others (by load now: 600 commits weighed the slots, so the
+        # counts need not be 6 and 6)
+        wait_until(lambda: len(held_by(leases)) == 2 and sum(held_by(leases).values()) == 12)
         fill(store, 300, keys=30, start=600)
         wait_until(lambda: all(len(v) >= 30 for v in log.by_aggregate.values()))
     finally:
@@ -151,8 +153,9 @@ def test_a_member_at_its_share_leaves_the_others_units_alone_and_reads_further(
         time.sleep(0.2)  # a few polls at the fair share
         attempts = leases.unit_attempts
         store.limits.clear()
-        fill(store, 400, keys=20)
-        wait_until(lambda: sum(len(v) for v in log.by_aggregate.values()) >= 400)
+        # fewer commits than weigh the slots (16 per slot): shares by count, not by load
+        fill(store, 150, keys=20)
+        wait_until(lambda: sum(len(v) for v in log.by_aggregate.values()) >= 150)
         time.sleep(0.2)
     finally:
         for m in members:

@@ -91,6 +91,28 @@ def test_leases_of_other_names_and_partitions_are_independent(
     assert holder is not None and holder.owner == "a"
 
 
+def test_holders_are_the_unexpired_leases_of_a_name(
+    lease_store_factory: LeaseStoreFactory,
+) -> None:
+    clock = ManualClock(T0)
+    store = lease_store_factory(clock)
+    assert store.holders("idx", 4) == {}
+    assert store.acquire("idx", 0, "a", 10)
+    assert store.acquire("idx", 2, "b", 20)
+    assert store.acquire("idx", 3, "c", 5)
+    assert store.acquire("idx", 4, "d", 10)  # beyond the partitions asked for
+    assert store.acquire("idx:0", 1, "e", 10)  # another name
+    assert store.acquire("idx", 1, "f", 10)
+    store.release("idx", 1, "f")
+    clock.advance(timedelta(seconds=6))  # c's lease expired
+    found = store.holders("idx", 4)
+    assert found == {n: store.holder("idx", n) for n in (0, 2)}
+    assert [lease.owner for lease in found.values()] == ["a", "b"]
+    assert list(store.holders("idx", 10)) == [0, 2, 4]
+    with pytest.raises(ValueError):
+        store.holders("", 4)
+
+
 def test_concurrent_acquires_have_one_winner(lease_store_factory: LeaseStoreFactory) -> None:
     store = lease_store_factory(ManualClock(T0))
     barrier = threading.Barrier(8)

@@ -147,11 +147,38 @@ class DynamoDBLeaseStore(LeaseStore):
             Key=lease_key(name, log_partition),
             ConsistentRead=True,
         )
-        item = response.get("Item")
+        return self._lease(name, log_partition, response.get("Item"), self._now())
+
+    def holders(self, name: str, partitions: int) -> dict[int, Lease]:
+        """One consistent ``Query`` of the name's lease items (pages followed)."""
+        check_lease_arguments(name, max(0, partitions - 1), None, None)
+        table = self._table
+        request: dict[str, Any] = {
+            "TableName": table.name,
+            "KeyConditionExpression": "p = :p",
+            "ExpressionAttributeValues": {":p": {"S": f"lease#{name}"}},
+            "ConsistentRead": True,
+        }
+        found: dict[int, Lease] = {}
+        while True:
+            response = table.call(table.client.query, "read_leases", **request)
+            now = self._now()
+            for item in response.get("Items", []):
+                number = int(item["s"]["S"])
+                lease = self._lease(name, number, item, now) if number < partitions else None
+                if lease is not None:
+                    found[number] = lease
+            if "LastEvaluatedKey" not in response:
+                return dict(sorted(found.items()))
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    @staticmethod
+    def _lease(name: str, log_partition: int, item: Item | None, now: float) -> Lease | None:
+        """The unexpired lease an item holds, if any."""
         if not item or "o" not in item:
             return None
         expires = float(item["x"]["N"])
-        if expires <= self._now():
+        if expires <= now:
             return None
         return Lease(
             name=name,

@@ -8,13 +8,19 @@ whole log partition of a unit it holds and hands over only the unit's aggregates
 commits of one aggregate are handled by one member at a time, in order.
 
 Members find each other through the same lease store: each holds one *member* lease (the lowest
-free index). A background thread counts the members every ``ttl / 3`` seconds, and again just
+free index). A background thread counts the members (one read of every member lease,
+:meth:`~ddbes.projection.leases.LeaseStore.holders`) every ``ttl / 3`` seconds, and again just
 after a member's lease would expire, so a member that died is counted out when its leases
 expire. A member takes free units while it holds fewer than its fair share,
 ``ceil(units / members)`` (so the units of a member that died are taken as soon as their leases
 expire: the lease ttl plus one poll), and gives up the units beyond its share, not taking them
 back for one ttl, so that a member that joined gets them. A member at its share does not try
 the units others hold: those attempts were a write each, between two batches.
+
+Once the member has read enough of the log to weigh the slots (:mod:`._balance`), the share is
+by load instead: each count also reads the units' holders, the busiest member gives units to
+the idlest by :func:`~ddbes.projection._balance.plan_moves`, and a free unit goes to a member
+below its share of the load that holds fewer units than its share, or to the idlest member.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ import hashlib
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ddbes.errors import StoreUnavailable
 from ddbes.model import Commit
 from ddbes.ports import Clock
+from ddbes.projection._balance import MARGIN, Move, SlotLoads, loads_of, plan_moves
 from ddbes.projection.leases import LeaseKeeper, LeaseStore
 
 __all__ = ["MAX_MEMBERS", "Group", "slot_of"]
@@ -37,6 +45,16 @@ MAX_MEMBERS = 64
 
 _AFTER_EXPIRY = 0.05
 """Seconds after a member lease's expiry at which the members are counted again."""
+
+
+_REACH_EVERY = 0.25
+"""Seconds between two batches a member ends early to take a unit the plan moves to it (the
+giver may not have given it up yet: each try is a lease write and the rest of the batch is
+read again)."""
+
+
+_SETTLING_COUNT = 0.3
+"""Seconds to the next count while units change hands (moves planned, or units free)."""
 
 
 def slot_of(commit: Commit, slots: int) -> int:
@@ -54,6 +72,7 @@ class Group:
         name: the group's lease name (the projector's stored name and slot count).
         owner: this member's identity.
         units: how many units the group shares.
+        slots: the hash slots per log partition (``units`` is a multiple).
         ttl: the lease ttl; the member count is refreshed every ``ttl / 3`` seconds.
     """
 
@@ -64,11 +83,14 @@ class Group:
         name: str,
         owner: str,
         units: int,
+        slots: int,
         ttl: float,
         clock: Clock,
         log: Any,
     ) -> None:
         self._store = store
+        self._units_name = name
+        self._owner = owner
         self._name = f"{name}#members"
         self._keeper = LeaseKeeper(store, self._name, owner, ttl=ttl, clock=clock, logger=log)
         self._units = units
@@ -81,6 +103,10 @@ class Group:
         self._cooling: dict[int, float] = {}  # unit -> monotonic time it may be taken again
         self._stop = threading.Event()
         self._counter: threading.Thread | None = None
+        self.loads = SlotLoads(units // slots, slots)
+        """The commits seen per slot: the member's reads count them."""
+        self._balance: _Balance | None = None  # by load, once the slots can be weighed
+        self._next_reach = 0.0  # monotonic time a batch may end early to take a unit
 
     def join(self) -> None:
         """Take a member lease, start renewing it, and count the members in the background."""
@@ -112,19 +138,64 @@ class Group:
         """The most units this member should hold."""
         return math.ceil(self._units / max(1, self._members))
 
-    def may_take(self, unit: int, held: int) -> bool:
-        """Whether to try to take a unit while this member holds ``held``: below its share,
-        and not one it gave up a moment ago."""
-        return held < self.share and time.monotonic() >= self._cooling.get(unit, 0.0)
+    def may_take(self, unit: int, held: list[int]) -> bool:
+        """Whether to try to take ``unit`` while this member holds the units ``held``: not one
+        it gave up a moment ago; by count, below its share; by load, a unit the plan moves
+        to this member, or a free unit when it is below its share of the load with fewer
+        units than its share, or the idlest member."""
+        if time.monotonic() < self._cooling.get(unit, 0.0):
+            return False
+        balance = self._balance
+        if balance is None:
+            return len(held) < self.share
+        if any(move.unit == unit and move.receiver == self._owner for move in balance.moves):
+            return True
+        holder = balance.holders.get(unit)
+        if holder is not None and holder in balance.members:
+            return False  # held by a member, and not planned to move here
+        share = 1.0 / len(balance.members)
+        load = sum(balance.weights[held_unit] for held_unit in held)
+        fits = load + balance.weights[unit] / 2 <= share * (1 + MARGIN / 2)
+        below = load < share and (len(held) < self.share or unit in balance.long_free)
+        return fits or below or balance.idlest == self._owner
+
+    def should_pause(self, active: set[int]) -> bool:
+        """Whether to end a batch early, between two commits: to give up a unit of ``active``
+        (the units being read) that the plan moves away, or, at most every
+        :data:`_REACH_EVERY` seconds, to try to take one that the plan moves here or a free
+        one it may take."""
+        balance = self._balance
+        if balance is None or not (balance.moves or balance.free):
+            return False
+        for move in balance.moves:
+            if move.giver == self._owner and move.unit in active:
+                return True
+        now = time.monotonic()
+        if now < self._next_reach:
+            return False
+        self._next_reach = now + _REACH_EVERY
+        held = list(active)
+        wanted = {move.unit for move in balance.moves if move.receiver == self._owner}
+        return any(u not in active and self.may_take(u, held) for u in wanted | balance.free)
 
     def surplus(self, held: list[int]) -> list[int]:
-        """The held units to give up now (beyond the fair share); without the counting thread
-        (before :meth:`join`), the members are recounted here when due."""
+        """The held units to give up now: by count, those beyond the fair share; by load, those
+        the plan moves to other members. Without the counting thread (before :meth:`join`),
+        the members are recounted here when due."""
         if self._counter is None and time.monotonic() - self._counted >= self._next_count:
             self._recount()
-        extra = held[self.share :] if len(held) > self.share else []
+        balance = self._balance
+        if balance is None:
+            extra = held[self.share :] if len(held) > self.share else []
+        else:
+            mine = set(held)
+            extra = [m.unit for m in balance.moves if m.giver == self._owner and m.unit in mine]
+            balance.moves = [move for move in balance.moves if move.unit not in extra]
+        # by count, a unit given up waits a ttl for a member that joined; by load, only as
+        # long as its receiver needs to take it (then it is free to whoever it fits)
+        cooling = self._ttl if balance is None else min(self._ttl, 4 * _REACH_EVERY)
         for unit in extra:
-            self._cooling[unit] = time.monotonic() + self._ttl
+            self._cooling[unit] = time.monotonic() + cooling
         return extra
 
     def _count_loop(self) -> None:
@@ -146,25 +217,71 @@ class Group:
 
     def _count(self) -> None:
         self._counted = time.monotonic()
-        live, free_run = 0, 0
         soonest = self._ttl / 3  # the next count: at the latest in a third of the ttl
         try:
-            for index in range(MAX_MEMBERS):
-                lease = self._store.holder(self._name, index)
-                if lease is None:
-                    free_run += 1
-                    if free_run >= 8:  # members take the lowest free index: the rest are free
-                        break
-                else:
-                    live, free_run = live + 1, 0
-                    if index != self._index:  # a member that stopped renewing: count it out
-                        left = (lease.expires_at - self._clock.now()).total_seconds()
-                        soonest = min(soonest, max(left, 0.0) + _AFTER_EXPIRY)
+            leases = self._store.holders(self._name, MAX_MEMBERS)
         except StoreUnavailable as exc:
             self._log.warning("consumer group %r: cannot count members: %s", self._name, exc)
-            return
-        finally:
             self._next_count = soonest
+            return
+        now = self._clock.now()
+        for index, lease in leases.items():
+            if index != self._index:  # a member that stops renewing is counted out at expiry
+                left = (lease.expires_at - now).total_seconds()
+                soonest = min(soonest, max(left, 0.0) + _AFTER_EXPIRY)
+        self._next_count = soonest
+        owners = [lease.owner for lease in leases.values()]
+        live = len(leases)
         if live != self._members:
             self._log.info("consumer group %r: %d member(s)", self._name, live)
         self._members = max(1, live)
+        self._weigh(owners)
+
+    def _weigh(self, owners: list[str]) -> None:
+        """Once the slots can be weighed, read the units' holders and plan the moves."""
+        weights = self.loads.weights()
+        if weights is None or self._owner not in owners:
+            self._balance = None
+            return
+        try:
+            leases = self._store.holders(self._units_name, self._units)
+        except StoreUnavailable as exc:
+            self._log.warning("consumer group %r: cannot read the holders: %s", self._name, exc)
+            return
+        holders = {unit: lease.owner for unit, lease in leases.items()}
+        members = sorted(set(owners))
+        # a view with a unit in transit (free, or held by a member that left) shows loads that
+        # are about to change: take the free units first, and plan from the next view
+        settled = len(holders) == self._units and set(holders.values()) <= set(members)
+        moves = plan_moves(weights, holders, members) if settled else []
+        loads = loads_of(weights, holders, members)
+        idlest = min(members, key=lambda member: (loads[member], member))
+        free = {unit for unit in range(self._units) if holders.get(unit) not in members}
+        if moves or free:  # units about to change hands: look again soon
+            self._next_count = min(self._next_count, _SETTLING_COUNT)
+        last = self._balance
+        long_free = free & last.free if last is not None else set()
+        for move in moves:
+            self._log.info(
+                "consumer group %r: unit %d moves from %s to %s (loads %s)", self._name,
+                move.unit, move.giver, move.receiver,
+                ", ".join(f"{m} {loads[m]:.2f}" for m in members),
+            )  # fmt: skip
+        self._balance = _Balance(
+            weights=weights, holders=holders, members=frozenset(members), idlest=idlest,
+            moves=moves, free=free, long_free=long_free,
+        )  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class _Balance:
+    """The view one count gave: unit weights and holders, the members, the idlest member, the
+    moves planned, the free units, and those free in the view before too."""
+
+    weights: list[float]
+    holders: dict[int, str]
+    members: frozenset[str]
+    idlest: str
+    moves: list[Move]
+    free: set[int]
+    long_free: set[int]

@@ -67,8 +67,9 @@ class GroupReading:
     ) -> bool:
         """Move the held units of one log partition on by at most one batch; ``True`` if it
         read commits."""
-        keeper = self._keeper
-        assert keeper is not None
+        keeper, group = self._keeper, self._group
+        assert keeper is not None and group is not None
+        loads = group.loads
         active: list[Partition] = []
         for unit in units:
             if unit.finished or not self._hold(unit, checkpoints):
@@ -99,13 +100,16 @@ class GroupReading:
             if failure is None and len(read) >= limit and read[-1].position is not None:
                 self._read_ahead.start(commits, log_partition, read[-1].position, limit)
             began, cpu = time.perf_counter(), time.thread_time()
+            numbers = {unit.number for unit in active}
             for commit in read:
-                if self._stopping:
-                    break
+                if self._stopping or group.should_pause(numbers):
+                    break  # the rest is read again: positions move commit by commit
                 if batch is not None:
                     batch.add(commit)
                 position = commit.position or 0
-                owner = by_slot.get(slot_of(commit, slots))
+                slot = slot_of(commit, slots)
+                owner = by_slot.get(slot)
+                loads.saw(log_partition, slot, position)
                 if owner is not None and position > owner.dispatched:
                     if not keeper.valid(owner.number):  # lost: leave it where it is
                         del by_slot[owner.slot]
@@ -157,7 +161,7 @@ class GroupReading:
             return False
         part.next_acquire = now + self._poll_interval
         group = self._group
-        if group is not None and not group.may_take(part.number, len(keeper.held())):
+        if group is not None and not group.may_take(part.number, keeper.held()):
             return False
         if not keeper.acquire(part.number):
             if part.target is not None:  # run(): done once the holder got there

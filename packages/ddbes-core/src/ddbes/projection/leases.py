@@ -120,6 +120,21 @@ class LeaseStore(ABC):
             StoreUnavailable: the backend failed or cannot be reached.
         """
 
+    def holders(self, name: str, partitions: int) -> dict[int, Lease]:
+        """The unexpired leases of ``name`` on log partitions ``0`` to ``partitions - 1``, by
+        partition (what :meth:`holder` gives for each, where it is not ``None``).
+
+        A store that can read them at once overrides this (DynamoDB: one ``Query``); this
+        default asks :meth:`holder` for each partition.
+
+        Raises:
+            ValueError: a malformed argument.
+            StoreUnavailable: the backend failed or cannot be reached.
+        """
+        check_lease_arguments(name, max(0, partitions - 1), None, None)
+        found = {n: self.holder(name, n) for n in range(partitions)}
+        return {n: lease for n, lease in found.items() if lease is not None}
+
 
 class InMemoryLeaseStore(LeaseStore):
     """Leases in this process's memory (thread-safe), timed by ``clock``.
@@ -179,6 +194,14 @@ class InMemoryLeaseStore(LeaseStore):
         check_lease_arguments(name, log_partition, None, None)
         with self._lock:
             return self._live((name, log_partition), self._clock.now())
+
+    def holders(self, name: str, partitions: int) -> dict[int, Lease]:
+        check_lease_arguments(name, max(0, partitions - 1), None, None)
+        with self._lock:
+            now = self._clock.now()
+            keys = [key for key in self._leases if key[0] == name and key[1] < partitions]
+            found = {key[1]: self._live(key, now) for key in sorted(keys)}
+        return {n: lease for n, lease in found.items() if lease is not None}
 
     def __repr__(self) -> str:
         return f"InMemoryLeaseStore(clock={self._clock!r})"

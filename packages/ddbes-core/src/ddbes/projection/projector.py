@@ -395,7 +395,8 @@ class Projector(ProjectorOperations, GroupReading, Handling):
                 if slots is not None:
                     self._group = Group(
                         self._lease_store, name=work_name, owner=self.owner,
-                        units=len(self._parts), ttl=self._lease_ttl, clock=self._clock,
+                        units=len(self._parts), slots=slots, ttl=self._lease_ttl,
+                        clock=self._clock,
                         log=self._log,
                     )  # fmt: skip
                     self._group.join()
