@@ -110,6 +110,28 @@ def why(claim: str, ddbes: str, comparison: str, ratio: str) -> str:
     return f"<!-- why: {claim} | {ddbes} | {comparison} | {ratio} -->"
 
 
+def keep_apart(service_pids: Sequence[int]) -> str | None:
+    """Run the services (DynamoDB Local, the latency proxy) on the first CPU and this process
+    on the others, every thread of each: on AWS the database does not share the application's
+    CPUs, and on a 2-core machine the scheduler otherwise preempts the application for the
+    database's threads. Returns what it did, or ``None`` when it cannot (one CPU, no
+    ``sched_setaffinity``, a service given by URL, so no process to move)."""
+    setaffinity = getattr(os, "sched_setaffinity", None)
+    if setaffinity is None or not service_pids:
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    services, app = {cpus[0]}, set(cpus[1:])
+    for pid, cpu_set in [*((pid, services) for pid in service_pids), (os.getpid(), app)]:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                setaffinity(int(tid), cpu_set)
+            except (ProcessLookupError, PermissionError):  # a thread that ended meanwhile
+                continue
+    return f"services on CPU {cpus[0]}, the benchmark on CPU {','.join(map(str, sorted(app)))}"
+
+
 def dynamodb_endpoint(given: str | None = None) -> tuple[str, Any]:
     """The DynamoDB Local to bench on, and the process to kill afterwards (``None`` when it was
     already running): ``given``, else ``DDBES_BENCH_DYNAMODB_ENDPOINT`` or

@@ -15,7 +15,13 @@ mode. Each mode gets a fresh table (the default, background-sequenced), a warm-u
 counts the commits that complete in the window; rounds interleave the modes and the median
 is reported.
 
+With ``--apart`` the services run apart from the benchmark (``keep_apart``): DynamoDB Local
+and the proxy on the first CPU, this process on the others, as on AWS, where the database
+does not share the application's CPUs. Sharing them (the default) on a 2-core machine, the
+scheduler preempts the event loop for DynamoDB Local's threads, and the lag measures that too.
+
     scripts/private-net uv run --no-sync python -m bench.async_scale [--seconds 8] [--rounds 3]
+        [--apart]
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import dynamodb_endpoint
+from bench._harness import dynamodb_endpoint, keep_apart
 from bench.latency_proxy import start_proxy
 from ddbes.model import Commit
 from ddbes_dynamodb import AsyncDynamoDBCommitStore, DynamoDBCommitStore
@@ -179,6 +185,11 @@ def main() -> None:
     parser.add_argument("--sequencing", choices=("background", "inline"), default="background")
     parser.add_argument("--only-async", action="store_true", help="skip the sync modes")
     parser.add_argument(
+        "--apart",
+        action="store_true",
+        help="run DynamoDB Local and the proxy on the first CPU, the benchmark on the others",
+    )
+    parser.add_argument(
         "--max-in-flight",
         type=lambda v: [None if x == "none" else int(x) for x in v.split(",")],
         default=[DEFAULT_MAX_IN_FLIGHT],
@@ -190,6 +201,10 @@ def main() -> None:
     SEQUENCING = args.sequencing
     direct, local = dynamodb_endpoint()
     proxy, stop_proxy = start_proxy(direct, args.delay_ms)
+    placement = None
+    if args.apart and local is not None and local.process is not None:
+        placement = keep_apart([local.process.pid, stop_proxy.pid])  # type: ignore[attr-defined]
+    print(f"CPUs: {placement or 'shared by the services and the benchmark'}", flush=True)
     bounds: list[int | None] = args.max_in_flight
     named = {bound: "async x200" + ("" if len(bounds) == 1 else f" /{bound}") for bound in bounds}
     rates: dict[str, list[float]] = {"sync x1": [], "sync x16": []}
@@ -223,7 +238,8 @@ def main() -> None:
     spread = {name: (min(values), max(values)) for name, values in rates.items()}
     print(
         f"\n{args.delay_ms:g} ms proxy, {args.sequencing} table, {AGGREGATES} aggregates, "
-        f"{args.seconds:g} s windows, median of {args.rounds} rounds:"
+        f"{args.seconds:g} s windows, median of {args.rounds} rounds, "
+        f"{placement or 'shared CPUs'}:"
     )
     for name in rates:
         low, high = spread[name]

@@ -102,7 +102,8 @@ async def serve(upstream_url: str, delay: float, ready: Callable[[str], None]) -
 
 
 def start_proxy(upstream_url: str, delay_ms: float = 5.0) -> tuple[str, Callable[[], None]]:
-    """Start the proxy in its own process: its URL, and a function that stops it."""
+    """Start the proxy in its own process: its URL, and a function that stops it (whose
+    ``pid`` attribute is the proxy's process id)."""
     command = [sys.executable, "-m", "bench.latency_proxy"]
     process = subprocess.Popen(
         [*command, "--upstream", upstream_url, "--delay-ms", str(delay_ms)],
@@ -128,6 +129,7 @@ def start_proxy(upstream_url: str, delay_ms: float = 5.0) -> tuple[str, Callable
         if process.stdout is not None:
             process.stdout.close()
 
+    stop.pid = process.pid  # type: ignore[attr-defined]
     return url, stop
 
 
