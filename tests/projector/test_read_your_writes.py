@@ -125,3 +125,48 @@ def test_ten_idle_projectors_share_one_poll_of_the_heads() -> None:
     one, ten = idle_reads(1), idle_reads(10)
     assert one <= 0.4 / 0.02 + 5  # one read of one head per poll
     assert ten <= one * 1.5 + 5  # not ten times as many
+
+
+class HeadsCounted(InMemoryCommitStore):
+    """Counts the reads of the log heads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head_reads = 0
+
+    def head_position(self, log_partition: int = 0) -> int:
+        self.head_reads += 1
+        return super().head_position(log_partition)
+
+
+def test_a_projector_catching_up_is_its_own_poll_of_the_head() -> None:
+    store = HeadsCounted()
+    fill(store, 2000)
+    handled: list[int] = []
+
+    def handle(commit: Commit) -> None:
+        time.sleep(0.0005)  # a little work: the catch-up spans many poll intervals
+        handled.append(commit.position or 0)
+
+    projector = Projector(
+        {"*": handle},
+        name="p",
+        commit_store=store,
+        checkpoint_store=InMemoryCheckpointStore(),
+        poll_interval=0.01,
+        batch_size=10,
+    )
+    projector.start(watch=True)
+    try:
+        began = time.monotonic()
+        before = store.head_reads
+        projector.wait_for(2000, timeout=30)
+        took, polls = time.monotonic() - began, store.head_reads - before
+        fill(store, 10, start=2000)  # caught up: the polls of the head see these
+        projector.wait_for(2010, timeout=5)
+    finally:
+        projector.stop()
+    intervals = took / 0.01
+    assert intervals > 20  # many poll intervals went by, but full reads came back within
+    assert polls < intervals / 4  # each: the watch did not poll (141 reads for 141 before)
+    assert handled == list(range(1, 2011))

@@ -97,6 +97,8 @@ class GroupReading:
         error: BaseException | None = None
         try:
             read, failure = self._read_ahead.read(commits, log_partition, after, limit)
+            if heads is not None and read:
+                heads.read(log_partition, read[-1].position or 0, full=len(read) >= limit)
             if failure is None and len(read) >= limit and read[-1].position is not None:
                 self._read_ahead.start(commits, log_partition, read[-1].position, limit)
             began, cpu = time.perf_counter(), time.thread_time()

@@ -6,6 +6,10 @@ shared :class:`HeadWatch` of its commit store says a head moved. The watch reads
 partition's head once per poll interval (the shortest of its subscribers'), whatever the number
 of projectors, and hears at once of commits appended through the same store object (an append
 listener), so a projector in the process that commits sees them without waiting for a poll.
+
+A read of the log is a poll of its head too: a subscriber tells the watch what its reads
+showed (:meth:`HeadWatch.read`), and while reads of a partition come back full (a projector
+catching up reads on at once) the watch does not poll that partition.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class HeadWatch:
     def __init__(self, store: CommitStore) -> None:
         self._store = store
         self._heads = [0] * store.log_partitions
+        self._read_full_at = [float("-inf")] * store.log_partitions  # monotonic times
         self._subscribers: dict[object, tuple[float, Callable[[], None]]] = {}
         self._wake = threading.Event()
         self._remove_listener = store.add_append_listener(self._appended)
@@ -41,6 +46,16 @@ class HeadWatch:
     def head(self, log_partition: int) -> int:
         """The newest position known of a log partition."""
         return self._heads[log_partition]
+
+    def read(self, log_partition: int, newest: int, *, full: bool) -> None:
+        """What a subscriber's read of a log partition showed: ``newest``, its last commit's
+        position, and whether the read came back ``full`` (then the next poll of the
+        partition is skipped: the reader reads on at once)."""
+        if full:
+            self._read_full_at[log_partition] = time.monotonic()
+        if newest > self._heads[log_partition]:
+            self._heads[log_partition] = newest
+            self._notify()
 
     def _appended(self, commit: Commit) -> None:
         part, position = commit.log_partition, commit.position or 0
@@ -60,7 +75,10 @@ class HeadWatch:
             due = max(due + interval, time.monotonic())  # a fixed rate, however slow the reads
             moved = False
             try:
+                now = time.monotonic()
                 for part in range(len(self._heads)):
+                    if now - self._read_full_at[part] < interval:
+                        continue  # a reader is catching up here: its reads are the polls
                     head = self._store.head_position(part)
                     if head > self._heads[part]:
                         self._heads[part] = head

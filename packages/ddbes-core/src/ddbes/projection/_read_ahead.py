@@ -3,13 +3,13 @@
 A projector's read at each batch boundary stalls its handlers for a round trip (for a
 consumer-group member, which handles only its slots' share of what it reads, a query of up to
 16 batches' worth of commits). When a batch comes back full (more is likely waiting)
-and the handlers of the batch before mostly waited (their thread used under half the time on
-the CPU: remote writes, not computation), :class:`ReadAhead` starts the read of the batch after
-it in a thread; the next step takes that read if it asks for the same ``after`` and ``limit``,
-and otherwise it is dropped. With handlers that compute there is nothing to overlap: a read in
-another thread would only take turns with them for the GIL, so it is not made. The log
-below its head never changes, so a read made a moment early returns what a read made now would
-(or fewer commits, when the log grew meanwhile: the next read takes them).
+and the handlers of the batch before mostly waited (their thread used under :data:`WAITING` of
+the time on the CPU: remote writes, not computation), :class:`ReadAhead` starts the read of the
+batch after it in a thread; the next step takes that read if it asks for the same ``after``
+and ``limit``, and otherwise it is dropped. With handlers that compute there is nothing to
+overlap: a read in another thread would only take turns with them for the GIL, so it is not
+made. The log below its head never changes, so a read made a moment early returns what a read
+made now would (or fewer commits, when the log grew meanwhile: the next read takes them).
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
 
-__all__ = ["Read", "ReadAhead"]
+__all__ = ["SHORTEST", "WAITING", "Read", "ReadAhead"]
+
+SHORTEST = 0.002
+"""Seconds of handling below which a batch never starts a read ahead."""
+
+WAITING = 0.25
+"""Handlers "mostly waited" when their thread spent under this fraction of a batch on the CPU:
+a quarter rather than a half, so that on a busy machine, where a computing thread gets about
+half a core, computation does not pass for waiting."""
 
 Read = tuple[list[Commit], Exception | None]
 """A read: the commits it returned, and what it raised after them (a damaged item, a failed
@@ -61,7 +69,9 @@ class ReadAhead:
     def handled(self, seconds: float, cpu_seconds: float) -> None:
         """Record how long the handling of a batch took, and how much of it its thread spent
         on the CPU."""
-        self._handlers_wait = cpu_seconds < 0.5 * seconds
+        # a batch handled in a moment has nothing worth overlapping (and its wall time is
+        # mostly the scheduler's, on a busy machine)
+        self._handlers_wait = seconds >= SHORTEST and cpu_seconds < WAITING * seconds
 
     def start(self, commits: CommitStore, log_partition: int, after: int, limit: int) -> None:
         """Read up to ``limit`` commits of ``log_partition`` after ``after``, in a thread, if

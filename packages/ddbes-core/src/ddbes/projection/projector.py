@@ -491,6 +491,8 @@ class Projector(ProjectorOperations, GroupReading, Handling):
             number, limit = part.log_partition, self._batch_size
             read, failure = self._read_ahead.read(commits, number, part.dispatched, limit)
             full = failure is None and len(read) >= limit and read[-1].position is not None
+            if self._heads is not None and read:
+                self._heads.read(number, read[-1].position or 0, full=full)
             if full and dispatcher is None:  # parallel workers overlap the reads already
                 self._read_ahead.start(commits, number, read[-1].position or 0, limit)
             began, cpu = time.perf_counter(), time.thread_time()
