@@ -141,8 +141,10 @@ class Group:
     def may_take(self, unit: int, held: list[int]) -> bool:
         """Whether to try to take ``unit`` while this member holds the units ``held``: not one
         it gave up a moment ago; by count, below its share; by load, a unit the plan moves
-        to this member, or a free unit when it is below its share of the load with fewer
-        units than its share, or the idlest member."""
+        to this member, or a free unit that fits (the member's load plus half the unit's
+        stays within its share of the load, give or take half the margin), or one free while
+        the member is below its share of the load and holds fewer units than its share (or
+        the unit was free at the count before too), or any free unit for the idlest member."""
         if time.monotonic() < self._cooling.get(unit, 0.0):
             return False
         balance = self._balance
