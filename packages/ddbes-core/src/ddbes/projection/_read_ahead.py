@@ -2,14 +2,15 @@
 
 A projector's read at each batch boundary stalls its handlers for a round trip (for a
 consumer-group member, which handles only its slots' share of what it reads, a query of up to
-16 batches' worth of commits). When a batch comes back full (more is likely waiting)
-and the handlers of the batch before mostly waited (their thread used under :data:`WAITING` of
-the time on the CPU: remote writes, not computation), :class:`ReadAhead` starts the read of the
-batch after it in a thread; the next step takes that read if it asks for the same ``after``
-and ``limit``, and otherwise it is dropped. With handlers that compute there is nothing to
-overlap: a read in another thread would only take turns with them for the GIL, so it is not
-made. The log below its head never changes, so a read made a moment early returns what a read
-made now would (or fewer commits, when the log grew meanwhile: the next read takes them).
+16 batches' worth of commits). When a batch comes back full (more is likely waiting) and the
+handlers mostly waited (their thread used under :data:`WAITING` of the time on the CPU over
+the last :data:`WINDOW` of handling: remote writes, not computation), :class:`ReadAhead` starts
+the read of the batch after it in a thread; the next step takes that read if it asks for the
+same ``after`` and ``limit``, and otherwise it is dropped. With handlers that compute there is
+nothing to overlap: a read in another thread would only take turns with them for the GIL, so
+it is not made. The log below its head never changes, so a read made a moment early returns
+what a read made now would (or fewer commits, when the log grew meanwhile: the next read takes
+them).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from ddbes.model import Commit
 from ddbes.ports import CommitStore
 
-__all__ = ["SHORTEST", "WAITING", "Read", "ReadAhead"]
+__all__ = ["WAITING", "WINDOW", "Read", "ReadAhead"]
 
-SHORTEST = 0.002
-"""Seconds of handling below which a batch never starts a read ahead."""
+WINDOW = 0.05
+"""Seconds of handling (one batch or several) over which the handlers' CPU share is judged: a
+short batch that the scheduler preempted once looks like waiting; over tens of milliseconds
+the preemptions of a busy machine even out."""
 
 WAITING = 0.25
 """Handlers "mostly waited" when their thread spent under this fraction of a batch on the CPU:
@@ -65,13 +68,17 @@ class ReadAhead:
         self._lock = threading.Lock()
         self._reads: dict[int, tuple[int, int, Future[Read]]] = {}
         self._handlers_wait = False
+        self._wall = self._cpu = 0.0  # handling since the last judgement
 
     def handled(self, seconds: float, cpu_seconds: float) -> None:
         """Record how long the handling of a batch took, and how much of it its thread spent
-        on the CPU."""
-        # a batch handled in a moment has nothing worth overlapping (and its wall time is
-        # mostly the scheduler's, on a busy machine)
-        self._handlers_wait = seconds >= SHORTEST and cpu_seconds < WAITING * seconds
+        on the CPU; every :data:`WINDOW` seconds of handling, judge whether the handlers
+        mostly wait."""
+        self._wall += seconds
+        self._cpu += cpu_seconds
+        if self._wall >= WINDOW:
+            self._handlers_wait = self._cpu < WAITING * self._wall
+            self._wall = self._cpu = 0.0
 
     def start(self, commits: CommitStore, log_partition: int, after: int, limit: int) -> None:
         """Read up to ``limit`` commits of ``log_partition`` after ``after``, in a thread, if
