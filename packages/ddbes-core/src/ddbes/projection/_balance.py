@@ -4,9 +4,9 @@ moves of units from the busiest member to the idlest that every member computes 
 Aggregates hash into slots evenly in number, not in activity: with 200 equally busy aggregates
 in 16 slots, the busiest of four members holding four slots each gets 13% more than a quarter
 of the commits on average, and more when some aggregates are busier than others; the busiest
-member bounds the group. A member reads the whole log
-partition of the units it holds (it hands over only its units' commits), so it counts how many
-commits each slot gets (:class:`SlotLoads`, decayed so that it follows a changing workload).
+member bounds the group. A member reads the whole log partition of the units it holds (it
+hands over only its units' commits), so it counts how many commits each slot gets
+(:class:`SlotLoads`, decayed so that it follows a changing workload).
 
 From those weights and the units' holders (read from the lease store, the group's *view*),
 :func:`plan_moves` gives the same moves to every member that has the same view: the busiest

@@ -20,7 +20,8 @@ the units others hold: those attempts were a write each, between two batches.
 Once the member has read enough of the log to weigh the slots (:mod:`._balance`), the share is
 by load instead: each count also reads the units' holders, the busiest member gives units to
 the idlest by :func:`~ddbes.projection._balance.plan_moves`, and a free unit goes to a member
-below its share of the load that holds fewer units than its share, or to the idlest member.
+it fits (within its share of the load), to one below that share with fewer units than its
+share by count, or to the idlest member.
 """
 
 from __future__ import annotations
@@ -252,13 +253,12 @@ class Group:
             return
         holders = {unit: lease.owner for unit, lease in leases.items()}
         members = sorted(set(owners))
+        free = {unit for unit in range(self._units) if holders.get(unit) not in members}
         # a view with a unit in transit (free, or held by a member that left) shows loads that
         # are about to change: take the free units first, and plan from the next view
-        settled = len(holders) == self._units and set(holders.values()) <= set(members)
-        moves = plan_moves(weights, holders, members) if settled else []
+        moves = [] if free else plan_moves(weights, holders, members)
         loads = loads_of(weights, holders, members)
         idlest = min(members, key=lambda member: (loads[member], member))
-        free = {unit for unit in range(self._units) if holders.get(unit) not in members}
         if moves or free:  # units about to change hands: look again soon
             self._next_count = min(self._next_count, _SETTLING_COUNT)
         last = self._balance

@@ -28,7 +28,7 @@ from ddbes.projection._handler_retry import Abandoned
 from ddbes.projection._heads import HeadWatch
 from ddbes.projection._parking import Parking
 from ddbes.projection._partition import Partition
-from ddbes.projection._read_ahead import ReadAhead
+from ddbes.projection._read_ahead import Read, ReadAhead
 from ddbes.projection.leases import LeaseKeeper
 
 __all__ = ["MAX_READ_FACTOR", "GroupReading", "by_log_partition", "unit_label"]
@@ -96,11 +96,7 @@ class GroupReading:
         batch = open_batch(self.stored_name, log_partition)
         error: BaseException | None = None
         try:
-            read, failure = self._read_ahead.read(commits, log_partition, after, limit)
-            if heads is not None and read:
-                heads.read(log_partition, read[-1].position or 0, full=len(read) >= limit)
-            if failure is None and len(read) >= limit and read[-1].position is not None:
-                self._read_ahead.start(commits, log_partition, read[-1].position, limit)
+            read, failure = self._read_batch(commits, log_partition, after, limit, ahead=True)
             began, cpu = time.perf_counter(), time.thread_time()
             numbers = {unit.number for unit in active}
             for commit in read:
@@ -151,6 +147,21 @@ class GroupReading:
             part.head = max(part.head, newest, head)
             checkpoints.save(part, keeper)
         return count > 0
+
+    def _read_batch(
+        self, commits: CommitStore, log_partition: int, after: int, limit: int, *, ahead: bool
+    ) -> Read:
+        """One batch of a log partition (the one read ahead for it, if any): what it showed
+        goes to the shared head watch, and when it came back full and ``ahead``, the next
+        batch is read ahead (if the handlers mostly wait)."""
+        read, failure = self._read_ahead.read(commits, log_partition, after, limit)
+        newest = read[-1].position if read else None
+        full = failure is None and len(read) >= limit and newest is not None
+        if self._heads is not None and newest is not None:
+            self._heads.read(log_partition, newest, full=full)
+        if full and ahead and newest is not None:
+            self._read_ahead.start(commits, log_partition, newest, limit)
+        return read, failure
 
     def _hold(self, part: Partition, checkpoints: PartitionCheckpoints) -> bool:
         """Whether this projector may work on ``part`` now: with a lease store, it holds the

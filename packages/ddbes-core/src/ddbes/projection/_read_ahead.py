@@ -29,9 +29,9 @@ short batch that the scheduler preempted once looks like waiting; over tens of m
 the preemptions of a busy machine even out."""
 
 WAITING = 0.25
-"""Handlers "mostly waited" when their thread spent under this fraction of a batch on the CPU:
-a quarter rather than a half, so that on a busy machine, where a computing thread gets about
-half a core, computation does not pass for waiting."""
+"""Handlers "mostly waited" when their thread spent under this fraction of :data:`WINDOW` on
+the CPU: a quarter rather than a half, so that on a busy machine, where a computing thread gets
+about half a core, computation does not pass for waiting."""
 
 Read = tuple[list[Commit], Exception | None]
 """A read: the commits it returned, and what it raised after them (a damaged item, a failed
@@ -82,7 +82,7 @@ class ReadAhead:
 
     def start(self, commits: CommitStore, log_partition: int, after: int, limit: int) -> None:
         """Read up to ``limit`` commits of ``log_partition`` after ``after``, in a thread, if
-        the handlers of the last batch mostly waited."""
+        the handlers mostly waited when last judged."""
         if not self._handlers_wait:
             return
         future = _reader_pool().submit(_read, commits, log_partition, after, limit)

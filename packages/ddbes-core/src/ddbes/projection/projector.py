@@ -396,8 +396,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
                     self._group = Group(
                         self._lease_store, name=work_name, owner=self.owner,
                         units=len(self._parts), slots=slots, ttl=self._lease_ttl,
-                        clock=self._clock,
-                        log=self._log,
+                        clock=self._clock, log=self._log,
                     )  # fmt: skip
                     self._group.join()
             self._calls.open(self._log)
@@ -488,13 +487,10 @@ class Projector(ProjectorOperations, GroupReading, Handling):
         batch = open_batch(self.stored_name, part.log_partition)
         error: BaseException | None = None
         try:
-            number, limit = part.log_partition, self._batch_size
-            read, failure = self._read_ahead.read(commits, number, part.dispatched, limit)
-            full = failure is None and len(read) >= limit and read[-1].position is not None
-            if self._heads is not None and read:
-                self._heads.read(number, read[-1].position or 0, full=full)
-            if full and dispatcher is None:  # parallel workers overlap the reads already
-                self._read_ahead.start(commits, number, read[-1].position or 0, limit)
+            read, failure = self._read_batch(
+                commits, part.log_partition, part.dispatched, self._batch_size,
+                ahead=dispatcher is None,  # parallel workers overlap the reads already
+            )  # fmt: skip
             began, cpu = time.perf_counter(), time.thread_time()
             for commit in read:
                 if self._stopping or (keeper is not None and not keeper.valid(part.number)):
