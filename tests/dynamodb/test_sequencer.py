@@ -3,10 +3,14 @@ keeps every aggregate's versions in order."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from ddbes_dynamodb import DynamoDBLeaseStore
+from ddbes_dynamodb._sequencer import Sequencer
 from ddbes_dynamodb._sequencing import LEASE_NAME
 from tests.dynamodb.helpers import commit
 from tests.dynamodb.tables import DynamoDBTables
@@ -42,3 +46,28 @@ def test_a_foreign_item_in_the_sequencers_index_is_left_alone(tables: DynamoDBTa
         TableName=store.table_name, Key={"p": foreign["p"], "s": foreign["s"]}
     )
     assert item["Item"] == foreign  # untouched
+
+
+def test_a_process_without_the_lease_leaves_its_commits_to_the_holder(
+    tables: DynamoDBTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tables.commit_store()
+    leases = DynamoDBLeaseStore(store.table_name, client=tables.client)
+    assert leases.acquire(LEASE_NAME, 0, "a-process-elsewhere", 600.0)
+    looked: list[tuple[str, int]] = []
+    in_log = Sequencer.in_log
+
+    def spied(self: Sequencer, pk: str, version: int) -> bool:
+        looked.append((pk, version))
+        return in_log(self, pk, version)
+
+    monkeypatch.setattr(Sequencer, "in_log", spied)
+    for version in range(1, 21):
+        store.append(commit("k", version))
+    time.sleep(0.3)  # the background thread's turns, none of which may look at them
+    # Only the holder's sequencer learns what enters the log: going through its pending
+    # commits at every turn would cost a non-holder CPU and tell it nothing.
+    assert looked == []
+    store.flush_log(timeout=30)  # the holder is silent: after the handoff, it logs them itself
+    assert [c.version for c in store.read_log()] == list(range(1, 21))
+    assert store.describe().backlog == (0,)

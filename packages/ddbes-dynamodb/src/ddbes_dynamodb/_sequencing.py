@@ -7,7 +7,8 @@ that sequences the partitions it touched, **under a lease** per partition
 not race each other for log positions. An append in the lease holder's process wakes its thread
 at once; the holder also polls the to-do index, every :data:`BUSY_POLL` seconds while there is
 work and backing off to :data:`IDLE_POLL` when there is none, so commits of other processes
-enter the log within about one poll. When the holder dies its lease expires after
+enter the log within about one poll. An append in another process leaves its thread asleep:
+nothing there would come of waking it. When the holder dies its lease expires after
 :data:`LEASE_TTL` seconds and another process takes over. The lease is an optimisation, never a
 guarantee: the sequencer's conditions keep the log exact whoever writes it.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import logging
 import os
 import threading
@@ -57,7 +59,11 @@ at once then do not all race for the same positions."""
 RELEASE_DEADLINE = 2.0
 """How long releasing the leases may take (they expire by themselves anyway)."""
 PENDING_CHECK = 10_000
-"""Pending commits remembered for :meth:`SequencingService.flush` before the oldest are checked."""
+"""Pending commits remembered for :meth:`SequencingService.flush` before the oldest are checked.
+
+A process learns for free that its commits are in the log only where it holds the lease (its
+sequencer logged them); elsewhere they wait in memory for a flush, or, past this many, are
+checked with one strongly consistent read each."""
 
 _KEYS = "p, s, n"
 
@@ -113,7 +119,8 @@ class SequencingService:
         self._partitions: set[int] = set()
         self._held: dict[int, float] = {}  # partition -> when to renew the lease
         self._refused: dict[int, float] = {}  # partition -> when to ask for the lease again
-        self._pending: dict[tuple[str, int], int] = {}  # (pk, version) -> partition
+        # partition -> the (pk, version) appended here and not yet known in the log, oldest first
+        self._pending: dict[int, dict[tuple[str, int], None]] = {}
         self._failing_since: float | None = None
         self._warned_at = 0.0
         self._failures = 0
@@ -148,9 +155,10 @@ class SequencingService:
     def appended(self, pk: str, version: int, partition: int) -> None:
         """A commit was stored without a position: sequence it soon."""
         with self._lock:
-            self._pending[(pk, version)] = partition
+            self._pending.setdefault(partition, {})[(pk, version)] = None
         self._use(partition)
-        self._wake.set()
+        if partition in self._held:  # else another process sequences it: no use waking
+            self._wake.set()
 
     def reading(self, partition: int) -> None:
         """The log of ``partition`` is read in this process: keep it moving."""
@@ -196,7 +204,7 @@ class SequencingService:
                     continue
                 if time.monotonic() - self._last_use > IDLE_EXIT:
                     with self._lock:
-                        if not self._pending:
+                        if not self._waiting():
                             self._thread = None  # a use from now on starts a new thread
                             break
                 woken = self._wake.wait(idle_poll)
@@ -287,19 +295,44 @@ class SequencingService:
 
     # -- flush ----------------------------------------------------------------------------
 
-    def _forget_sequenced(self) -> None:
-        """Drop pending commits that are in the log; check the oldest when there are many."""
+    def _waiting(self) -> bool:
+        """Whether commits appended here are not yet known to be in the log."""
+        return any(self._pending.values())
+
+    def _forget_sequenced(self, *, everywhere: bool = False) -> None:
+        """Drop pending commits that this process's sequencers put in the log: of the
+        partitions it holds (``everywhere``: of all). Check the oldest when there are many.
+
+        Only a holder's sequencer learns what enters its partition's log, so the thread does
+        not go through the others' pending commits at every turn."""
         with self._lock:
-            pending = list(self._pending.items())
+            mine = {
+                partition: list(keys)
+                for partition, keys in self._pending.items()
+                if keys and (everywhere or partition in self._held)
+            }
+            count = sum(map(len, self._pending.values()))
+            oldest = (
+                list(itertools.islice(itertools.chain(*self._pending.values()), MAX_BATCH))
+                if count > PENDING_CHECK
+                else []
+            )
         done = [
-            key for key, partition in pending if self._sequencer(partition).in_log(key[0], key[1])
+            key
+            for partition, keys in mine.items()
+            for key in keys
+            if self._sequencer(partition).in_log(key[0], key[1])
         ]
-        if len(pending) - len(done) > PENDING_CHECK:
-            done += self._in_log([key for key, _ in pending[:MAX_BATCH]])
-        if done:
+        if count - len(done) > PENDING_CHECK:
+            done += self._in_log(oldest)
+        self._drop_pending(done)
+
+    def _drop_pending(self, keys: list[tuple[str, int]]) -> None:
+        if keys:
             with self._lock:
-                for key in done:
-                    self._pending.pop(key, None)
+                for key in keys:
+                    for pending in self._pending.values():
+                        pending.pop(key, None)
 
     def _in_log(self, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
         """Which of ``keys`` have a log position, read strongly consistently."""
@@ -333,26 +366,24 @@ class SequencingService:
         deadline = None if timeout is None else began + timeout
         delay = 0.002
         while True:
-            self._forget_sequenced()
+            self._forget_sequenced(everywhere=True)
             with self._lock:
-                pending = list(self._pending.items())
-            if not pending:
+                partitions = sorted(p for p, keys in self._pending.items() if keys)
+            if not partitions:
                 return
-            for partition in sorted({partition for _, partition in pending}):
+            for partition in partitions:
                 if self._may_sequence(partition) or time.monotonic() - began > FLUSH_HANDOFF:
                     self._sequencer(partition).run_once()
-            self._forget_sequenced()
+            self._forget_sequenced(everywhere=True)
             with self._lock:
-                keys = list(self._pending)
+                keys = [key for pending in self._pending.values() for key in pending]
             if not keys:
                 return
-            done = self._in_log(keys)
+            self._drop_pending(self._in_log(keys))
             with self._lock:
-                for key in done:
-                    self._pending.pop(key, None)
-                if not self._pending:
+                left = sum(map(len, self._pending.values()))
+                if not left:
                     return
-                left = len(self._pending)
             if deadline is not None and time.monotonic() > deadline:
                 raise StoreUnavailable(
                     f"{left} commits stored in table {self._table!r} were not in its global log "
@@ -364,7 +395,7 @@ class SequencingService:
 
     def close(self, flush_timeout: float | None = None) -> None:
         """Stop the thread; sequence pending commits first when ``flush_timeout`` is given."""
-        if flush_timeout is not None and self._pending:
+        if flush_timeout is not None and self._waiting():
             try:
                 self.flush(flush_timeout)
             except DdbesError as exc:
