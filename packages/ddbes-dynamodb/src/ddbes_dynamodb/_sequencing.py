@@ -64,6 +64,8 @@ PENDING_CHECK = 10_000
 A process learns for free that its commits are in the log only where it holds the lease (its
 sequencer logged them); elsewhere they wait in memory for a flush, or, past this many, are
 checked with one strongly consistent read each."""
+CHECKED_PER_TURN = 1_000
+"""The most pending commits checked per turn of the thread when there are too many."""
 
 _KEYS = "p, s, n"
 
@@ -312,8 +314,9 @@ class SequencingService:
                 if keys and (everywhere or partition in self._held)
             }
             count = sum(map(len, self._pending.values()))
+            over = min(count - PENDING_CHECK + MAX_BATCH, CHECKED_PER_TURN)
             oldest = (
-                list(itertools.islice(itertools.chain(*self._pending.values()), MAX_BATCH))
+                list(itertools.islice(itertools.chain(*self._pending.values()), over))
                 if count > PENDING_CHECK
                 else []
             )
