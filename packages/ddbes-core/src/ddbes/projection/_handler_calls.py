@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import threading
-import time
 from collections.abc import Callable, Mapping
 from functools import partial
+from threading import get_ident
+from time import monotonic
 from typing import Any
 
 from ddbes import causation, telemetry
@@ -107,34 +107,41 @@ class HandlerCalls:
             ProjectionFailed: a handler kept failing (or overrunning the timeout).
             Abandoned: the projector stopped during a retry's pause.
         """
-        handlers = self._table.get(commit.aggregate_type)
-        timed, running, thread = self._timed, self.running, threading.get_ident()
-        running[thread] = (commit, log_partition, time.monotonic())
+        # Once per commit: the context managers and the span's attributes only when tracing.
+        running, thread = self.running, get_ident()
+        running[thread] = (commit, log_partition, monotonic())
+        caused = causation.enter_handling(commit)
         try:
-            with (
-                causation.handling(commit),
-                telemetry.span(
+            if telemetry.tracing():
+                with telemetry.span(
                     "ddbes.projector.handle",
-                    {
-                        "ddbes.projector": self._projector,
-                        "ddbes.aggregate.type": commit.aggregate_type,
-                        "ddbes.aggregate.key": commit.aggregate_key,
-                        "ddbes.version": commit.version,
-                        "ddbes.position": commit.position,
-                        "ddbes.correlation_id": commit.metadata.get(causation.CORRELATION_ID),
-                    },
+                    self._span_attributes(commit),
                     kind="consumer",
                     links=telemetry.link_from(commit.metadata),
-                ),
-            ):
-                self._handle(commit, log_partition, handlers, timed)
+                ):
+                    self._handle(commit, log_partition)
+            else:
+                self._handle(commit, log_partition)
         finally:
+            causation.exit_handling(caused)
             del running[thread]
 
-    def _handle(self, commit: Commit, log_partition: int, handlers: Any, timed: Any) -> None:
+    def _span_attributes(self, commit: Commit) -> dict[str, Any]:
+        return {
+            "ddbes.projector": self._projector,
+            "ddbes.aggregate.type": commit.aggregate_type,
+            "ddbes.aggregate.key": commit.aggregate_key,
+            "ddbes.version": commit.version,
+            "ddbes.position": commit.position,
+            "ddbes.correlation_id": commit.metadata.get(causation.CORRELATION_ID),
+        }
+
+    def _handle(self, commit: Commit, log_partition: int) -> None:
+        timed = self._timed
         # Handlers on another thread (a timeout) run in this thread's context: they see the
         # commit being handled (ddbes.causation) and the active span.
         captured = contextvars.copy_context() if timed is not None else None
+        handlers = self._table.get(commit.aggregate_type)
         if handlers is None:
             handlers = self._handlers_for(commit)
         if self._decode is not None and handlers:
