@@ -132,7 +132,10 @@ def _metering() -> bool:
 def tracing() -> bool:
     """Whether an SDK is configured for tracing (for work done only for a span, such as
     gathering its attributes on a path taken once per commit)."""
-    return bool(_check()[1])
+    checked = _checked
+    if time.monotonic() >= checked[0]:  # rarely: inlined from _check() for the hot paths
+        _check()
+    return bool(checked[1])
 
 
 def metering() -> bool:

@@ -11,24 +11,45 @@ from __future__ import annotations
 import contextvars
 import functools
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from functools import partial
 from threading import get_ident
 from time import monotonic
 from typing import Any
 
 from ddbes import causation, telemetry
+from ddbes.causation import enter_handling, exit_handling
 from ddbes.model import Commit
 from ddbes.projection._handler_retry import Handler, retry_handler
 from ddbes.projection._handler_timeout import TimedHandlers
 from ddbes.projection._typed_handlers import CommitDecoder, decoded
 from ddbes.retry import RetryPolicy
+from ddbes.telemetry import tracing
 
-__all__ = ["HandlerCalls", "check_handler_timeout", "handlers_for"]
+__all__ = ["HandlerCalls", "check_handler_timeout", "handle_span", "handlers_for"]
 
 
 def handlers_for(handlers: Mapping[str, Handler], aggregate_type: str) -> tuple[Handler, ...]:
     """The handlers of a commit of ``aggregate_type``, in order: its type's, then ``"*"``."""
     return tuple(h for h in (handlers.get(aggregate_type), handlers.get("*")) if h)
+
+
+def handle_span(projector: str, commit: Commit) -> AbstractContextManager[Any]:
+    """The ``ddbes.projector.handle`` span of ``commit``'s handling, linked to the trace that
+    made the commit (see :func:`ddbes.telemetry.span`)."""
+    return telemetry.span(
+        "ddbes.projector.handle",
+        {
+            "ddbes.projector": projector,
+            "ddbes.aggregate.type": commit.aggregate_type,
+            "ddbes.aggregate.key": commit.aggregate_key,
+            "ddbes.version": commit.version,
+            "ddbes.position": commit.position,
+            "ddbes.correlation_id": commit.metadata.get(causation.CORRELATION_ID),
+        },
+        kind="consumer",
+        links=telemetry.link_from(commit.metadata),
+    )
 
 
 def check_handler_timeout(value: object) -> float | None:
@@ -107,34 +128,19 @@ class HandlerCalls:
             ProjectionFailed: a handler kept failing (or overrunning the timeout).
             Abandoned: the projector stopped during a retry's pause.
         """
-        # Once per commit: the context managers and the span's attributes only when tracing.
+        # Once per commit, so no context manager but the span's, and that only when tracing.
         running, thread = self.running, get_ident()
         running[thread] = (commit, log_partition, monotonic())
-        caused = causation.enter_handling(commit)
+        caused = enter_handling(commit)
         try:
-            if telemetry.tracing():
-                with telemetry.span(
-                    "ddbes.projector.handle",
-                    self._span_attributes(commit),
-                    kind="consumer",
-                    links=telemetry.link_from(commit.metadata),
-                ):
+            if tracing():
+                with handle_span(self._projector, commit):
                     self._handle(commit, log_partition)
             else:
                 self._handle(commit, log_partition)
         finally:
-            causation.exit_handling(caused)
+            exit_handling(caused)
             del running[thread]
-
-    def _span_attributes(self, commit: Commit) -> dict[str, Any]:
-        return {
-            "ddbes.projector": self._projector,
-            "ddbes.aggregate.type": commit.aggregate_type,
-            "ddbes.aggregate.key": commit.aggregate_key,
-            "ddbes.version": commit.version,
-            "ddbes.position": commit.position,
-            "ddbes.correlation_id": commit.metadata.get(causation.CORRELATION_ID),
-        }
 
     def _handle(self, commit: Commit, log_partition: int) -> None:
         timed = self._timed
