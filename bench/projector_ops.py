@@ -14,6 +14,7 @@ version.
 On the in-memory store and on DynamoDB Local; rounds are interleaved.
 
     scripts/private-net uv run python bench/projector_ops.py [--rounds 3] [--commits 50000]
+        [--only memory|dynamodb]
 """
 
 from __future__ import annotations
@@ -239,34 +240,29 @@ def load_dynamodb(endpoint: str, count: int) -> tuple[str, Any, Callable[[], Non
     return table, client, store.delete_table
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--commits", type=int, default=50_000)
-    parser.add_argument("--dynamodb-endpoint", help="an already running DynamoDB Local")
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
-    args = parser.parse_args()
-
+def in_memory(commits: int, rounds: int) -> list[str]:
+    """The in-memory store's parts."""
     memory = CountedMemoryStore()
-    for commit in log_commits(args.commits):
+    for commit in log_commits(commits):
         memory.append(commit)
-    lines = [
+    return [
         *bench_idle(
-            "In-memory store", lambda: memory, InMemoryCheckpointStore, args.rounds, unshared=False
+            "In-memory store", lambda: memory, InMemoryCheckpointStore, rounds, unshared=False
         ),
-        *bench_rebuild("In-memory store", memory, InMemoryCheckpointStore, args.rounds),
+        *bench_rebuild("In-memory store", memory, InMemoryCheckpointStore, rounds),
     ]
 
-    endpoint, local = dynamodb_endpoint(args.dynamodb_endpoint)
+
+def on_dynamodb(given_endpoint: str | None, commits: int, rounds: int) -> list[str]:
+    """DynamoDB Local's parts (started here unless ``given_endpoint`` names one)."""
+    endpoint, local = dynamodb_endpoint(given_endpoint)
     try:
         from ddbes_dynamodb import DynamoDBCheckpointStore, DynamoDBCommitStore
 
         class CountedDynamoDBStore(Counted, DynamoDBCommitStore):
             pass
 
-        table, client, drop = load_dynamodb(endpoint, args.commits)
+        table, client, drop = load_dynamodb(endpoint, commits)
         try:
 
             def dynamodb() -> CommitStore:
@@ -275,13 +271,35 @@ def main() -> None:
             def checkpoints() -> CheckpointStore:
                 return DynamoDBCheckpointStore(table, client=client)
 
-            lines += bench_idle("DynamoDB Local", dynamodb, checkpoints, args.rounds, unshared=True)
-            lines += bench_rebuild("DynamoDB Local", dynamodb(), checkpoints, args.rounds)
+            return [
+                *bench_idle("DynamoDB Local", dynamodb, checkpoints, rounds, unshared=True),
+                *bench_rebuild("DynamoDB Local", dynamodb(), checkpoints, rounds),
+            ]
         finally:
             drop()
     finally:
         if local is not None:
             local.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--commits", type=int, default=50_000)
+    parser.add_argument("--dynamodb-endpoint", help="an already running DynamoDB Local")
+    parser.add_argument("--only", choices=["memory", "dynamodb"], help="one store's parts only")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args()
+    if args.write and args.only:
+        parser.error("--write records every part: leave --only out")
+
+    lines: list[str] = []
+    if args.only != "dynamodb":
+        lines += in_memory(args.commits, args.rounds)
+    if args.only != "memory":
+        lines += on_dynamodb(args.dynamodb_endpoint, args.commits, args.rounds)
 
     body = "\n".join(
         [

@@ -49,6 +49,15 @@ def handling(commit: Commit) -> Iterator[Commit]:
         _HANDLING.reset(token)
 
 
+enter_handling = _HANDLING.set
+"""``enter_handling(commit)``: :func:`handling` without the ``with`` block, for a path taken
+once per commit (a projector's), where a generator's context manager costs more than many
+handlers do. Returns the token to give :data:`exit_handling`, in a ``finally``."""
+
+exit_handling = _HANDLING.reset
+"""``exit_handling(token)``: the end of what :data:`enter_handling` began."""
+
+
 def handled_commit() -> Commit | None:
     """The commit being handled here (see :func:`handling`), if any."""
     return _HANDLING.get()

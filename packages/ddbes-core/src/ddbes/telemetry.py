@@ -49,6 +49,7 @@ __all__ = [
     "record",
     "span",
     "trace_context",
+    "tracing",
 ]
 
 SCOPE = "ddbes"
@@ -124,12 +125,17 @@ def recheck() -> None:
     _checked[0] = float("-inf")
 
 
-def _tracing() -> bool:
-    return bool(_check()[1])
-
-
 def _metering() -> bool:
     return bool(_check()[2])
+
+
+def tracing() -> bool:
+    """Whether an SDK is configured for tracing (for work done only for a span, such as
+    gathering its attributes on a path taken once per commit)."""
+    checked = _checked
+    if time.monotonic() >= checked[0]:  # rarely: inlined from _check() for the hot paths
+        _check()
+    return bool(checked[1])
 
 
 def metering() -> bool:
@@ -140,7 +146,7 @@ def metering() -> bool:
 
 def enabled() -> bool:
     """Whether an SDK is configured for tracing or for metrics (else ddbes reports nothing)."""
-    return _tracing() or _metering()
+    return tracing() or _metering()
 
 
 _NO_SPAN = contextlib.nullcontext(None)  # reusable: what span() gives when not tracing
@@ -166,7 +172,7 @@ def span(
         start_time: when the span began, in ``time.time_ns()`` nanoseconds (default: now),
             for a span opened once it is known to be worth one.
     """
-    if not _tracing():
+    if not tracing():
         return _NO_SPAN  # no generator, no frame: next to free on hot paths
     return _span(name, attributes, kind, links, start_time)
 
@@ -199,7 +205,7 @@ def event(current: Any, name: str, attributes: Mapping[str, Any] | None = None) 
 
 def current_trace_id() -> str | None:
     """The trace id of the active span, as 32 hex digits; ``None`` when there is none."""
-    if not _tracing():
+    if not tracing():
         return None
     context = _otel()[0].get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
@@ -208,7 +214,7 @@ def current_trace_id() -> str | None:
 def trace_context() -> dict[str, str]:
     """The active span's W3C trace context (``{"traceparent": ...}``), for a commit's
     metadata; empty when there is no active span."""
-    if not _tracing():
+    if not tracing():
         return {}
     carrier: dict[str, str] = {}
     _otel()[2]().inject(carrier)
@@ -218,7 +224,7 @@ def trace_context() -> dict[str, str]:
 def link_from(metadata: Mapping[str, Any] | None) -> list[Any]:
     """Links to the span a commit was made in, from its metadata's ``traceparent`` (none
     when it has none, or when not tracing)."""
-    if not metadata or not _tracing():
+    if not metadata or not tracing():
         return []
     value = metadata.get(TRACEPARENT)
     if not isinstance(value, str):

@@ -18,10 +18,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ddbes import causation, telemetry
+from ddbes import causation
 from ddbes.errors import HandlerTimedOut
 from ddbes.model import Commit
-from ddbes.projection._handler_calls import handlers_for
+from ddbes.projection._handler_calls import handle_span, handlers_for
 from ddbes.projection._handler_retry import Handler, commit_label, handler_label, retry_steps
 from ddbes.projection._steps import run_async
 from ddbes.projection._typed_handlers import CommitDecoder, decoded
@@ -85,22 +85,7 @@ class AsyncHandlerCalls:
                 stops=self._stops, log=self.log,
             )  # fmt: skip
         try:
-            with (
-                causation.handling(commit),
-                telemetry.span(
-                    "ddbes.projector.handle",
-                    {
-                        "ddbes.projector": self._projector,
-                        "ddbes.aggregate.type": kind,
-                        "ddbes.aggregate.key": commit.aggregate_key,
-                        "ddbes.version": commit.version,
-                        "ddbes.position": commit.position,
-                        "ddbes.correlation_id": commit.metadata.get(causation.CORRELATION_ID),
-                    },
-                    kind="consumer",
-                    links=telemetry.link_from(commit.metadata),
-                ),
-            ):
+            with causation.handling(commit), handle_span(self._projector, commit):
                 for handler in handlers:
                     call = self._caller(log_partition)
                     try:

@@ -53,7 +53,7 @@ class GroupReading:
     _failure: ProjectionFailed | None
     _handled: int
     _batch_size: int
-    _handle: Callable[[Commit, int], None]
+    _handler: Callable[[], Callable[[Commit, int], None]]
     _group: Group | None
     _parking: Parking | None
     _on_failure: str
@@ -99,6 +99,7 @@ class GroupReading:
             read, failure = self._read_batch(commits, log_partition, after, limit, ahead=True)
             began, cpu = time.perf_counter(), time.thread_time()
             numbers = {unit.number for unit in active}
+            handle = self._handler()
             for commit in read:
                 if self._stopping or group.should_pause(numbers):
                     break  # the rest is read again: positions move commit by commit
@@ -112,7 +113,7 @@ class GroupReading:
                     if not keeper.valid(owner.number):  # lost: leave it where it is
                         del by_slot[owner.slot]
                     else:
-                        self._handle(commit, log_partition)
+                        handle(commit, log_partition)
                         handled += 1
                 count += 1
                 with self._cond:

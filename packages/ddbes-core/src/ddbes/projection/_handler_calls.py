@@ -10,25 +10,46 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import threading
-import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from functools import partial
+from threading import get_ident
+from time import monotonic
 from typing import Any
 
 from ddbes import causation, telemetry
+from ddbes.causation import enter_handling, exit_handling
 from ddbes.model import Commit
 from ddbes.projection._handler_retry import Handler, retry_handler
 from ddbes.projection._handler_timeout import TimedHandlers
 from ddbes.projection._typed_handlers import CommitDecoder, decoded
 from ddbes.retry import RetryPolicy
+from ddbes.telemetry import tracing
 
-__all__ = ["HandlerCalls", "check_handler_timeout", "handlers_for"]
+__all__ = ["HandlerCalls", "check_handler_timeout", "handle_span", "handlers_for"]
 
 
 def handlers_for(handlers: Mapping[str, Handler], aggregate_type: str) -> tuple[Handler, ...]:
     """The handlers of a commit of ``aggregate_type``, in order: its type's, then ``"*"``."""
     return tuple(h for h in (handlers.get(aggregate_type), handlers.get("*")) if h)
+
+
+def handle_span(projector: str, commit: Commit) -> AbstractContextManager[Any]:
+    """The ``ddbes.projector.handle`` span of ``commit``'s handling, linked to the trace that
+    made the commit (see :func:`ddbes.telemetry.span`)."""
+    return telemetry.span(
+        "ddbes.projector.handle",
+        {
+            "ddbes.projector": projector,
+            "ddbes.aggregate.type": commit.aggregate_type,
+            "ddbes.aggregate.key": commit.aggregate_key,
+            "ddbes.version": commit.version,
+            "ddbes.position": commit.position,
+            "ddbes.correlation_id": commit.metadata.get(causation.CORRELATION_ID),
+        },
+        kind="consumer",
+        links=telemetry.link_from(commit.metadata),
+    )
 
 
 def check_handler_timeout(value: object) -> float | None:
@@ -107,34 +128,26 @@ class HandlerCalls:
             ProjectionFailed: a handler kept failing (or overrunning the timeout).
             Abandoned: the projector stopped during a retry's pause.
         """
-        handlers = self._table.get(commit.aggregate_type)
-        timed, running, thread = self._timed, self.running, threading.get_ident()
-        running[thread] = (commit, log_partition, time.monotonic())
+        # Once per commit, so no context manager but the span's, and that only when tracing.
+        running, thread = self.running, get_ident()
+        running[thread] = (commit, log_partition, monotonic())
+        caused = enter_handling(commit)
         try:
-            with (
-                causation.handling(commit),
-                telemetry.span(
-                    "ddbes.projector.handle",
-                    {
-                        "ddbes.projector": self._projector,
-                        "ddbes.aggregate.type": commit.aggregate_type,
-                        "ddbes.aggregate.key": commit.aggregate_key,
-                        "ddbes.version": commit.version,
-                        "ddbes.position": commit.position,
-                        "ddbes.correlation_id": commit.metadata.get(causation.CORRELATION_ID),
-                    },
-                    kind="consumer",
-                    links=telemetry.link_from(commit.metadata),
-                ),
-            ):
-                self._handle(commit, log_partition, handlers, timed)
+            if tracing():
+                with handle_span(self._projector, commit):
+                    self._handle(commit, log_partition)
+            else:
+                self._handle(commit, log_partition)
         finally:
+            exit_handling(caused)
             del running[thread]
 
-    def _handle(self, commit: Commit, log_partition: int, handlers: Any, timed: Any) -> None:
+    def _handle(self, commit: Commit, log_partition: int) -> None:
+        timed = self._timed
         # Handlers on another thread (a timeout) run in this thread's context: they see the
         # commit being handled (ddbes.causation) and the active span.
         captured = contextvars.copy_context() if timed is not None else None
+        handlers = self._table.get(commit.aggregate_type)
         if handlers is None:
             handlers = self._handlers_for(commit)
         if self._decode is not None and handlers:

@@ -76,16 +76,30 @@ class Handling:
         """Hand one commit to its handlers, or hold it back behind its parked aggregate; with
         ``on_failure="park"`` a handler that keeps failing parks the commit instead of raising.
         """
-        parking = self._parking
-        if self._on_failure != "park" and (parking is None or not parking.count):
+        if self._plain():
             self._calls.handle(commit, log_partition)  # the usual case: no generator per commit
             return
+        parking = self._parking
         steps = handling_steps(
             commit, log_partition, call=self._calls.handle, parking=parking,
             park=self._on_failure == "park",
         )  # fmt: skip
         if not run_sync(steps) and parking is not None:
             self._last_error = parking.last_error
+
+    def _handler(self) -> Callable[[Commit, int], None]:
+        """What hands the commits of a batch to their handlers, chosen before the batch:
+        :meth:`_handle`, or the handler calls themselves when nothing is parked or parks.
+
+        Once per batch is enough: without ``on_failure="park"`` no aggregate is parked in a
+        run (parked ones are not even read), so the choice holds to the batch's end.
+        """
+        return self._calls.handle if self._plain() else self._handle
+
+    def _plain(self) -> bool:
+        """Whether a commit goes straight to its handlers: nothing parked, nothing parks."""
+        parking = self._parking
+        return self._on_failure != "park" and (parking is None or not parking.count)
 
     def _handle_on_worker(self, part: Partition, commit: Commit) -> bool:
         """Handle one commit on a worker thread; ``True`` if every handler finished."""

@@ -492,6 +492,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
                 ahead=dispatcher is None,  # parallel workers overlap the reads already
             )  # fmt: skip
             began, cpu = time.perf_counter(), time.thread_time()
+            handle, log_partition = self._handler(), part.log_partition
             for commit in read:
                 if self._stopping or (keeper is not None and not keeper.valid(part.number)):
                     break
@@ -501,7 +502,7 @@ class Projector(ProjectorOperations, GroupReading, Handling):
                 if dispatcher is not None:
                     dispatcher.submit(part, commit)
                     continue
-                self._handle(commit, part.log_partition)
+                handle(commit, log_partition)
                 last = commit
                 handled += 1
             else:
