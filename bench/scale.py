@@ -222,12 +222,14 @@ class Meter:
                         consumed = [consumed]
                     self.local_wcu += sum(c.get("CapacityUnits", 0.0) for c in consumed)
 
-    def _after_error(self, model: Any, exception: Exception, **_: Any) -> None:
+    def _after_error(self, exception: Exception, event_name: str, **_: Any) -> None:
+        # botocore passes no operation model with this event: the name ends the event's
         if time.time() < self.start:
             return
+        name = event_name.rsplit(".", 1)[-1]
         with self._lock:
-            self.calls[model.name] += 1
-            self.errors[f"{model.name}: {type(exception).__name__}"] += 1
+            self.calls[name] += 1
+            self.errors[f"{name}: {type(exception).__name__}"] += 1
             self.retries += 1
 
     def snapshot(self) -> dict[str, Any]:
