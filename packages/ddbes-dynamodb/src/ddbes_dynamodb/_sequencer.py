@@ -79,17 +79,14 @@ logger = logging.getLogger("ddbes.dynamodb")
 MAX_BATCH = 50
 """Commits per transaction of log entries: two actions each, DynamoDB's limit is 100."""
 
-MAX_PAGE_BATCH = 200
-"""Commits per batch of log pages (one page, or a few in one transaction): as many as a read of
-the index brings (:data:`QUERY_LIMIT`), so that behind a backlog no entry is read twice."""
+MAX_PAGE_BATCH = 100
+"""Commits per batch of log pages (one page, or a few in one transaction)."""
 
 MAX_BATCH_BYTES = 2 * 1024 * 1024
 """Item bytes per transaction, well under DynamoDB's 4 MB."""
 
 QUERY_LIMIT = 200
-"""Index entries read per batch: a batch of log pages, or four transactions of log entries (so
-that stale entries do not starve them). Stale entries, already logged but still shown by the
-eventually consistent index, only make a batch smaller; the index drops them soon after."""
+"""Index entries read per batch: more than one batch, so that stale entries do not starve it."""
 
 KNOWN_LIMIT = 100_000
 """Aggregates whose newest sequenced version is remembered; past this the memory starts anew."""
