@@ -125,10 +125,6 @@ def recheck() -> None:
     _checked[0] = float("-inf")
 
 
-def _metering() -> bool:
-    return bool(_check()[2])
-
-
 def tracing() -> bool:
     """Whether an SDK is configured for tracing (for work done only for a span, such as
     gathering its attributes on a path taken once per commit)."""
@@ -146,7 +142,7 @@ def metering() -> bool:
 
 def enabled() -> bool:
     """Whether an SDK is configured for tracing or for metrics (else ddbes reports nothing)."""
-    return tracing() or _metering()
+    return tracing() or metering()
 
 
 _NO_SPAN = contextlib.nullcontext(None)  # reusable: what span() gives when not tracing
@@ -253,7 +249,7 @@ def _instrument(name: str) -> Any:
 
 def record(name: str, value: float, attributes: Mapping[str, Any] | None = None) -> None:
     """Record ``value`` on the histogram or up-down counter ``name`` (see the module's list)."""
-    if not _metering():
+    if not metering():
         return
     instrument = _instrument(name)
     attrs = {k: v for k, v in (attributes or {}).items() if v is not None}
@@ -265,6 +261,6 @@ def record(name: str, value: float, attributes: Mapping[str, Any] | None = None)
 
 def count(name: str, amount: float = 1, attributes: Mapping[str, Any] | None = None) -> None:
     """Add ``amount`` to the counter ``name`` (see the module's list)."""
-    if not _metering():
+    if not metering():
         return
     _instrument(name).add(amount, {k: v for k, v in (attributes or {}).items() if v is not None})
