@@ -199,6 +199,7 @@ def release_steps(
     """
     aggregate, current = parked.aggregate_id, parked
     after = parked.position if skip else parked.position - 1
+    passed = 0  # held commits reached so far (handled, or the one that failed)
     while True:
         through = current.held_through
         while after < through:
@@ -220,6 +221,7 @@ def release_steps(
                 if position > through:
                     break
                 if commit.aggregate_id == aggregate:
+                    passed += position > parked.position
                     try:
                         yield Call(handle, (commit,))
                     except ProjectionFailed as failure:
@@ -230,6 +232,7 @@ def release_steps(
                             commit_id=commit.commit_id,
                             error=_error_text(failure),
                             parked_at=clock.now(),
+                            held=max(current.held - passed, 0),  # those behind it
                         )
                         if (yield Call(store.put_parked, (name, again), {"expected": through})):
                             return again
