@@ -175,6 +175,26 @@ async def test_a_started_projector_follows_new_commits_and_wait_for_sees_them(
     assert not projector.running
 
 
+async def test_wait_for_takes_the_aggregate_instance_that_just_committed(
+    api: Api, backend: Backend
+) -> None:
+    seen: list[tuple[str, int]] = []
+    projector = _projector(
+        api, backend, {"Counter": lambda c: seen.append((c.aggregate_key, c.version))}
+    )
+    await api(projector.start())
+    try:
+        (counter,) = await _history(api, {"mine": 3})  # what a command handler holds
+
+        await api(projector.wait_for(counter, timeout=10))
+
+        assert seen == [("mine", 1), ("mine", 2), ("mine", 3)]
+        with pytest.raises(TypeError, match="a Commit, an aggregate instance or a position"):
+            await api(projector.wait_for("mine", timeout=1))
+    finally:
+        assert await api(projector.stop()) is None
+
+
 async def test_wait_for_a_parked_commit_says_so(api: Api, backend: Backend) -> None:
     projector = _projector(
         api, backend, {"Counter": lambda c: 1 / 0}, on_failure="park",

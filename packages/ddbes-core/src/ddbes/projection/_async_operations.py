@@ -16,11 +16,13 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from ddbes.aggregates._base import AggregateBase
 from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore
 from ddbes.errors import CommitParked, ConfigurationError, ProjectionFailed, StaleCheckpoint
 from ddbes.model import Commit, ParkedCommit
 from ddbes.ports import CheckpointStore, CommitStore
 from ddbes.projection._async_handler_calls import AsyncHandlerCalls
+from ddbes.projection._operations import not_in_log, stored_commit
 from ddbes.projection._parking import Parking, release_steps
 from ddbes.projection._partition import Partition
 from ddbes.projection._steps import run_async
@@ -89,15 +91,16 @@ class AsyncProjectorOperations:
         raise NotImplementedError
 
     async def wait_for(
-        self, commit_or_position: Commit | int, *, log_partition: int = 0,
+        self, commit_or_position: Commit | AggregateBase | int, *, log_partition: int = 0,
         timeout: float | None = None,
     ) -> None:  # fmt: skip
         """Return once this projector, running in this loop, has handled a commit: for an
         HTTP handler that commits and then reads the read model.
 
         Args:
-            commit_or_position: a stored :class:`~ddbes.model.Commit` (as ``commit()``
-                returns it), or a position of ``log_partition``.
+            commit_or_position: a stored :class:`~ddbes.model.Commit` (as ``append()``
+                returns it), an aggregate instance (its newest commit: the one
+                ``await instance.commit(...)`` just made), or a position of ``log_partition``.
             timeout: seconds to wait at most (``None``: no limit).
 
         Raises:
@@ -203,25 +206,22 @@ class AsyncProjectorOperations:
 
     # ---------------------------------------------------------------- helpers
 
-    async def _position_of(self, target: Commit | int, log_partition: int) -> tuple[int, int]:
+    async def _position_of(
+        self, target: Commit | AggregateBase | int, log_partition: int
+    ) -> tuple[int, int]:
         if isinstance(target, int) and not isinstance(target, bool):
             return target, log_partition
-        if not isinstance(target, Commit):
-            raise TypeError(f"wait_for takes a Commit or a position, got {target!r}")
-        if target.position is not None:
+        kind, key, version = stored_commit(target)
+        if isinstance(target, Commit) and target.position is not None:
             return target.position, target.log_partition
         commits, _ = self._stores()
         await commits.flush_log()  # a store that writes its log in the background
         async for stored in commits.read_commits(
-            target.aggregate_type, target.aggregate_key,
-            from_version=target.version, to_version=target.version,
-        ):  # fmt: skip
+            kind, key, from_version=version, to_version=version
+        ):
             if stored.position is not None:
                 return stored.position, stored.log_partition
-        raise ValueError(
-            f"{target.aggregate_id} version {target.version} has no position in the log yet: "
-            "wait_for needs a stored commit"
-        )
+        raise not_in_log(kind, key, version)
 
     async def _release(self, aggregate_id: str | None, *, skip: bool) -> list[ParkedCommit]:
         commits, checkpoints = self._stores()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from ddbes.aggregates._base import AggregateBase
 from ddbes.async_ports import AsyncCheckpointStore, AsyncCommitStore
 from ddbes.errors import CommitParked, ConfigurationError, ProjectionFailed, StaleCheckpoint
 from ddbes.model import Commit, ParkedCommit
@@ -27,9 +28,35 @@ from ddbes.projection.leases import LeaseKeeper, LeaseStore
 from ddbes.projection.status import ProjectorStatus, read_status
 from ddbes.settings import config
 
-__all__ = ["ProjectorOperations"]
+__all__ = ["ProjectorOperations", "not_in_log", "stored_commit"]
 
 T = TypeVar("T")
+
+
+def stored_commit(target: object) -> tuple[str, str, int]:
+    """The aggregate type, key and version of what ``wait_for`` waits for: a stored
+    :class:`~ddbes.model.Commit`, or an aggregate instance's newest commit (what
+    ``instance.commit(...)`` just stored).
+
+    Raises:
+        TypeError: ``target`` is neither (a position is handled before this).
+        ValueError: an aggregate instance that has no commit yet.
+    """
+    if isinstance(target, Commit):
+        return target.aggregate_type, target.aggregate_key, target.version
+    if isinstance(target, AggregateBase):
+        if target.version < 1:
+            raise ValueError(f"{target!r} has no commit to wait for yet")
+        return type(target).aggregate_type, target.key, target.version
+    raise TypeError(f"wait_for takes a Commit, an aggregate instance or a position, got {target!r}")
+
+
+def not_in_log(kind: str, key: str, version: int) -> ValueError:
+    """What ``wait_for`` raises for a commit that the store has no position for."""
+    return ValueError(
+        f"{kind}:{key} version {version} has no position in the log yet: "
+        "wait_for needs a stored commit"
+    )
 
 
 class ProjectorOperations:
@@ -148,15 +175,16 @@ class ProjectorOperations:
         return left[0] if left else None
 
     def wait_for(
-        self, commit_or_position: Commit | int, *, log_partition: int = 0,
+        self, commit_or_position: Commit | AggregateBase | int, *, log_partition: int = 0,
         timeout: float | None = None,
     ) -> None:  # fmt: skip
         """Return once this projector, running in this process, has handled a commit: for an
         HTTP handler that commits and then reads the read model.
 
         Args:
-            commit_or_position: a stored :class:`~ddbes.model.Commit` (as ``commit()``
-                returns it), or a position of ``log_partition``.
+            commit_or_position: a stored :class:`~ddbes.model.Commit` (as ``append()``
+                returns it), an aggregate instance (its newest commit: the one
+                ``instance.commit(...)`` just made), or a position of ``log_partition``.
             timeout: seconds to wait at most (``None``: no limit).
 
         Raises:
@@ -314,28 +342,21 @@ class ProjectorOperations:
         return log_partition if slots is None else log_partition * slots + slot_of(commit, slots)
 
     def _position_of(
-        self, target: Commit | int, log_partition: int, timeout: float | None
+        self, target: Commit | AggregateBase | int, log_partition: int, timeout: float | None
     ) -> tuple[int, int]:
         if isinstance(target, int) and not isinstance(target, bool):
             if self._slots is not None:
                 raise ValueError("in a consumer group (slots=N) wait_for needs the Commit")
             return target, log_partition
-        if not isinstance(target, Commit):
-            raise TypeError(f"wait_for takes a Commit or a position, got {target!r}")
-        if target.position is not None:
+        kind, key, version = stored_commit(target)
+        if isinstance(target, Commit) and target.position is not None:
             return target.position, self._unit_of(target, target.log_partition)
         commits, _ = self._stores()
         commits.flush_log(timeout)  # a store that writes its log in the background
-        for stored in commits.read_commits(
-            target.aggregate_type, target.aggregate_key,
-            from_version=target.version, to_version=target.version,
-        ):  # fmt: skip
+        for stored in commits.read_commits(kind, key, from_version=version, to_version=version):
             if stored.position is not None:
                 return stored.position, self._unit_of(stored, stored.log_partition)
-        raise ValueError(
-            f"{target.aggregate_id} version {target.version} has no position in the log yet: "
-            "wait_for needs a stored commit"
-        )
+        raise not_in_log(kind, key, version)
 
     def _handle_inline(
         self, commits: CommitStore, checkpoints: PartitionCheckpoints, commit: Commit
