@@ -11,8 +11,9 @@ import botocore.session
 import pytest
 from botocore.parsers import JSONParser
 
+from ddbes_dynamodb._async_replies import _AsyncItemReplyParser
 from ddbes_dynamodb._client import make_async_client, make_client
-from ddbes_dynamodb._replies import _AsyncItemReplyParser, _ItemReplyParser
+from ddbes_dynamodb._replies import _ItemReplyParser
 
 _MODEL = botocore.session.get_session().get_service_model("dynamodb")
 

@@ -3,9 +3,13 @@ keeps every aggregate's versions in order."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +75,47 @@ def test_a_process_without_the_lease_leaves_its_commits_to_the_holder(
     store.flush_log(timeout=30)  # the holder is silent: after the handoff, it logs them itself
     assert [c.version for c in store.read_log()] == list(range(1, 21))
     assert store.describe().backlog == (0,)
+
+
+_EXITING_WRITER = """
+import sys
+from ddbes_dynamodb import DynamoDBCommitStore, DynamoDBLeaseStore
+from ddbes_dynamodb._sequencing import LEASE_NAME
+from tests.dynamodb.helpers import commit
+from tests.dynamodb.tables import client_for
+
+client = client_for(sys.argv[1])
+store = DynamoDBCommitStore(sys.argv[2], client=client)
+DynamoDBLeaseStore(store.table_name, client=client).acquire(LEASE_NAME, 0, "elsewhere", 600.0)
+for key in range(3):
+    for version in range(1, 21):
+        store.append(commit(f"k{key}", version))
+print("appended", flush=True)
+"""
+
+
+def test_a_process_sequences_its_backlog_at_exit_in_one_batch(
+    tables: DynamoDBTables, tmp_path: Path
+) -> None:
+    """The exit flush sequences a backlog bigger than one clearing request (more than 25
+    commits) after the interpreter's thread pools stopped taking work."""
+    store = tables.commit_store()
+    script = tmp_path / "writer.py"
+    script.write_text(_EXITING_WRITER)
+    done = subprocess.run(
+        [sys.executable, str(script), tables.endpoint_url, store.table_name],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "appended"
+    assert "Traceback" not in done.stderr, done.stderr
+    log = list(store.read_log())
+    assert len(log) == 60
+    assert store.describe().backlog == (0,)
+    for key in range(3):
+        assert [c.version for c in log if c.aggregate_key == f"k{key}"] == list(range(1, 21))

@@ -8,8 +8,6 @@ from typing import Any
 
 import boto3
 import botocore.session
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
@@ -113,6 +111,9 @@ def make_async_client(
     Raises:
         ConfigurationError: no region is configured, or the client cannot be built.
     """
+    from aiobotocore.config import AioConfig  # noqa: PLC0415 (sync apps never import it)
+    from aiobotocore.session import get_session  # noqa: PLC0415
+
     session = get_session()
     region = _region(region_name, session.get_config_variable("region"), endpoint_url)
     config = AioConfig(

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from typing import Any
 
-from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
 from botocore.parsers import JSONParser, ResponseParserFactory
 
 __all__ = ["use_fast_item_replies"]
@@ -75,28 +75,10 @@ class _ItemReplyParser(JSONParser):  # type: ignore[misc]  # botocore has no typ
         return parsed
 
 
-class _AsyncItemReplyParser(AioJSONParser):  # type: ignore[misc]
-    """:class:`_ItemReplyParser` for aiobotocore."""
-
-    async def _do_parse(self, response: dict[str, Any], shape: Any) -> dict[str, Any]:
-        parsed = _item_reply(response, shape)
-        if parsed is None:
-            return await super()._do_parse(response, shape)  # type: ignore[no-any-return]
-        self._inject_response_metadata(parsed, response["headers"])
-        return parsed
-
-
 class _Factory(ResponseParserFactory):  # type: ignore[misc]
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "json":
             return _ItemReplyParser(**self._defaults)
-        return super().create_parser(protocol_name)
-
-
-class _AsyncFactory(AioResponseParserFactory):  # type: ignore[misc]
-    def create_parser(self, protocol_name: str) -> Any:
-        if protocol_name == "json":
-            return _AsyncItemReplyParser(**self._defaults)
         return super().create_parser(protocol_name)
 
 
@@ -105,8 +87,13 @@ def use_fast_item_replies(client: Any) -> None:
     module says; one whose endpoint has no parser factory to replace is left as it is."""
     endpoint: Any = getattr(client, "_endpoint", None)
     current = getattr(endpoint, "_response_parser_factory", None)
-    if isinstance(current, AioResponseParserFactory):
-        factory: ResponseParserFactory = _AsyncFactory()
+    # aiobotocore is imported only by those who build async clients: when it is not, no
+    # client can be an aiobotocore one.
+    aio = sys.modules.get("aiobotocore.parsers")
+    if aio is not None and isinstance(current, aio.AioResponseParserFactory):
+        from ddbes_dynamodb._async_replies import AsyncFactory  # noqa: PLC0415
+
+        factory: ResponseParserFactory = AsyncFactory()
     elif isinstance(current, ResponseParserFactory):
         factory = _Factory()
     else:

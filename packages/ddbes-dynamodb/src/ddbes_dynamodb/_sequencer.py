@@ -580,10 +580,14 @@ class Sequencer:
                 self._put_again(chunk)
             return
         # In parallel: a busy process gives this thread the GIL back slowly after each reply.
-        pool = _clearing_pool()
-        futures = [
-            pool.submit(contextvars.copy_context().run, self._put_again, chunk) for chunk in chunks
-        ]
+        futures = []
+        for chunk in chunks:
+            try:
+                futures.append(
+                    _clearing_pool().submit(contextvars.copy_context().run, self._put_again, chunk)
+                )
+            except RuntimeError:  # the interpreter is exiting: its pools take no more work
+                self._put_again(chunk)
         for future in futures:
             future.result()
 
