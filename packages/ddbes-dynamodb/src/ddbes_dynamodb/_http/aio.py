@@ -1,0 +1,392 @@
+"""The asyncio transport: an aiobotocore ``http_session`` that sends DynamoDB's requests on its
+own keep-alive connections (:mod:`ddbes_dynamodb._http`).
+
+:func:`install` wraps an aiobotocore client's session in an :class:`AsyncLeanSession`. It
+sends a plain request (a ``POST`` of a body in memory, to an ``http(s)`` URL that no proxy
+applies to, with no client certificate) over an :class:`asyncio.Protocol` connection of its
+own pool, with :mod:`.protocol` writing the request and reading the response; aiobotocore's
+session sends everything else, as before. Failures raise botocore's exceptions, the ones
+aiobotocore raises for the same failure, so the adapter's error mapping sees no difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+from typing import Any, cast
+
+from aiobotocore.awsrequest import AioAWSResponse
+from aiobotocore.httpsession import AIOHTTPSession
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
+from botocore.httpsession import get_cert_path
+from botocore.utils import get_environ_proxies
+
+from ddbes_dynamodb._http.protocol import (
+    ProtocolError,
+    ResponseReader,
+    Target,
+    encode_request,
+    request_target,
+)
+
+__all__ = ["AsyncLeanSession", "install"]
+
+_KEEPALIVE_TIMEOUT = 12.0
+"""Seconds an idle connection is kept when aiobotocore's session names no other (its own
+default): a server closes idle connections, and a request must not race that close."""
+
+_ROUTES_KEPT = 64
+
+
+class _ReadTimeout(Exception):
+    """No byte of the response arrived within the read timeout."""
+
+
+class _Body:
+    """The ``raw`` of a response read whole: what ``AioAWSResponse.content`` awaits."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def read(self) -> bytes:
+        return self._data
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: writes a request and completes a future with its
+    response, or with the failure that cut it short."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._lost = False
+        self._reader: ResponseReader | None = None
+        self._waiter: asyncio.Future[ResponseReader] | None = None
+        self._timeout = 0.0
+        self._last_read = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0
+
+    @property
+    def usable(self) -> bool:
+        """The connection is open and can carry a request."""
+        transport = self._transport
+        return not self._lost and transport is not None and not transport.is_closing()
+
+    def set_options(self, *, keepalive: bool) -> None:
+        sock = self._transport.get_extra_info("socket") if self._transport else None
+        if sock is None:
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if keepalive:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+    def close(self) -> None:
+        """Close at once: nothing that arrives later is read."""
+        self._lost = True
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def exchange(self, data: bytes, read_timeout: float | None) -> ResponseReader:
+        """Send one request's bytes and return its response. Raises :class:`ProtocolError`,
+        :class:`OSError` or :class:`_ReadTimeout`, and closes the connection on any failure
+        (cancellation included)."""
+        assert self._transport is not None
+        waiter: asyncio.Future[ResponseReader] = self._loop.create_future()
+        self._reader, self._waiter = ResponseReader(), waiter
+        self._transport.write(data)
+        if read_timeout is not None:
+            self._timeout = read_timeout
+            self._last_read = self._loop.time()
+            self._timer = self._loop.call_later(read_timeout, self._check_timeout)
+        try:
+            return await waiter
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self._reader = self._waiter = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        reader, waiter = self._reader, self._waiter
+        if reader is None or waiter is None or waiter.done():
+            self.close()  # bytes no request asked for: the connection can't be trusted
+            return
+        self._last_read = self._loop.time()
+        try:
+            reader.feed(data)
+        except ProtocolError as exc:
+            waiter.set_exception(exc)
+            return
+        if reader.complete:
+            waiter.set_result(reader)
+
+    def eof_received(self) -> bool:
+        self._end(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._end(exc)
+
+    def _end(self, exc: Exception | None) -> None:
+        reader, waiter = self._reader, self._waiter
+        if reader is None or waiter is None or waiter.done():
+            return
+        if exc is not None:
+            waiter.set_exception(exc)
+            return
+        try:
+            reader.eof()
+        except ProtocolError as error:
+            waiter.set_exception(error)
+            return
+        waiter.set_result(reader)
+
+    def _check_timeout(self) -> None:
+        """The read timeout bounds the wait for each byte, as a socket timeout does: one timer
+        per request, moved on only when it fires after bytes arrived."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        left = self._last_read + self._timeout - self._loop.time()
+        if left > 0:
+            self._timer = self._loop.call_later(left, self._check_timeout)
+        else:
+            waiter.set_exception(_ReadTimeout(f"no response byte in {self._timeout} s"))
+
+
+class _Route:
+    """Where the requests to one URL go, when this session sends them itself."""
+
+    __slots__ = ("path", "target")
+
+    def __init__(self, target: Target, path: str) -> None:
+        self.target = target
+        self.path = path
+
+
+class AsyncLeanSession:
+    """An aiobotocore ``http_session`` that sends plain JSON ``POST``\\ s on keep-alive
+    connections of its own and hands every other request to aiobotocore's session.
+
+    ``original`` is the :class:`~aiobotocore.httpsession.AIOHTTPSession` it wraps (which
+    also gives the TLS ``verify`` setting), ``config`` the client's ``meta.config`` (its
+    timeouts, pool size, TCP keep-alive, proxies and client certificate).
+    """
+
+    def __init__(self, original: Any, config: Any) -> None:
+        self._original = original
+        self._connect_timeout: float | None = config.connect_timeout
+        self._read_timeout: float | None = config.read_timeout
+        self._max_idle: int = config.max_pool_connections
+        self._tcp_keepalive = bool(config.tcp_keepalive)
+        connector_args = getattr(original, "_connector_args", None) or {}
+        self._keepalive_timeout: float = connector_args.get("keepalive_timeout", _KEEPALIVE_TIMEOUT)
+        self._verify: bool | str = getattr(original, "_verify", True)
+        client_cert = getattr(config, "client_cert", None) or getattr(original, "_cert_file", None)
+        self._lean = not config.proxies and not client_cert
+        self._routes: dict[str, _Route | None] = {}
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._ssl_context: ssl.SSLContext | None = None
+        self._closed = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_original":
+            raise AttributeError(name)
+        return getattr(self._original, name)
+
+    async def __aenter__(self) -> AsyncLeanSession:
+        await self._original.__aenter__()
+        self._closed = False
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._close_pool()
+        await self._original.__aexit__(*exc_info)
+
+    async def close(self) -> None:
+        """Close the pooled connections and aiobotocore's session."""
+        await self._close_pool()
+        await self._original.close()
+
+    async def send(self, request: Any) -> Any:
+        """Send a prepared request and return its ``AioAWSResponse``, read whole."""
+        route = self._route(request)
+        if route is None:
+            return await self._original.send(request)
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        try:
+            data = encode_request(
+                "POST", route.path, route.target.host_header, request.headers.items(), body
+            )
+        except ValueError:  # a header aiohttp would refuse as well
+            return await self._original.send(request)
+        reader = await self._exchange(route.target, data, self._read_timeout_of(request), request)
+        response = AioAWSResponse(request.url, reader.status, reader.headers, _Body(reader.body))
+        await response.content
+        return response
+
+    # -- which requests ---------------------------------------------------------------------
+
+    def _route(self, request: Any) -> _Route | None:
+        if (
+            self._closed
+            or not self._lean
+            or request.method != "POST"
+            or request.stream_output
+            or not isinstance(request.body, (bytes, str))
+        ):
+            return None
+        url: str = request.url
+        try:
+            return self._routes[url]
+        except KeyError:
+            pass
+        if len(self._routes) >= _ROUTES_KEPT:
+            self._routes.clear()
+        route = self._routes[url] = _new_route(url)
+        return route
+
+    def _read_timeout_of(self, request: Any) -> float | None:
+        context = getattr(request, "context", None)
+        override = context.get("read_timeout") if context else None
+        return self._read_timeout if override is None else cast(float, override)
+
+    # -- connections ------------------------------------------------------------------------
+
+    async def _exchange(
+        self, target: Target, data: bytes, read_timeout: float | None, request: Any
+    ) -> ResponseReader:
+        url = request.url
+        connection = self._idle_connection(target.key)
+        if connection is None:
+            connection = await self._connect(target, url)
+        try:
+            reader = await connection.exchange(data, read_timeout)
+        except _ReadTimeout as exc:
+            raise ReadTimeoutError(endpoint_url=url, error=exc) from exc
+        except ssl.SSLError as exc:
+            raise SSLError(endpoint_url=url, error=exc) from exc
+        except (ProtocolError, OSError) as exc:
+            raise ConnectionClosedError(endpoint_url=url, request=request, error=exc) from exc
+        self._release(target.key, connection, reusable=reader.reusable)
+        return reader
+
+    def _idle_connection(self, key: tuple[str, str, int]) -> _Connection | None:
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        now = asyncio.get_running_loop().time()
+        while idle:
+            connection = idle.pop()
+            if connection.usable and now - connection.idle_since < self._keepalive_timeout:
+                return connection
+            connection.close()
+        return None
+
+    def _release(
+        self, key: tuple[str, str, int], connection: _Connection, *, reusable: bool
+    ) -> None:
+        if not reusable or self._closed or not connection.usable or self._max_idle <= 0:
+            connection.close()
+            return
+        idle = self._idle.setdefault(key, [])
+        if len(idle) >= self._max_idle:
+            idle.pop(0).close()
+        connection.idle_since = asyncio.get_running_loop().time()
+        idle.append(connection)
+
+    async def _connect(self, target: Target, url: str) -> _Connection:
+        loop = asyncio.get_running_loop()
+        context = await self._tls_context() if target.scheme == "https" else None
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(loop),
+                    target.host,
+                    target.port,
+                    ssl=context,
+                    server_hostname=target.host if context else None,
+                )
+        except TimeoutError as exc:  # before OSError: TimeoutError is one
+            raise ConnectTimeoutError(endpoint_url=url, error=exc) from exc
+        except ssl.SSLError as exc:
+            raise SSLError(endpoint_url=url, error=exc) from exc
+        except OSError as exc:
+            raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
+        connection.set_options(keepalive=self._tcp_keepalive)
+        return connection
+
+    async def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            # Reading the CA bundle is blocking file I/O: off the event loop, once.
+            self._ssl_context = await asyncio.to_thread(_tls_context, self._verify)
+        return self._ssl_context
+
+    async def _close_pool(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+        if idle:
+            await asyncio.sleep(0)  # let the transports finish closing their sockets
+
+
+def _new_route(url: str) -> _Route | None:
+    """The route of ``url``, or ``None`` when it is not ``http(s)`` or a proxy (from the
+    environment) applies to it."""
+    try:
+        target = Target(url)
+    except ValueError:
+        return None
+    if get_environ_proxies(url):
+        return None
+    return _Route(target, request_target(url))
+
+
+def _tls_context(verify: bool | str) -> ssl.SSLContext:
+    """A client TLS context that verifies as botocore's ``verify`` says: ``True`` against
+    botocore's CA bundle, a path against that bundle (a file or a directory), ``False`` not
+    at all."""
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    path = get_cert_path(verify)
+    if path and os.path.isdir(path):
+        return ssl.create_default_context(capath=path)
+    return ssl.create_default_context(cafile=path)
+
+
+def install(client: Any) -> None:
+    """Make an aiobotocore client (already entered) send its plain requests through an
+    :class:`AsyncLeanSession`. A client whose endpoint has no aiohttp session (another
+    ``http_session_cls``, or one already installed) is left as it is."""
+    endpoint: Any = getattr(client, "_endpoint", None)
+    original = getattr(endpoint, "http_session", None)
+    if not isinstance(original, AIOHTTPSession):
+        return
+    endpoint.http_session = AsyncLeanSession(original, client.meta.config)
