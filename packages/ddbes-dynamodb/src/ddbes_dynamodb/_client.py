@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError
 
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
 from ddbes_dynamodb._errors import translate
+from ddbes_dynamodb._http.sync import install as install_lean_http
 from ddbes_dynamodb._replies import use_fast_item_replies
 from ddbes_dynamodb._requests import use_fast_item_requests
 from ddbes_dynamodb._signing import use_fast_signing
@@ -93,6 +94,7 @@ def make_client(
         raise translate(exc, table, f"creating a {service} client") from exc
     if service == "dynamodb":
         _use_fast_items(client)
+        install_lean_http(client)
     return client
 
 
@@ -139,14 +141,18 @@ def _use_fast_items(client: Any) -> None:
 
 class _FastItems:
     """An aiobotocore client context whose client writes item requests, reads item replies
-    and signs requests with :func:`_use_fast_items`."""
+    and signs requests with :func:`_use_fast_items`, and sends them over ddbes's own
+    keep-alive connections (:mod:`._http`)."""
 
     def __init__(self, context: Any) -> None:
         self._context = context
 
     async def __aenter__(self) -> Any:
+        from ddbes_dynamodb._http.aio import install  # noqa: PLC0415 (imports aiobotocore)
+
         client = await self._context.__aenter__()
         _use_fast_items(client)
+        install(client)
         return client
 
     async def __aexit__(self, *exc_info: Any) -> Any:
