@@ -4,9 +4,6 @@ servers on real sockets, and against DynamoDB Local with and without it."""
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
-import re
 import ssl
 import time
 import uuid
@@ -26,76 +23,20 @@ from botocore.exceptions import (
     SSLError,
 )
 
-from ddbes.timeouts import Timeouts
 from ddbes_dynamodb._client import make_async_client
 from ddbes_dynamodb._errors import translate
 from ddbes_dynamodb._http.aio import AsyncLeanSession, install
+from tests.dynamodb.http_servers import (
+    ITEM,
+    OK,
+    TIMEOUTS,
+    Respond,
+    Server,
+    answer,
+    reply,
+    self_signed,
+)
 from tests.services import DynamoDBLocal, free_port
-
-Respond = Callable[[asyncio.StreamWriter, int], Awaitable[bool]]
-"""Answers the n-th request (0-based) of the server; ``False`` closes the connection."""
-
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
-TIMEOUTS = Timeouts(connect=1.0, read=0.4, total=5.0)
-ITEM = {"pk": {"S": "a"}}
-
-
-def reply(body: bytes = b"{}", *extra: bytes) -> bytes:
-    headers = b"".join(line + b"\r\n" for line in extra)
-    return OK + headers + b"Content-Length: %d\r\n\r\n" % len(body) + body
-
-
-async def answer(writer: asyncio.StreamWriter, n: int) -> bool:
-    writer.write(reply())
-    return True
-
-
-class Server:
-    """An HTTP server on 127.0.0.1 that reads requests and answers as ``respond`` says,
-    counting connections, requests, and connections the client closed."""
-
-    def __init__(self, respond: Respond = answer) -> None:
-        self._respond = respond
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.client_closed = asyncio.Event()
-        self._server: asyncio.Server | None = None
-        self.url = ""
-
-    async def start(self, *, tls: ssl.SSLContext | None = None) -> Server:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=tls)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-        return self
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while (request := await _read_request(reader)) is not None:
-                self.requests.append(request)
-                if not await self._respond(writer, len(self.requests) - 1):
-                    return
-                await writer.drain()
-            self.client_closed.set()
-        except ConnectionError:
-            self.client_closed.set()
-        finally:
-            writer.close()
-
-
-async def _read_request(reader: asyncio.StreamReader) -> bytes | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    length = re.search(rb"(?i)content-length: *(\d+)", head)
-    body = await reader.readexactly(int(length.group(1))) if length else b""
-    return head + body
 
 
 @pytest.fixture
@@ -409,47 +350,10 @@ async def test_close_closes_the_pooled_connections(server_for: Any) -> None:
     await asyncio.wait_for(server.client_closed.wait(), 2)
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 signed by its own key: (certificate, key) PEM files."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 @pytest.fixture
 async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[Server, Path]]:
     """A :class:`Server` behind TLS, with the certificate that verifies it."""
-    cert_file, key_file = _self_signed(tmp_path)
+    cert_file, key_file = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     server = await Server().start(tls=context)
