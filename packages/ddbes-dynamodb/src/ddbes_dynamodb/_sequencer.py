@@ -46,9 +46,11 @@ head). The lease in :mod:`ddbes_dynamodb._sequencing` only keeps them from racin
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +95,9 @@ PAGE_BYTES = 300 * 1024
 """The most item bytes (by :attr:`_Entry.size`'s reckoning, which counts the events twice) a
 log page holds, under DynamoDB's 400 KB per item."""
 
+CLEAR_THREADS = 4
+"""Requests in flight at once when a batch leaves the to-do list (25 commits each)."""
+
 CATCH_UP_PAGES = 20
 """After losing a race, read up to this many pages written meanwhile; beyond, start anew."""
 
@@ -131,6 +136,19 @@ def _place(entry: _Entry) -> int:
         return int(entry.item["gi"]["N"])
     except (KeyError, ValueError):
         return 0
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _clearing_pool() -> ThreadPoolExecutor:
+    """The threads every sequencer of the process sends its to-do list clearing from."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(CLEAR_THREADS, thread_name_prefix="ddbes-sequencer")
+        return _pool
 
 
 def _log_fields(entry: _Entry) -> Item:
@@ -556,11 +574,22 @@ class Sequencer:
             cleared = {name: value for name, value in item.items() if name != "u"}
             cleared["n"] = {"N": str(position)}
             requests.append({"PutRequest": {"Item": cleared}})
-        # One request after another: parallel ones cost DynamoDB Local more than they save
-        # here (BENCHMARKS.md, "Writes that scale out"), and on AWS four round trips per
-        # batch of 100 keep the sequencer far above a partition's write ceiling.
-        for start in range(0, len(requests), 25):
-            self._put_again(requests[start : start + 25])
+        chunks = [requests[start : start + 25] for start in range(0, len(requests), 25)]
+        if len(chunks) <= 1:
+            for chunk in chunks:
+                self._put_again(chunk)
+            return
+        # In parallel: a busy process gives this thread the GIL back slowly after each reply.
+        futures = []
+        for chunk in chunks:
+            try:
+                futures.append(
+                    _clearing_pool().submit(contextvars.copy_context().run, self._put_again, chunk)
+                )
+            except RuntimeError:  # the interpreter is exiting: its pools take no more work
+                self._put_again(chunk)
+        for future in futures:
+            future.result()
 
     def _put_again(self, requests: list[dict[str, Any]]) -> None:
         """One ``BatchWriteItem`` of ``requests``, and again for what DynamoDB left undone."""
