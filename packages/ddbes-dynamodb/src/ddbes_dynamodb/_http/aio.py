@@ -12,7 +12,6 @@ aiobotocore raises for the same failure, so the adapter's error mapping sees no 
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import ssl
 from typing import Any, cast
@@ -26,7 +25,6 @@ from botocore.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
-from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 
 from ddbes_dynamodb._http.protocol import (
@@ -36,6 +34,7 @@ from ddbes_dynamodb._http.protocol import (
     encode_request,
     request_target,
 )
+from ddbes_dynamodb._http.tls import client_context
 
 __all__ = ["AsyncLeanSession", "install"]
 
@@ -341,7 +340,7 @@ class AsyncLeanSession:
     async def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
             # Reading the CA bundle is blocking file I/O: off the event loop, once.
-            self._ssl_context = await asyncio.to_thread(_tls_context, self._verify)
+            self._ssl_context = await asyncio.to_thread(client_context, self._verify)
         return self._ssl_context
 
     async def _close_pool(self) -> None:
@@ -364,21 +363,6 @@ def _new_route(url: str) -> _Route | None:
     if get_environ_proxies(url):
         return None
     return _Route(target, request_target(url))
-
-
-def _tls_context(verify: bool | str) -> ssl.SSLContext:
-    """A client TLS context that verifies as botocore's ``verify`` says: ``True`` against
-    botocore's CA bundle, a path against that bundle (a file or a directory), ``False`` not
-    at all."""
-    if verify is False:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    path = get_cert_path(verify)
-    if path and os.path.isdir(path):
-        return ssl.create_default_context(capath=path)
-    return ssl.create_default_context(cafile=path)
 
 
 def install(client: Any) -> None:

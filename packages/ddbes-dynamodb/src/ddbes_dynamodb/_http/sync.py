@@ -21,7 +21,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
-from botocore.httpsession import URLLib3Session, get_cert_path
+from botocore.httpsession import URLLib3Session
 from botocore.utils import get_environ_proxies
 
 from ddbes_dynamodb._http.protocol import (
@@ -31,6 +31,7 @@ from ddbes_dynamodb._http.protocol import (
     encode_request,
     request_target,
 )
+from ddbes_dynamodb._http.tls import client_context
 
 __all__ = ["LeanSession", "install"]
 
@@ -247,16 +248,7 @@ class LeanSession:
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
-            if self._verify is False:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            else:
-                cafile = get_cert_path(self._verify)
-                context = ssl.create_default_context(
-                    cafile=cafile if isinstance(cafile, str) else None
-                )
-            self._tls = context
+            self._tls = client_context(self._verify)
         return self._tls
 
 
