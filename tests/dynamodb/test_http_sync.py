@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import ssl
 import threading
 import time
@@ -300,3 +301,22 @@ def test_https_with_an_unknown_certificate_raises_ssl_error(
     with pytest.raises(SSLError) as caught:
         _put_over_tls(server.url, True)
     assert server.url in str(caught.value)
+
+
+def test_a_forked_child_opens_its_own_connections(server: Server) -> None:
+    """A process forked after a request (a preforking server that built its stores at
+    import) must not read replies from the parent's pooled socket."""
+    client = lean_client(server.url)
+    client.put_item(TableName="t", Item=ITEM)
+    pid = os.fork()
+    if pid == 0:  # the child: one request on a connection of its own, then out
+        code = 1
+        try:
+            ok = client.put_item(TableName="t", Item=ITEM)["ResponseMetadata"]
+            code = 0 if ok["HTTPStatusCode"] == 200 else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    client.put_item(TableName="t", Item=ITEM)  # the parent's connection still works
+    assert (server.connections, len(server.requests)) == (2, 3)

@@ -4,6 +4,7 @@ rest."""
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import ssl
@@ -56,22 +57,58 @@ class _Body:
         return body
 
 
+class _Idle:
+    """A pool's idle connections (newest last) and their lock."""
+
+    __slots__ = ("__weakref__", "lock", "socks")
+
+    def __init__(self) -> None:
+        self.socks: deque[socket.socket] = deque()
+        self.lock = threading.Lock()
+
+    def close_all(self) -> None:
+        with self.lock:
+            socks = list(self.socks)
+            self.socks.clear()
+        for sock in socks:
+            sock.close()
+
+    def forget(self) -> None:
+        """In a forked child: the connections are the parent's (two processes reading one
+        socket would take each other's replies), and the lock may have been held by a
+        thread that does not exist here. Closing the child's copies leaves the parent's."""
+        self.lock = threading.Lock()
+        self.close_all()
+
+
+_every_idle: weakref.WeakSet[_Idle] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for idle in list(_every_idle):
+        idle.forget()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 class _Pool:
     """The idle keep-alive connections of one endpoint, newest first."""
 
     def __init__(self, target: Target, session: LeanSession) -> None:
         self.target = target
         self._session = session
-        self._idle: deque[socket.socket] = deque()
-        self._lock = threading.Lock()
+        self._idle = _Idle()
+        _every_idle.add(self._idle)
         # A client dropped without close() closes its idle connections when collected.
-        weakref.finalize(self, _close_all, self._idle, self._lock)
+        weakref.finalize(self, self._idle.close_all)
 
     def take(self, url: str) -> socket.socket:
         """An idle connection that the server has not closed, or a new one."""
+        idle = self._idle
         while True:
-            with self._lock:
-                sock = self._idle.pop() if self._idle else None
+            with idle.lock:
+                sock = idle.socks.pop() if idle.socks else None
             if sock is None:
                 return self._session.connect(self.target, url)
             if _alive(sock):
@@ -79,22 +116,15 @@ class _Pool:
             sock.close()
 
     def give_back(self, sock: socket.socket) -> None:
-        with self._lock:
-            if len(self._idle) < self._session.max_connections:
-                self._idle.append(sock)
+        idle = self._idle
+        with idle.lock:
+            if len(idle.socks) < self._session.max_connections:
+                idle.socks.append(sock)
                 return
         sock.close()
 
     def close(self) -> None:
-        _close_all(self._idle, self._lock)
-
-
-def _close_all(idle: deque[socket.socket], lock: threading.Lock) -> None:
-    with lock:
-        socks = list(idle)
-        idle.clear()
-    for sock in socks:
-        sock.close()
+        self._idle.close_all()
 
 
 def _alive(sock: socket.socket) -> bool:
