@@ -26,6 +26,7 @@ from botocore.exceptions import (
 from ddbes_dynamodb._client import make_async_client
 from ddbes_dynamodb._errors import translate
 from ddbes_dynamodb._http.aio import AsyncLeanSession, install
+from tests.certificates import self_signed
 from tests.dynamodb.http_servers import (
     ITEM,
     OK,
@@ -34,7 +35,6 @@ from tests.dynamodb.http_servers import (
     Server,
     answer,
     reply,
-    self_signed,
 )
 from tests.services import DynamoDBLocal, free_port
 

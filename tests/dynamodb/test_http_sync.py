@@ -29,13 +29,13 @@ from botocore.exceptions import (
 
 from ddbes_dynamodb._client import make_client
 from ddbes_dynamodb._http.sync import LeanSession, install
+from tests.certificates import self_signed
 from tests.dynamodb.http_servers import (
     ITEM,
     OK,
     TIMEOUTS,
     Server,
     reply,
-    self_signed,
     server_in_thread,
 )
 from tests.services import free_port

@@ -11,7 +11,7 @@ import pytest
 from ddbes.errors import ConfigurationError
 from ddbes_ws import EventStream, EventStreamServer
 from ddbes_ws.errors import StreamUnavailable
-from tests.cli.test_stream_tls import self_signed
+from tests.certificates import self_signed
 from tests.ws.conftest import ServerFactory
 
 

@@ -18,22 +18,16 @@ from typing import Any, cast
 
 from aiobotocore.awsrequest import AioAWSResponse
 from aiobotocore.httpsession import AIOHTTPSession
-from botocore.exceptions import (
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-    SSLError,
-)
-from botocore.utils import get_environ_proxies
 
-from ddbes_dynamodb._http.protocol import (
-    ProtocolError,
-    ResponseReader,
-    Target,
-    encode_request,
-    request_target,
+from ddbes_dynamodb._http.boundary import (
+    Routes,
+    connect_failure,
+    exchange_failure,
+    read_timeout,
+    request_bytes,
+    sends_itself,
 )
+from ddbes_dynamodb._http.protocol import ProtocolError, ResponseReader, Target
 from ddbes_dynamodb._http.tls import client_context
 
 __all__ = ["AsyncLeanSession", "install"]
@@ -42,10 +36,8 @@ _KEEPALIVE_TIMEOUT = 12.0
 """Seconds an idle connection is kept when aiobotocore's session names no other (its own
 default): a server closes idle connections, and a request must not race that close."""
 
-_ROUTES_KEPT = 64
 
-
-class _ReadTimeout(Exception):
+class _ReadTimeout(TimeoutError):
     """No byte of the response arrived within the read timeout."""
 
 
@@ -173,16 +165,6 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(_ReadTimeout(f"no response byte in {self._timeout} s"))
 
 
-class _Route:
-    """Where the requests to one URL go, when this session sends them itself."""
-
-    __slots__ = ("path", "target")
-
-    def __init__(self, target: Target, path: str) -> None:
-        self.target = target
-        self.path = path
-
-
 class AsyncLeanSession:
     """An aiobotocore ``http_session`` that sends plain JSON ``POST``\\ s on keep-alive
     connections of its own and hands every other request to aiobotocore's session.
@@ -201,9 +183,8 @@ class AsyncLeanSession:
         connector_args = getattr(original, "_connector_args", None) or {}
         self._keepalive_timeout: float = connector_args.get("keepalive_timeout", _KEEPALIVE_TIMEOUT)
         self._verify: bool | str = getattr(original, "_verify", True)
-        client_cert = getattr(config, "client_cert", None) or getattr(original, "_cert_file", None)
-        self._lean = not config.proxies and not client_cert
-        self._routes: dict[str, _Route | None] = {}
+        self._lean = sends_itself(config, original)
+        self._routes = Routes()
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._ssl_context: ssl.SSLContext | None = None
         self._closed = False
@@ -229,66 +210,29 @@ class AsyncLeanSession:
 
     async def send(self, request: Any) -> Any:
         """Send a prepared request and return its ``AioAWSResponse``, read whole."""
-        route = self._route(request)
-        if route is None:
+        route = None if self._closed or not self._lean else self._routes.of(request.url)
+        data = None if route is None else request_bytes(request, route)
+        if route is None or data is None:
             return await self._original.send(request)
-        body = request.body
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        try:
-            data = encode_request(
-                "POST", route.path, route.target.host_header, request.headers.items(), body
-            )
-        except ValueError:  # a header aiohttp would refuse as well
-            return await self._original.send(request)
-        reader = await self._exchange(route.target, data, self._read_timeout_of(request), request)
+        reader = await self._exchange(
+            route.target, data, read_timeout(request, self._read_timeout), request.url
+        )
         response = AioAWSResponse(request.url, reader.status, reader.headers, _Body(reader.body))
         await response.content
         return response
 
-    # -- which requests ---------------------------------------------------------------------
-
-    def _route(self, request: Any) -> _Route | None:
-        if (
-            self._closed
-            or not self._lean
-            or request.method != "POST"
-            or request.stream_output
-            or not isinstance(request.body, (bytes, str))
-        ):
-            return None
-        url: str = request.url
-        try:
-            return self._routes[url]
-        except KeyError:
-            pass
-        if len(self._routes) >= _ROUTES_KEPT:
-            self._routes.clear()
-        route = self._routes[url] = _new_route(url)
-        return route
-
-    def _read_timeout_of(self, request: Any) -> float | None:
-        context = getattr(request, "context", None)
-        override = context.get("read_timeout") if context else None
-        return self._read_timeout if override is None else cast(float, override)
-
     # -- connections ------------------------------------------------------------------------
 
     async def _exchange(
-        self, target: Target, data: bytes, read_timeout: float | None, request: Any
+        self, target: Target, data: bytes, timeout: float | None, url: str
     ) -> ResponseReader:
-        url = request.url
         connection = self._idle_connection(target.key)
         if connection is None:
             connection = await self._connect(target, url)
         try:
-            reader = await connection.exchange(data, read_timeout)
-        except _ReadTimeout as exc:
-            raise ReadTimeoutError(endpoint_url=url, error=exc) from exc
-        except ssl.SSLError as exc:
-            raise SSLError(endpoint_url=url, error=exc) from exc
+            reader = await connection.exchange(data, timeout)
         except (ProtocolError, OSError) as exc:
-            raise ConnectionClosedError(endpoint_url=url, request=request, error=exc) from exc
+            raise exchange_failure(exc, url) from exc
         self._release(target.key, connection, reusable=reader.reusable)
         return reader
 
@@ -328,12 +272,8 @@ class AsyncLeanSession:
                     ssl=context,
                     server_hostname=target.host if context else None,
                 )
-        except TimeoutError as exc:  # before OSError: TimeoutError is one
-            raise ConnectTimeoutError(endpoint_url=url, error=exc) from exc
-        except ssl.SSLError as exc:
-            raise SSLError(endpoint_url=url, error=exc) from exc
-        except OSError as exc:
-            raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
+        except OSError as exc:  # TimeoutError included
+            raise connect_failure(exc, url) from exc
         connection.set_options(keepalive=self._tcp_keepalive)
         return connection
 
@@ -351,18 +291,6 @@ class AsyncLeanSession:
                 connection.close()
         if idle:
             await asyncio.sleep(0)  # let the transports finish closing their sockets
-
-
-def _new_route(url: str) -> _Route | None:
-    """The route of ``url``, or ``None`` when it is not ``http(s)`` or a proxy (from the
-    environment) applies to it."""
-    try:
-        target = Target(url)
-    except ValueError:
-        return None
-    if get_environ_proxies(url):
-        return None
-    return _Route(target, request_target(url))
 
 
 def install(client: Any) -> None:

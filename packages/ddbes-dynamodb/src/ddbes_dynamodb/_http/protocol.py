@@ -203,13 +203,10 @@ class ResponseReader:
         return False
 
     def _read_chunk_size(self) -> bool:
-        end = self._buffer.find(b"\r\n")
-        if end < 0:
-            if len(self._buffer) > 1024:
-                raise ProtocolError("a malformed chunk size line")
+        line = self._line(1024, "a chunk size line")
+        if line is None:
             return False
-        size_text = bytes(self._buffer[:end]).split(b";", 1)[0].strip()
-        del self._buffer[: end + 2]
+        size_text = line.split(b";", 1)[0].strip()
         try:
             size = int(size_text, 16)
         except ValueError:
@@ -234,15 +231,24 @@ class ResponseReader:
         return True
 
     def _read_trailers(self) -> bool:
-        end = self._buffer.find(b"\r\n")
-        if end < 0:
-            if len(self._buffer) > MAX_HEADER_BYTES:
-                raise ProtocolError("the response's trailers are too long")
+        line = self._line(MAX_HEADER_BYTES, "the response's trailers")
+        if line is None:
             return False
-        del self._buffer[: end + 2]
-        if end == 0:  # the empty line after the trailers
+        if not line:  # the empty line after the trailers
             self.complete = True
         return True
+
+    def _line(self, limit: int, what: str) -> bytes | None:
+        """The next CRLF-terminated line, taken off the buffer, or ``None`` until it has
+        arrived; :class:`ProtocolError` when no line end comes within ``limit`` bytes."""
+        end = self._buffer.find(b"\r\n")
+        if end < 0:
+            if len(self._buffer) > limit:
+                raise ProtocolError(f"{what} is too long")
+            return None
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 2]
+        return line
 
 
 def _status_line(line: str) -> tuple[str, int, str]:

@@ -15,23 +15,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from botocore.awsrequest import AWSResponse, HeadersDict
-from botocore.exceptions import (
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-    SSLError,
-)
 from botocore.httpsession import URLLib3Session
-from botocore.utils import get_environ_proxies
 
-from ddbes_dynamodb._http.protocol import (
-    ProtocolError,
-    ResponseReader,
-    Target,
-    encode_request,
-    request_target,
+from ddbes_dynamodb._http.boundary import (
+    Routes,
+    connect_failure,
+    exchange_failure,
+    read_timeout,
+    request_bytes,
+    sends_itself,
 )
+from ddbes_dynamodb._http.protocol import ProtocolError, ResponseReader, Target
 from ddbes_dynamodb._http.tls import client_context
 
 __all__ = ["LeanSession", "install"]
@@ -141,7 +135,7 @@ class LeanSession:
     """botocore's ``http_session`` for a client ddbes built: plain JSON ``POST`` requests
     to an http(s) endpoint with no proxy go over this session's own keep-alive sockets;
     anything else to ``original``. Failures are botocore's exceptions, as urllib3's session
-    raises them, so the adapter's one error mapping reads both the same way."""
+    raises them (:mod:`.boundary`)."""
 
     def __init__(
         self,
@@ -152,8 +146,7 @@ class LeanSession:
         max_connections: int,
         tcp_keepalive: bool,
         verify: bool | str,
-        proxies: bool = False,
-        client_cert: bool = False,
+        own: bool = True,
     ) -> None:
         self._original = original
         self.connect_timeout = connect_timeout
@@ -161,8 +154,9 @@ class LeanSession:
         self.max_connections = max_connections
         self._keepalive = tcp_keepalive
         self._verify = verify
-        self._own = not proxies and not client_cert
-        self._pools: dict[str, _Pool | None] = {}
+        self._own = own
+        self._routes = Routes()
+        self._pools: dict[tuple[str, str, int], _Pool] = {}
         self._pools_lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
 
@@ -172,32 +166,15 @@ class LeanSession:
         return getattr(self._original, name)
 
     def send(self, request: Any) -> AWSResponse:
-        body = request.body
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        elif body is None:
-            body = b""
-        pool = self._pool(request.url)
-        if (
-            pool is None
-            or request.method != "POST"
-            or request.stream_output
-            or not isinstance(body, bytes)
-        ):
+        route = self._routes.of(request.url) if self._own else None
+        data = None if route is None else request_bytes(request, route)
+        if route is None or data is None:
             return self._original.send(request)
-        data = encode_request(
-            "POST",
-            request_target(request.url),
-            pool.target.host_header,
-            request.headers.items(),
-            body,
-        )
-        context = getattr(request, "context", None) or {}
-        read_timeout = context.get("read_timeout") or self.read_timeout
+        pool = self._pool(route.target)
         sock = pool.take(request.url)
         reader = ResponseReader()
         try:
-            sock.settimeout(read_timeout)
+            sock.settimeout(read_timeout(request, self.read_timeout))
             sock.sendall(data)
             while not reader.complete:
                 chunk = sock.recv(_RECV)
@@ -205,15 +182,9 @@ class LeanSession:
                     reader.eof()
                     break
                 reader.feed(chunk)
-        except TimeoutError as exc:
-            sock.close()
-            raise ReadTimeoutError(endpoint_url=request.url, error=exc) from exc
-        except ssl.SSLError as exc:
-            sock.close()
-            raise SSLError(endpoint_url=request.url, error=exc) from exc
         except (OSError, ProtocolError) as exc:
             sock.close()
-            raise ConnectionClosedError(endpoint_url=request.url) from exc
+            raise exchange_failure(exc, request.url) from exc
         except BaseException:
             sock.close()
             raise
@@ -227,54 +198,39 @@ class LeanSession:
 
     def connect(self, target: Target, url: str) -> socket.socket:
         """A new connection to ``target`` (TLS for https), with botocore's errors."""
+        sock: socket.socket | None = None
         try:
             sock = socket.create_connection(
                 (target.host, target.port), timeout=self.connect_timeout
             )
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(endpoint_url=url, error=exc) from exc
-        except OSError as exc:
-            raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
-        try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._keepalive:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if target.scheme == "https":
                 sock = self._tls_context().wrap_socket(sock, server_hostname=target.host)
-        except TimeoutError as exc:
-            sock.close()
-            raise ConnectTimeoutError(endpoint_url=url, error=exc) from exc
-        except ssl.SSLError as exc:
-            sock.close()
-            raise SSLError(endpoint_url=url, error=exc) from exc
         except OSError as exc:
-            sock.close()
-            raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
+            if sock is not None:
+                sock.close()
+            raise connect_failure(exc, url) from exc
         return sock
 
     def close(self) -> None:
         with self._pools_lock:
             pools, self._pools = self._pools, {}
         for pool in pools.values():
-            if pool is not None:
-                pool.close()
+            pool.close()
         self._original.close()
 
-    def _pool(self, url: str) -> _Pool | None:
-        """The pool of ``url``'s endpoint, or ``None`` when botocore's session sends to it
-        (a proxy applies, a client certificate is configured, not http(s))."""
+    def _pool(self, target: Target) -> _Pool:
         try:
-            return self._pools[url]
+            return self._pools[target.key]
         except KeyError:
             pass
-        pool: _Pool | None = None
-        if self._own and not get_environ_proxies(url):
-            try:
-                pool = _Pool(Target(url), self)
-            except ValueError:
-                pool = None
         with self._pools_lock:
-            return self._pools.setdefault(url, pool)
+            pool = self._pools.get(target.key)
+            if pool is None:
+                pool = self._pools[target.key] = _Pool(target, self)
+            return pool
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -297,6 +253,5 @@ def install(client: Any) -> None:
         max_connections=int(config.max_pool_connections),
         tcp_keepalive=bool(config.tcp_keepalive),
         verify=getattr(original, "_verify", True),
-        proxies=bool(config.proxies),
-        client_cert=config.client_cert is not None,
+        own=sends_itself(config, original),
     )
