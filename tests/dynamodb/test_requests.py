@@ -12,7 +12,7 @@ import pytest
 from botocore.serialize import JSONSerializer
 
 from ddbes_dynamodb._client import make_async_client, make_client
-from ddbes_dynamodb._requests import _ITEM_OPERATIONS, _ItemRequestSerializer
+from ddbes_dynamodb._requests import ITEM_OPERATIONS, _ItemRequestSerializer
 
 _MODEL = botocore.session.get_session().get_service_model("dynamodb")
 
@@ -84,7 +84,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
 
 
 def test_every_item_operation_has_a_request_here() -> None:
-    assert set(REQUESTS) == _ITEM_OPERATIONS
+    assert set(REQUESTS) == ITEM_OPERATIONS
 
 
 @pytest.mark.parametrize("operation", sorted(REQUESTS))

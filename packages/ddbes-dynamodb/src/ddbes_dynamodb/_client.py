@@ -12,6 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
 from ddbes.timeouts import DEFAULT_TIMEOUTS, Timeouts
+from ddbes_dynamodb._direct.sync import install as install_direct_calls
 from ddbes_dynamodb._errors import translate
 from ddbes_dynamodb._http.sync import install as install_lean_http
 from ddbes_dynamodb._replies import use_fast_item_replies
@@ -95,6 +96,7 @@ def make_client(
     if service == "dynamodb":
         _use_fast_items(client)
         install_lean_http(client)
+        install_direct_calls(client)
     return client
 
 
@@ -141,18 +143,22 @@ def _use_fast_items(client: Any) -> None:
 
 class _FastItems:
     """An aiobotocore client context whose client writes item requests, reads item replies
-    and signs requests with :func:`_use_fast_items`, and sends them over ddbes's own
-    keep-alive connections (:mod:`._http`)."""
+    and signs requests with :func:`_use_fast_items`, sends them over ddbes's own
+    keep-alive connections (:mod:`._http`), and sends item operations directly
+    (:mod:`._direct`)."""
 
     def __init__(self, context: Any) -> None:
         self._context = context
 
     async def __aenter__(self) -> Any:
-        from ddbes_dynamodb._http.aio import install  # noqa: PLC0415 (imports aiobotocore)
+        # these import aiobotocore, which sync apps never do
+        from ddbes_dynamodb._direct.aio import install as direct_calls  # noqa: PLC0415
+        from ddbes_dynamodb._http.aio import install as lean_http  # noqa: PLC0415
 
         client = await self._context.__aenter__()
         _use_fast_items(client)
-        install(client)
+        lean_http(client)
+        direct_calls(client)
         return client
 
     async def __aexit__(self, *exc_info: Any) -> Any:

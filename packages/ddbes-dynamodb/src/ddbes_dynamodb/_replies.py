@@ -15,11 +15,12 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections.abc import Container
 from typing import Any
 
 from botocore.parsers import JSONParser, ResponseParserFactory
 
-__all__ = ["use_fast_item_replies"]
+__all__ = ["decode_reply", "use_fast_item_replies"]
 
 _ITEM_REPLIES = frozenset({"QueryOutput", "ScanOutput", "GetItemOutput", "BatchGetItemOutput"})
 """The output shapes whose replies are decoded here."""
@@ -52,13 +53,20 @@ def _item_reply(response: dict[str, Any], shape: Any) -> dict[str, Any] | None:
     """The parsed reply, or ``None`` when it is botocore's to parse."""
     if shape is None or shape.name not in _ITEM_REPLIES:
         return None
-    body = response["body"]
+    return decode_reply(response["body"], shape.members)
+
+
+def decode_reply(body: bytes, members: Container[str]) -> dict[str, Any] | None:
+    """A successful reply of an item operation whose output shape has ``members``, as
+    botocore's parser returns it (without its ``ResponseMetadata``: only the members the
+    shape names), or ``None`` when ``body`` is not a JSON object."""
     try:
-        parsed = json.loads(body) if body else {}
+        decoded = json.loads(body) if body else {}
     except ValueError:
         return None
-    if not isinstance(parsed, dict):
+    if not isinstance(decoded, dict):
         return None
+    parsed = {name: value for name, value in decoded.items() if name in members}
     if b'"B' in body:  # a binary value (or an attribute name starting with B): decode
         _decode_binary(parsed)
     return parsed

@@ -5,7 +5,7 @@ ddbes builds them in (``{"S": ...}``, ``{"L": [...]}``, ``{"M": {...}}``); botoc
 serializer visits every attribute value against the service model to produce exactly that, but
 for the binary values (``B``, ``BS``), which it base64-encodes. The visit is a tenth of the CPU
 of a ``PutItem`` and more of a log page's ``TransactWriteItems`` (measured on the clients ddbes
-builds), so for the item operations of :data:`_ITEM_OPERATIONS` :class:`_ItemRequestSerializer`
+builds), so for the item operations of :data:`ITEM_OPERATIONS` :class:`_ItemRequestSerializer`
 dumps the parameters with ``json.dumps``, encoding ``bytes`` as base64 on the way. Every other
 operation goes through botocore's serializer unchanged, and a client that validates parameters
 (``parameter_validation=True``) is left as it is.
@@ -19,9 +19,9 @@ from typing import Any
 
 from botocore.serialize import JSONSerializer
 
-__all__ = ["use_fast_item_requests"]
+__all__ = ["ITEM_OPERATIONS", "request_body", "use_fast_item_requests"]
 
-_ITEM_OPERATIONS = frozenset(
+ITEM_OPERATIONS = frozenset(
     {
         "PutItem",
         "UpdateItem",
@@ -51,7 +51,7 @@ class _ItemRequestSerializer(JSONSerializer):  # type: ignore[misc]  # botocore 
     """botocore's JSON serializer, but for the item operations' bodies (see the module)."""
 
     def serialize_to_request(self, parameters: dict[str, Any], operation_model: Any) -> Any:
-        if operation_model.name not in _ITEM_OPERATIONS:
+        if operation_model.name not in ITEM_OPERATIONS:
             return super().serialize_to_request(parameters, operation_model)
         metadata = operation_model.metadata
         serialized = self._create_default_request()
@@ -60,8 +60,13 @@ class _ItemRequestSerializer(JSONSerializer):  # type: ignore[misc]  # botocore 
             "X-Amz-Target": f"{metadata['targetPrefix']}.{operation_model.name}",
             "Content-Type": f"application/x-amz-json-{metadata['jsonVersion']}",
         }
-        serialized["body"] = json.dumps(parameters, default=_binary).encode(self.DEFAULT_ENCODING)
+        serialized["body"] = request_body(parameters)
         return serialized
+
+
+def request_body(parameters: dict[str, Any]) -> bytes:
+    """The JSON body of an item operation with ``parameters``, as botocore writes it."""
+    return json.dumps(parameters, default=_binary).encode("utf-8")
 
 
 def use_fast_item_requests(client: Any) -> None:

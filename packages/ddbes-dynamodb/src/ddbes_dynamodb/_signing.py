@@ -18,15 +18,17 @@ signers on the same requests.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from hashlib import sha256
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import botocore.auth
 from botocore.auth import SIGNED_HEADERS_BLACKLIST, SIGV4_TIMESTAMP, SigV4Auth
 from botocore.exceptions import NoCredentialsError
+from botocore.utils import normalize_url_path
 
-__all__ = ["SIGNATURE_VERSION", "FastSigV4Auth", "use_fast_signing"]
+__all__ = ["SIGNATURE_VERSION", "FastSigV4Auth", "authorization", "sign", "use_fast_signing"]
 
 SIGNATURE_VERSION = "ddbes-v4"
 """The name :class:`FastSigV4Auth` is registered under in botocore's signer table."""
@@ -37,9 +39,6 @@ _KEYS_KEPT = 16
 
 class FastSigV4Auth(SigV4Auth):  # type: ignore[misc]  # botocore has no types
     """botocore's SigV4 signer, with a cheaper path for the requests DynamoDB clients send."""
-
-    _signing_keys: dict[tuple[str, str, str, str], bytes] = {}
-    _places: dict[str, tuple[str, str]] = {}
 
     def add_auth(self, request: Any) -> None:
         """Sign ``request``: add ``X-Amz-Date`` (and the session token) and ``Authorization``."""
@@ -52,70 +51,133 @@ class FastSigV4Auth(SigV4Auth):  # type: ignore[misc]  # botocore has no types
         timestamp = botocore.auth.get_current_datetime().strftime(SIGV4_TIMESTAMP)
         request.context["timestamp"] = timestamp
         self._modify_request_before_signing(request)
-        headers: dict[str, str] = {}
-        for name, value in request.headers.items():
-            lowered = name.lower()
-            if lowered not in _UNSIGNED_HEADERS:
-                headers[lowered] = value
-        path, host = self._place(request.url)
-        headers.setdefault("host", host)
-        names = sorted(headers)
-        signed_headers = ";".join(names)
-        canonical_headers = "\n".join(f"{name}:{' '.join(headers[name].split())}" for name in names)
-        body = request.data  # bytes (see _plain): what botocore's request.body is, unprepared
-        canonical_request = "\n".join(
-            (
-                request.method.upper(),
-                path,
-                "",
-                canonical_headers + "\n",
-                signed_headers,
-                sha256(body).hexdigest() if body else botocore.auth.EMPTY_SHA256_HASH,
-            )
-        )
-        day = timestamp[:8]
-        scope = f"{day}/{self._region_name}/{self._service_name}/aws4_request"
-        string_to_sign = "\n".join(
-            (
-                "AWS4-HMAC-SHA256",
-                timestamp,
-                scope,
-                sha256(canonical_request.encode("utf-8")).hexdigest(),
-            )
-        )
-        key = self._signing_key(credentials.secret_key, day)
-        signature = hmac.new(key, string_to_sign.encode("utf-8"), sha256).hexdigest()
-        request.headers["Authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
-            f"SignedHeaders={signed_headers}, Signature={signature}"
+        # the body is bytes (see _plain): what botocore's request.body is, unprepared
+        request.headers["Authorization"] = authorization(
+            request.headers.items(),
+            request.method,
+            request.url,
+            request.data,
+            credentials,
+            region=self._region_name,
+            service=self._service_name,
+            timestamp=timestamp,
         )
 
-    def _signing_key(self, secret: str, day: str) -> bytes:
-        cache = FastSigV4Auth._signing_keys
-        wanted = (secret, day, self._region_name, self._service_name)
-        key = cache.get(wanted)
-        if key is None:
-            key = self._sign(f"AWS4{secret}".encode(), day)
-            for part in (self._region_name, self._service_name, "aws4_request"):
-                key = self._sign(key, part)
-            if len(cache) >= _KEYS_KEPT:
-                cache.clear()
-            cache[wanted] = key
-        return key
 
-    def _place(self, url: str) -> tuple[str, str]:
-        """The canonical path and the ``host`` header of ``url``."""
-        places = FastSigV4Auth._places
-        place = places.get(url)
-        if place is None:
-            place = (
-                self._normalize_url_path(urlsplit(url).path),
-                botocore.auth._host_from_url(url),
-            )
-            if len(places) >= _KEYS_KEPT:
-                places.clear()
-            places[url] = place
-        return place
+def sign(
+    headers: dict[str, str],
+    url: str,
+    body: bytes,
+    credentials: Any,
+    *,
+    region: str,
+    service: str,
+) -> None:
+    """Sign a ``POST`` of ``body`` to ``url`` (no query string) as botocore would: add
+    ``X-Amz-Date``, ``X-Amz-Security-Token`` (when ``credentials``, frozen ones, hold a
+    token) and ``Authorization`` to ``headers``, which hold no other of these."""
+    timestamp = botocore.auth.get_current_datetime().strftime(SIGV4_TIMESTAMP)
+    headers["X-Amz-Date"] = timestamp
+    if credentials.token:
+        headers["X-Amz-Security-Token"] = credentials.token
+    headers["Authorization"] = authorization(
+        headers.items(),
+        "POST",
+        url,
+        body,
+        credentials,
+        region=region,
+        service=service,
+        timestamp=timestamp,
+    )
+
+
+def authorization(
+    headers: Iterable[tuple[str, str]],
+    method: str,
+    url: str,
+    body: bytes,
+    credentials: Any,
+    *,
+    region: str,
+    service: str,
+    timestamp: str,
+) -> str:
+    """The ``Authorization`` header of a request with no query string whose payload is
+    signed: the canonical request, string to sign and signature of botocore's
+    :class:`~botocore.auth.SigV4Auth`."""
+    signed: dict[str, str] = {}
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered not in _UNSIGNED_HEADERS:
+            signed[lowered] = value
+    path, host = _place(url)
+    signed.setdefault("host", host)
+    names = sorted(signed)
+    signed_headers = ";".join(names)
+    canonical_headers = "\n".join(f"{name}:{' '.join(signed[name].split())}" for name in names)
+    canonical_request = "\n".join(
+        (
+            method.upper(),
+            path,
+            "",
+            canonical_headers + "\n",
+            signed_headers,
+            sha256(body).hexdigest() if body else botocore.auth.EMPTY_SHA256_HASH,
+        )
+    )
+    day = timestamp[:8]
+    scope = f"{day}/{region}/{service}/aws4_request"
+    string_to_sign = "\n".join(
+        (
+            "AWS4-HMAC-SHA256",
+            timestamp,
+            scope,
+            sha256(canonical_request.encode("utf-8")).hexdigest(),
+        )
+    )
+    key = _signing_key(credentials.secret_key, day, region, service)
+    signature = hmac.new(key, string_to_sign.encode("utf-8"), sha256).hexdigest()
+    return (
+        f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+        f"SignedHeaders={signed_headers}, Signature={signature}"
+    )
+
+
+_signing_keys: dict[tuple[str, str, str, str], bytes] = {}
+_places: dict[str, tuple[str, str]] = {}
+
+
+def _signing_key(secret: str, day: str, region: str, service: str) -> bytes:
+    """The day's signing key, derived once (four HMACs) and kept."""
+    wanted = (secret, day, region, service)
+    key = _signing_keys.get(wanted)
+    if key is None:
+        key = _hmac(f"AWS4{secret}".encode(), day)
+        for part in (region, service, "aws4_request"):
+            key = _hmac(key, part)
+        if len(_signing_keys) >= _KEYS_KEPT:
+            _signing_keys.clear()
+        _signing_keys[wanted] = key
+    return key
+
+
+def _hmac(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode("utf-8"), sha256).digest()
+
+
+def _place(url: str) -> tuple[str, str]:
+    """The canonical path and the ``host`` header of ``url``."""
+    place = _places.get(url)
+    if place is None:
+        place = (
+            quote(normalize_url_path(urlsplit(url).path), safe="/~"),
+            botocore.auth._host_from_url(url),
+        )
+        if len(_places) >= _KEYS_KEPT:
+            _places.clear()
+        _places[url] = place
+    return place
 
 
 def _plain(request: Any) -> bool:

@@ -20,6 +20,7 @@ from aiobotocore.awsrequest import AioAWSResponse
 from aiobotocore.httpsession import AIOHTTPSession
 
 from ddbes_dynamodb._http.boundary import (
+    Route,
     Routes,
     connect_failure,
     exchange_failure,
@@ -177,7 +178,7 @@ class AsyncLeanSession:
     def __init__(self, original: Any, config: Any) -> None:
         self._original = original
         self._connect_timeout: float | None = config.connect_timeout
-        self._read_timeout: float | None = config.read_timeout
+        self.read_timeout: float | None = config.read_timeout
         self._max_idle: int = config.max_pool_connections
         self._tcp_keepalive = bool(config.tcp_keepalive)
         connector_args = getattr(original, "_connector_args", None) or {}
@@ -210,12 +211,12 @@ class AsyncLeanSession:
 
     async def send(self, request: Any) -> Any:
         """Send a prepared request and return its ``AioAWSResponse``, read whole."""
-        route = None if self._closed or not self._lean else self._routes.of(request.url)
+        route = self.route(request.url)
         data = None if route is None else request_bytes(request, route)
         if route is None or data is None:
             return await self._original.send(request)
-        reader = await self._exchange(
-            route.target, data, read_timeout(request, self._read_timeout), request.url
+        reader = await self.exchange(
+            route.target, data, read_timeout(request, self.read_timeout), request.url
         )
         response = AioAWSResponse(request.url, reader.status, reader.headers, _Body(reader.body))
         await response.content
@@ -223,9 +224,15 @@ class AsyncLeanSession:
 
     # -- connections ------------------------------------------------------------------------
 
-    async def _exchange(
+    def route(self, url: str) -> Route | None:
+        """Where this session sends requests to ``url`` itself; ``None``: aiobotocore's."""
+        return None if self._closed or not self._lean else self._routes.of(url)
+
+    async def exchange(
         self, target: Target, data: bytes, timeout: float | None, url: str
     ) -> ResponseReader:
+        """Send the request ``data`` to ``target`` on a pooled connection and read its
+        response; failures raise botocore's exceptions, naming ``url``."""
         connection = self._idle_connection(target.key)
         if connection is None:
             connection = await self._connect(target, url)

@@ -18,6 +18,7 @@ from botocore.awsrequest import AWSResponse, HeadersDict
 from botocore.httpsession import URLLib3Session
 
 from ddbes_dynamodb._http.boundary import (
+    Route,
     Routes,
     connect_failure,
     exchange_failure,
@@ -166,15 +167,31 @@ class LeanSession:
         return getattr(self._original, name)
 
     def send(self, request: Any) -> AWSResponse:
-        route = self._routes.of(request.url) if self._own else None
+        route = self.route(request.url)
         data = None if route is None else request_bytes(request, route)
         if route is None or data is None:
             return self._original.send(request)
-        pool = self._pool(route.target)
-        sock = pool.take(request.url)
+        reader = self.exchange(
+            route.target, data, read_timeout(request, self.read_timeout), request.url
+        )
+        return AWSResponse(
+            request.url, reader.status, HeadersDict(reader.headers), _Body(reader.body)
+        )
+
+    def route(self, url: str) -> Route | None:
+        """Where this session sends requests to ``url`` itself; ``None``: botocore's."""
+        return self._routes.of(url) if self._own else None
+
+    def exchange(
+        self, target: Target, data: bytes, timeout: float | None, url: str
+    ) -> ResponseReader:
+        """Send the request ``data`` to ``target`` on a pooled socket and read its response;
+        failures raise botocore's exceptions, naming ``url``."""
+        pool = self._pool(target)
+        sock = pool.take(url)
         reader = ResponseReader()
         try:
-            sock.settimeout(read_timeout(request, self.read_timeout))
+            sock.settimeout(timeout)
             sock.sendall(data)
             while not reader.complete:
                 chunk = sock.recv(_RECV)
@@ -184,7 +201,7 @@ class LeanSession:
                 reader.feed(chunk)
         except (OSError, ProtocolError) as exc:
             sock.close()
-            raise exchange_failure(exc, request.url) from exc
+            raise exchange_failure(exc, url) from exc
         except BaseException:
             sock.close()
             raise
@@ -192,9 +209,7 @@ class LeanSession:
             pool.give_back(sock)
         else:
             sock.close()
-        return AWSResponse(
-            request.url, reader.status, HeadersDict(reader.headers), _Body(reader.body)
-        )
+        return reader
 
     def connect(self, target: Target, url: str) -> socket.socket:
         """A new connection to ``target`` (TLS for https), with botocore's errors."""
