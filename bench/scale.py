@@ -76,9 +76,15 @@ HEADLINES = (  # (processes, threads, delay ms, table): these get --headline-run
     (16, 1, 5.0, "recommended"),
 )
 SYSTEMS = ("put", "ddbes")
+LEAN = "lean put"
+"""Also run in the headline cells: the plain put through the client ddbes builds, which shows
+how much of the difference is the client rather than the log."""
 FLOOR = "indexed"
 """Also run in the headline cells: ddbes's commit write alone (the commit item with ``u`` on a
-ddbes table, so it lands in the to-do index) and no sequencer: what the log's writes cost."""
+ddbes table, so it lands in the to-do index) through ddbes's client, and no sequencer: what
+the log's writes cost."""
+DDBES_CLIENT = frozenset({"ddbes", LEAN, FLOOR})
+"""The systems that write through the client ddbes builds; ``put`` writes through boto3's."""
 TEXT = "lorem ipsum dolor sit amet " * 15  # ~400 characters: one ~400-byte event
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 STALL = 180.0  # seconds a worker may stay silent before the run gives up
@@ -396,17 +402,18 @@ def _worker(conn: Connection) -> None:
     meter = Meter()
     conn.send(("hello", os.getpid()))
     while (spec := conn.recv()) is not None:
-        client = clients.get((spec.endpoint, spec.system == "ddbes"))
+        lean = spec.system in DDBES_CLIENT
+        client = clients.get((spec.endpoint, lean))
         if client is None:
             client = (
                 make_client(
                     "dynamodb", table="bench", endpoint_url=spec.endpoint, region_name="us-east-1"
                 )
-                if spec.system == "ddbes"
+                if lean
                 else _boto3_client(spec.endpoint)
             )
             meter.install(client)
-            clients[spec.endpoint, spec.system == "ddbes"] = client
+            clients[spec.endpoint, lean] = client
         try:
             _cell(conn, spec, client, meter)
         except Exception as exc:
@@ -854,7 +861,7 @@ def _cells(args: Any) -> Iterator[Cell]:
 
 def _measure(bench: Bench, results: dict[Cell, dict[str, list[Run]]], cell: Cell, n: int) -> None:
     runs = results.setdefault(cell, {system: [] for system in SYSTEMS})
-    systems = (*SYSTEMS, FLOOR) if cell in HEADLINES else SYSTEMS
+    systems = (*SYSTEMS, LEAN, FLOOR) if cell in HEADLINES else SYSTEMS
     order = systems if n % 2 == 0 else tuple(reversed(systems))
     for system in order:
         runs.setdefault(system, [])
@@ -928,37 +935,44 @@ def _cpu(runs: list[Run]) -> str:
 
 
 def _floor(results: dict[Cell, dict[str, list[Run]]]) -> str:
-    """Where the gap to a plain put goes, in the headline cells: the commit write alone (its
-    to-do index entry included), then the log's writes on top; and what each costs in CPU."""
+    """Where the gap to a plain put goes, in the headline cells: the client, the commit write
+    alone (its to-do index entry included), then the log's writes on top; and what each costs
+    in CPU."""
     rows = []
     for cell in HEADLINES:
         runs = results.get(cell, {})
-        if not runs.get(FLOOR) or not runs.get("put") or not runs.get("ddbes"):
+        if not all(runs.get(system) for system in ("put", LEAN, FLOOR, "ddbes")):
             continue
         put = statistics.median(r.rate for r in runs["put"])
-        indexed = statistics.median(r.rate for r in runs[FLOOR])
-        mine = statistics.median(r.rate for r in runs["ddbes"])
+
+        def versus(system: str, runs: dict[str, list[Run]] = runs, put: float = put) -> str:
+            rate = statistics.median(r.rate for r in runs[system])
+            return f"{_rate(runs[system])} (**{rate / put:.2f}x**)"
+
         rows.append(
-            f"| {_cell_name(cell)} | {_rate(runs['put'])} | {_rate(runs[FLOOR])} "
-            f"(**{indexed / put:.2f}x**) | {_rate(runs['ddbes'])} (**{mine / put:.2f}x**) "
-            f"| {_cpu(runs['put'])} | {_cpu(runs[FLOOR])} | {_cpu(runs['ddbes'])} |"
+            f"| {_cell_name(cell)} | {_rate(runs['put'])} | {versus(LEAN)} | {versus(FLOOR)} "
+            f"| {versus('ddbes')} | {_cpu(runs['put'])} | {_cpu(runs[LEAN])} "
+            f"| {_cpu(runs[FLOOR])} | {_cpu(runs['ddbes'])} |"
         )
     if not rows:
         return ""
     return (
-        "**Where the gap goes** (headline cells, same rounds): **indexed** is ddbes's commit "
-        "write alone, written by hand: the same item with its log partition `u` on a ddbes "
-        "table, so it lands in the to-do index, and no sequencer (nothing reaches the log). "
-        "The first ratio is what the index entry costs here; the second adds ddbes's "
-        "client code and the sequencer's writes (the log page with the head item, the "
-        "commit items put again without `u`, the index removals). "
+        "**Where the gap goes** (headline cells, same rounds): **lean put** is the plain put "
+        "through the client ddbes builds (its own request writer, reply reader, signer, HTTP "
+        "transport and direct calls) instead of boto3's: what the client alone changes. "
+        "**indexed** is ddbes's commit write alone, written by hand through that client: the "
+        "same item with its log partition `u` on a ddbes table, so it lands in the to-do "
+        "index, and no sequencer (nothing reaches the log). From lean put to indexed is what "
+        "the index entry costs; from indexed to ddbes, ddbes's code and the sequencer's writes "
+        "(the log page with the head item, the commit items put again without `u`, the index "
+        "removals). "
         "CPU is milliseconds per commit acknowledged in the run (warm-up included): the "
         "writer processes' own CPU (ddbes's sequencer thread runs in them) / DynamoDB Local's "
         "(n/a when it was not started by the benchmark). Everything shares 2 cores, so when "
         "they are saturated the rates follow the CPU per commit.\n\n"
-        "| cell | put commits/s | indexed commits/s (vs put) | ddbes commits/s (vs put) "
-        "| CPU ms/commit, put: writers / DynamoDB Local | indexed | ddbes |\n"
-        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        "| cell | put commits/s | lean put (vs put) | indexed (vs put) | ddbes (vs put) "
+        "| CPU ms/commit, put: writers / DynamoDB Local | lean put | indexed | ddbes |\n"
+        "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
 
 
