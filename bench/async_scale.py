@@ -12,8 +12,9 @@ DynamoDB Local, one process runs commands on 200 aggregates for a fixed window:
 A command reads the aggregate's head (``read_commits(descending=True, limit=1)``, what a load
 with a snapshot reads at least) and appends the next version: two requests, the same in every
 mode. Each mode gets a fresh table (the default, background-sequenced), a warm-up, then
-counts the commits that complete in the window; rounds interleave the modes and the median
-is reported.
+counts the commits that complete in the window; rounds interleave the modes (every other
+round in reverse order), a first round warms DynamoDB Local up uncounted (``--warm-rounds``),
+and the median is reported.
 
 With ``--apart`` the services run apart from the benchmark (``keep_apart``): DynamoDB Local
 and the proxy on the first CPU, this process on the others, as on AWS, where the database
@@ -181,6 +182,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--warm-rounds",
+        type=int,
+        default=1,
+        help="rounds run first and not counted: DynamoDB Local's rates rise while it warms up",
+    )
     parser.add_argument("--delay-ms", type=float, default=5.0)
     parser.add_argument("--sequencing", choices=("background", "inline"), default="background")
     parser.add_argument("--only-async", action="store_true", help="skip the sync modes")
@@ -214,14 +221,29 @@ def main() -> None:
         "sync x1": lambda: run_sync(proxy, direct, 1, args.seconds),
         "sync x16": lambda: run_sync(proxy, direct, THREADS, args.seconds),
     }
+    Run = Callable[[], tuple[float, list[float] | None]]
+
+    def sync_run(mode: Callable[[], float]) -> Run:
+        return lambda: (0.0 if args.only_async else mode(), None)
+
+    def async_run(bound: int | None) -> Run:
+        return lambda: run_async(proxy, direct, args.seconds, bound)
+
+    runs = [(name, sync_run(mode)) for name, mode in modes.items()]
+    runs += [(name, async_run(bound)) for bound, name in named.items()]
     try:
-        for round_ in range(args.rounds):
-            for name, mode in modes.items():
-                rates[name].append(0.0 if args.only_async else mode())
-            for bound, name in named.items():
-                rate, lags = run_async(proxy, direct, args.seconds, bound)
+        for round_ in range(-args.warm_rounds, args.rounds):
+            # every other round in reverse, so that no mode always runs on the warmest server
+            for name, run in runs if round_ % 2 == 0 else reversed(runs):
+                rate, lags = run()
+                if round_ < 0:
+                    continue
                 rates[name].append(rate)
-                lag_p99[name].append(_p99(lags) * 1000)
+                if lags is not None:
+                    lag_p99[name].append(_p99(lags) * 1000)
+            if round_ < 0:
+                print(f"warm-up round {args.warm_rounds + round_ + 1} done", flush=True)
+                continue
             print(
                 f"round {round_ + 1}: "
                 + ", ".join(f"{name} {values[-1]:.0f}/s" for name, values in rates.items())

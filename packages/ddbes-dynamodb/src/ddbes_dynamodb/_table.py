@@ -106,7 +106,7 @@ class TableHandle:
         )
 
 
-DEFAULT_MAX_IN_FLIGHT = 8
+DEFAULT_MAX_IN_FLIGHT = 32
 """Requests an async table handle keeps in flight at most, by default (see
 ``AsyncDynamoDBCommitStore(max_in_flight=...)``)."""
 

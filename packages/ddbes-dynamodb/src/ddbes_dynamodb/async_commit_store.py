@@ -58,13 +58,11 @@ class AsyncDynamoDBCommitStore(AsyncCommitStore):
         client: an aiobotocore DynamoDB client to use (already entered; this store never
             closes it); by default one is built, with ddbes's retry handling.
         sync_client: the boto3 client of the background sequencer (by default one is built).
-        max_in_flight: requests this store keeps in flight at most (default 8); more wait
-            their turn in the loop. botocore builds and parses each request on the loop's
-            thread (about 1.5 ms of CPU on a busy 2-core machine), and one event-loop
-            iteration handles every response that has arrived: the bound keeps iterations
-            short, so the loop stays responsive under hundreds of concurrent commands. Once
-            the loop is busy, more requests in flight add lag, not throughput
-            (``bench/async_scale.py``). ``None``: no bound.
+        max_in_flight: requests this store keeps in flight at most (default 32); more wait
+            their turn in the loop. Each request is written, signed and its reply parsed on
+            the loop's thread, and one event-loop iteration handles every response that has
+            arrived: the bound keeps iterations short, so the loop stays responsive under
+            hundreds of concurrent commands (``bench/async_scale.py``). ``None``: no bound.
         archive: where archived commits are read from, as for
             :class:`~ddbes_dynamodb.DynamoDBCommitStore`: an
             :class:`~ddbes.archiving.AsyncArchiveStore` (``AsyncS3ArchiveStore``) is awaited;
