@@ -401,3 +401,29 @@ async def _async_outcome(client: Any) -> tuple[str, Any]:
         return "reply", await client.get_item(**CALLS["GetItem"][1])
     except ClientError as exc:
         return type(exc).__name__, (exc.response, str(exc))
+
+
+async def test_a_call_after_the_async_client_closed_fails_as_through_the_pipeline() -> None:
+    server = await Server(responder(200, JSON, SUCCESSES["GetItem"])).start()
+    failures = []
+    try:
+        for pipeline in (False, True):
+            context = make_async_client(
+                "dynamodb",
+                table="t",
+                endpoint_url=server.url,
+                region_name="us-east-1",
+                timeouts=TIMEOUTS,
+            )
+            client = await context.__aenter__()
+            if pipeline:
+                client.meta.events.register("before-send.dynamodb", lambda **_: None)
+            await client.get_item(**CALLS["GetItem"][1])  # the endpoint is known now
+            await context.__aexit__(None, None, None)
+            with pytest.raises(Exception) as caught:
+                await client.get_item(**CALLS["GetItem"][1])
+            failures.append((type(caught.value), str(caught.value)))
+    finally:
+        await server.stop()
+    assert failures[0] == failures[1]
+    assert len(server.requests) == 2  # nothing was sent after the close

@@ -49,7 +49,7 @@ def install(client: Any) -> None:
         if calls.api_hooks:
             return await with_events(operation, params)
         endpoint = await endpoint_of(operation, params)
-        if endpoint is None:
+        if endpoint is None or session.route(endpoint.url) is None:  # None once it is closed
             return await calls.pipeline(operation, params)
         return calls.reply(operation, await exchange(endpoint, operation, params))
 
@@ -60,7 +60,7 @@ def install(client: Any) -> None:
             api_params=params, operation_model=model, context=context
         )
         endpoint = await endpoint_of(operation, params)
-        if endpoint is None:
+        if endpoint is None or session.route(endpoint.url) is None:
             return await calls.pipeline(operation, params)
         try:
             reader = await exchange(endpoint, operation, params)
