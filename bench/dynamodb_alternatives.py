@@ -326,11 +326,13 @@ min-max). Wall time {time.monotonic() - started:.0f} s.
 {header}
 {rows_text}
 
-The hand-written commit is the `TransactWriteItems` that ddbes sends (the commit item, its
-global-log entry, the previous-version check: `RawWriter` in `bench/dynamodb.py`); the
-hand-written load is one consistent Query of the aggregate's 10 items. eventsourcing-dynamodb
-does less per commit: one unconditional `BatchWriteItem` of one item, where ddbes sends a
-transaction of three conditional items. The same unconditional one-item `BatchWriteItem`,
+ddbes commits to a table made with `create_table()`: one conditional `PutItem` per commit, its
+log positions given by the background sequencer (`docs/data-model.md`). The hand-written commit
+is the `TransactWriteItems` of an inline table (the commit item, its global-log entry, the
+previous-version check: `RawWriter` in `bench/dynamodb.py`), on the same client as ddbes's;
+the hand-written load is one consistent Query of the aggregate's 10 items.
+eventsourcing-dynamodb does less per commit: one unconditional `BatchWriteItem` of one item,
+with no global log. The same unconditional one-item `BatchWriteItem`,
 hand-written with boto3, ran at {plain.median:,.0f} commits/s ({plain.spread}) in this run:
 ddbes commits at **{commits[0].median / plain.median:.2f}x** that rate. This saving is what the
 next table pays for: with no condition, a stale writer overwrites. It has no global log either
