@@ -124,6 +124,17 @@ def client_of(url: str, *, pipeline: bool = False) -> Any:
     return client
 
 
+async def async_client_of(url: str, *, pipeline: bool = False) -> tuple[Any, Any]:
+    """:func:`client_of`'s async twin: the entered context and its client."""
+    context = make_async_client(
+        "dynamodb", table="t", endpoint_url=url, region_name="us-east-1", timeouts=TIMEOUTS
+    )
+    client = await context.__aenter__()
+    if pipeline:
+        client.meta.events.register("before-send.dynamodb", lambda **_: None)
+    return context, client
+
+
 @pytest.fixture
 def fixed_clock_and_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same signing time and uuids (idempotency tokens, invocation ids) on both paths."""
@@ -374,16 +385,7 @@ async def test_an_async_direct_call_reads_what_the_pipeline_does(
         results = []
         try:
             for pipeline in (False, True):
-                context = make_async_client(
-                    "dynamodb",
-                    table="t",
-                    endpoint_url=server.url,
-                    region_name="us-east-1",
-                    timeouts=TIMEOUTS,
-                )
-                client = await context.__aenter__()
-                if pipeline:
-                    client.meta.events.register("before-send.dynamodb", lambda **_: None)
+                context, client = await async_client_of(server.url, pipeline=pipeline)
                 try:
                     results.append(await _async_outcome(client))
                 finally:
@@ -408,16 +410,7 @@ async def test_a_call_after_the_async_client_closed_fails_as_through_the_pipelin
     failures = []
     try:
         for pipeline in (False, True):
-            context = make_async_client(
-                "dynamodb",
-                table="t",
-                endpoint_url=server.url,
-                region_name="us-east-1",
-                timeouts=TIMEOUTS,
-            )
-            client = await context.__aenter__()
-            if pipeline:
-                client.meta.events.register("before-send.dynamodb", lambda **_: None)
+            context, client = await async_client_of(server.url, pipeline=pipeline)
             await client.get_item(**CALLS["GetItem"][1])  # the endpoint is known now
             await context.__aexit__(None, None, None)
             with pytest.raises(Exception) as caught:

@@ -62,10 +62,10 @@ class Endpoint:
 class _Operation:
     """What a direct call needs of an operation's model."""
 
-    __slots__ = ("members", "tokens")
+    __slots__ = ("members", "output", "tokens")
 
     def __init__(self, model: Any) -> None:
-        shape = model.output_shape
+        shape = self.output = model.output_shape
         self.members = frozenset(shape.members if shape is not None else ())
         """The members of the reply botocore's parser keeps."""
         self.tokens = tuple(model.idempotent_members)
@@ -257,13 +257,12 @@ class DirectCalls:
             if parsed is not None:
                 parsed["ResponseMetadata"] = self._metadata(reader)
                 return parsed
-        model = self._service_model.operation_model(operation)
         response = {
             "status_code": status,
             "headers": HeadersDict(reader.headers),
             "body": reader.body,
         }
-        parsed = self._error_parser.parse(response, model.output_shape)
+        parsed = self._error_parser.parse(response, self._operation(operation).output)
         parsed.setdefault("ResponseMetadata", {}).update(_ONE_ATTEMPT)
         if status < 300:
             return parsed  # type: ignore[no-any-return]
